@@ -8,10 +8,19 @@ and renames it over the final name only when writing succeeded.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import shapely
+from pyproj import CRS
+
+from gis._errors import Problem
 
 
 @contextlib.contextmanager
@@ -62,3 +71,293 @@ def write_bytes(path: str | Path, data: bytes) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
     return Path(path)
+
+
+# --------------------------------------------------------------------------------------------
+# Reading vector layers
+# --------------------------------------------------------------------------------------------
+
+
+#: dBASE language-driver ids (header byte 29) that mean a Chinese code page.
+_DBF_LDID = {0x4D: "gbk", 0x7A: "gbk", 0x4E: "cp949", 0x4F: "big5", 0x57: None}
+_SIDECARS = (".shp", ".shx", ".dbf", ".prj", ".cpg")
+
+
+def detect_encoding(path: str | Path) -> str | None:
+    """Guess the text encoding of a shapefile's ``.dbf`` when it has no ``.cpg``.
+
+    Chinese shapefiles exported by ArcGIS or by third-survey tools are usually GBK without a
+    ``.cpg`` sidecar, and GDAL would then read them as Latin-1 (mojibake).  The rule: a ``.cpg``
+    wins; else the dBASE language-driver byte when it names a code page; else the text bytes of
+    the records decode as UTF-8 → ``utf-8``, otherwise as GB18030 → ``gbk``.
+
+    Returns
+    -------
+    str or None
+        ``None`` for files that are not shapefiles or have only ASCII text.
+    """
+    path = Path(path)
+    if path.suffix.lower() != ".shp":
+        return None
+    cpg = path.with_suffix(".cpg")
+    if not cpg.exists():
+        cpg = path.with_suffix(".CPG")
+    if cpg.exists():
+        text = cpg.read_text(errors="replace").strip()
+        return {"936": "gbk", "65001": "utf-8", "utf8": "utf-8"}.get(text.lower(), text or None)
+    dbf = path.with_suffix(".dbf")
+    if not dbf.exists():
+        return None
+    data = dbf.read_bytes()
+    if len(data) < 32:
+        return None
+    ldid = data[29]
+    if _DBF_LDID.get(ldid):
+        return _DBF_LDID[ldid]
+    header_len = int.from_bytes(data[8:10], "little")
+    body = data[header_len:]
+    if body.isascii():
+        return None
+    try:
+        body.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        body.decode("gb18030")
+        return "gbk"
+    except UnicodeDecodeError:
+        return None
+
+
+def file_hash(path: str | Path) -> str:
+    """SHA-256 of a file (for a shapefile: of all its sidecar files together)."""
+    path = Path(path)
+    h = hashlib.sha256()
+    parts = [path.with_suffix(s) for s in _SIDECARS] if path.suffix.lower() == ".shp" else [path]
+    if path.is_dir():  # FileGDB and other folder datasets
+        parts = sorted(p for p in path.rglob("*") if p.is_file())
+    for part in parts:
+        if part.exists():
+            with open(part, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(chunk)
+    return h.hexdigest()
+
+
+def read_vector(path: str | Path, *, layer: str | None = None, encoding: str | None = None,
+                label: str = "") -> tuple[gpd.GeoDataFrame | None, list[Problem]]:
+    """Read a vector layer of any format GDAL reads, never raising on bad files.
+
+    Returns the raw GeoDataFrame (or None) and the problems found.  Problems name the file and
+    the layer and say what to do.
+    """
+    import pyogrio
+    from pyogrio.errors import DataLayerError, DataSourceError
+
+    path = Path(path)
+    problems: list[Problem] = []
+    where = {"file": str(path), "layer": layer or label or None}
+    if path.suffix.lower() == ".shp":
+        missing = [s for s in (".shx", ".dbf") if not path.with_suffix(s).exists()
+                   and not path.with_suffix(s.upper()).exists()]
+        if missing:
+            problems.append(Problem(f"shapefile is incomplete: {', '.join(missing)} missing", **where,
+                                    hint="copy all the shapefile's files (.shp .shx .dbf .prj) together"))
+            return None, problems
+    if path.suffix.lower() in (".parquet", ".geoparquet"):
+        try:
+            return gpd.read_parquet(path), problems
+        except Exception as exc:  # noqa: BLE001 - any reader failure is a bad file for the planner
+            problems.append(Problem(f"cannot read GeoParquet: {exc}", **where,
+                                    hint="check the file is a complete GeoParquet file"))
+            return None, problems
+    try:
+        layers = pyogrio.list_layers(path)
+    except (DataSourceError, DataLayerError, OSError) as exc:
+        problems.append(Problem(f"cannot open the file: {_first_line(exc)}", **where,
+                                hint="check the file is complete and in a format GDAL reads "
+                                     "(GeoPackage, Shapefile, GeoJSON, FlatGeobuf, FileGDB)"))
+        return None, problems
+    names = [str(n) for n in layers[:, 0]]
+    if layer is None and len(names) > 1:
+        if "multipolygons" in names:  # OSM XML/PBF through GDAL
+            layer = "multipolygons"
+        else:
+            problems.append(Problem(f"the file has {len(names)} layers", **where, value=names,
+                                    hint="name one with `layer = ...` in the run file"))
+            return None, problems
+    if layer is not None and layer not in names:
+        problems.append(Problem("no such layer in the file", **where, value=layer,
+                                hint=f"layers in the file: {', '.join(names)}"))
+        return None, problems
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            gdf = pyogrio.read_dataframe(path, layer=layer, encoding=encoding, use_arrow=False)
+    except (DataSourceError, DataLayerError, OSError, UnicodeDecodeError, ValueError) as exc:
+        problems.append(Problem(f"cannot read the layer: {_first_line(exc)}", **where,
+                                hint="check the file is complete; re-export it from your GIS"))
+        return None, problems
+    if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry.name not in gdf:
+        problems.append(Problem("the layer has no geometry", **where,
+                                hint="give a spatial layer (polygons)"))
+        return None, problems
+    return gdf, problems
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+# --------------------------------------------------------------------------------------------
+# CRS handling
+# --------------------------------------------------------------------------------------------
+
+def _gk_candidates(xmin: float, xmax: float) -> list[int]:
+    """EPSG codes of CGCS2000 Gauss–Krüger CRSs whose easting pattern fits these eastings."""
+    out = []
+    if xmin > 1e6 and np.floor(xmin / 1e6) == np.floor(xmax / 1e6):
+        zone = int(xmin // 1e6)
+        if 25 <= zone <= 45:  # 3° zones, zone-prefixed: EPSG:4513 (zone 25) … 4533 (zone 45)
+            out.append(4513 + zone - 25)
+        if 13 <= zone <= 23:  # 6° zones, zone-prefixed: EPSG:4491 (zone 13) … 4501 (zone 23)
+            out.append(4491 + zone - 13)
+    return out
+
+
+def _lonlat_bounds(bounds, crs: CRS) -> tuple[float, float, float, float] | None:
+    from pyproj import Transformer
+
+    try:
+        t = Transformer.from_crs(crs, 4326, always_xy=True)
+        x0, y0, x1, y1 = t.transform_bounds(*bounds)
+    except Exception:  # noqa: BLE001 - a failed transform means the CRS does not fit
+        return None
+    if not np.all(np.isfinite([x0, y0, x1, y1])):
+        return None
+    return x0, y0, x1, y1
+
+
+def _fits(bounds, crs: CRS) -> bool:
+    """Do these bounds, read in ``crs``, fall inside the CRS's area of use (with a margin)?"""
+    ll = _lonlat_bounds(bounds, crs)
+    if ll is None:
+        return False
+    aou = crs.area_of_use
+    if aou is None:
+        return -180 <= ll[0] <= 180 and -90 <= ll[1] <= 90
+    margin = 1.0
+    return (aou.west - margin <= ll[0] and ll[2] <= aou.east + margin
+            and aou.south - margin <= ll[1] and ll[3] <= aou.north + margin)
+
+
+def suggest_crs(bounds) -> CRS | None:
+    """A CRS the coordinates fit, for messages: lon/lat, zone-prefixed or central-meridian GK."""
+    x0, y0, x1, y1 = bounds
+    if -180 <= x0 <= x1 <= 180 and -90 <= y0 <= y1 <= 90:
+        return CRS.from_epsg(4326)
+    for code in _gk_candidates(x0, x1):
+        crs = CRS.from_epsg(code)
+        if _fits(bounds, crs):
+            return crs
+    return None
+
+
+def check_crs(gdf: gpd.GeoDataFrame, *, declared: str | None, where: dict) -> tuple[CRS | None, list[Problem]]:
+    """Decide the layer's CRS and check that its coordinates fit it.
+
+    ``declared`` (from the run file) is used only when the file has none.  Coordinates that do
+    not fit (zone-prefixed eastings declared as a central-meridian CRS, metres declared as
+    degrees) are an error naming the CRS they do fit.
+    """
+    problems = []
+    crs = gdf.crs
+    if crs is None and declared:
+        crs = CRS.from_user_input(declared)
+    if crs is None:
+        guess = suggest_crs(gdf.total_bounds) if len(gdf) else None
+        hint = "add a .prj to the file or set `crs = \"EPSG:…\"` for this layer in the run file"
+        if guess is not None:
+            hint += f"; the coordinates fit EPSG:{guess.to_epsg()} ({guess.name})"
+        problems.append(Problem("the layer has no CRS", **where, hint=hint))
+        return None, problems
+    crs = CRS.from_user_input(crs)
+    bounds = gdf.total_bounds
+    if len(gdf) and np.all(np.isfinite(bounds)) and not _fits(bounds, crs):
+        guess = suggest_crs(bounds)
+        epsg = crs.to_epsg()
+        name = f"EPSG:{epsg}" if epsg else crs.name
+        msg = f"coordinates do not fit the layer's CRS {name} ({crs.name})"
+        hint = "fix the CRS in the file or set the right one with `crs =` in the run file"
+        if guess is not None and guess != crs:
+            hint = (f"they fit EPSG:{guess.to_epsg()} ({guess.name}): "
+                    f"set `crs = \"EPSG:{guess.to_epsg()}\"` for this layer and remove the wrong .prj")
+        problems.append(Problem(msg, **where, value=f"x {bounds[0]:.0f}…{bounds[2]:.0f}, "
+                                f"y {bounds[1]:.0f}…{bounds[3]:.0f}", hint=hint))
+        return None, problems
+    return crs, problems
+
+
+def working_crs(given: str | None, gdfs: list[gpd.GeoDataFrame]) -> CRS:
+    """The metric CRS every layer is reprojected to: the run file's, or an estimated UTM zone."""
+    if given:
+        return CRS.from_user_input(given)
+    for gdf in gdfs:
+        if gdf is not None and len(gdf) and gdf.crs is not None:
+            return gdf.estimate_utm_crs()
+    return CRS.from_epsg(4548)
+
+
+# --------------------------------------------------------------------------------------------
+# Geometry
+# --------------------------------------------------------------------------------------------
+
+def clean_polygons(gdf: gpd.GeoDataFrame, *, where: dict) -> tuple[gpd.GeoDataFrame, list[Problem]]:
+    """Repair invalid polygons, drop empty ones, refuse other geometry types (all reported).
+
+    Repairs use GEOS ``make_valid`` with the *structure* method, which keeps a polygon a polygon
+    (a bow-tie becomes two triangles; collapsed slivers vanish).
+    """
+    problems: list[Problem] = []
+    geom = gdf.geometry.values
+    missing = shapely.is_missing(geom) | shapely.is_empty(geom)
+    if missing.all():
+        problems.append(Problem("every geometry is empty", **where,
+                                hint="the layer has no shapes: re-export it with geometry"))
+        return gdf.iloc[:0], problems
+    if missing.any():
+        problems.append(Problem(f"{int(missing.sum())} empty geometries dropped", **where,
+                                severity="warning"))
+        gdf = gdf.loc[~missing]
+    gdf = gdf.copy()
+    name = gdf.geometry.name
+    types = shapely.get_type_id(gdf.geometry.values)
+    collection = types == 7
+    if collection.any():  # keep the polygonal parts of collections
+        parts = gdf.geometry[collection].explode(index_parts=False)
+        parts = parts[np.isin(shapely.get_type_id(parts.values), (3, 6))]
+        gdf.loc[collection, name] = parts.groupby(level=0).agg(shapely.union_all).reindex(
+            gdf.index[collection])
+        types = shapely.get_type_id(gdf.geometry.values)
+    poly = np.isin(types, (3, 6))  # Polygon, MultiPolygon
+    if not poly.all():
+        labels = {0: "Point", 1: "LineString", 2: "LinearRing", 4: "MultiPoint",
+                  5: "MultiLineString", 7: "GeometryCollection"}
+        found = sorted({labels.get(int(t), str(t)) for t in types[~poly] if t >= 0})
+        problems.append(Problem(f"{int((~poly).sum())} of {len(gdf)} features are not polygons",
+                                **where, value=found,
+                                hint="this layer needs polygons (footprints, parcels, zones)"))
+        return gdf, problems
+    invalid = ~shapely.is_valid(gdf.geometry.values)
+    if invalid.any():
+        gdf.loc[invalid, name] = shapely.make_valid(
+            gdf.geometry.values[invalid], method="structure", keep_collapsed=False)
+        problems.append(Problem(f"{int(invalid.sum())} invalid geometries repaired", **where,
+                                severity="warning"))
+    gone = shapely.is_empty(gdf.geometry.values) | shapely.is_missing(gdf.geometry.values)
+    if gone.any():
+        problems.append(Problem(f"{int(gone.sum())} geometries empty after repair dropped",
+                                **where, severity="warning"))
+        gdf = gdf.loc[~gone]
+    return gdf, problems

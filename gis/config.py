@@ -1,0 +1,391 @@
+"""The run file (TOML) → validated, typed settings.
+
+A run file names the layers, how their columns map onto the canonical names, the targets, the PV
+and ecology options and where the outputs go.  Every unknown key, wrong type and missing required
+value is reported at once, each naming the key and the file.  Paths are relative to the run file.
+
+Example
+-------
+>>> from gis.config import parse_runfile
+>>> cfg = parse_runfile({"project": {"name": "示例"}}, base=".")
+>>> cfg.name, cfg.targets, cfg.output.offline
+('示例', 'dongli-2025', False)
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gis._errors import Problem, RunFileError
+
+VECTOR_KINDS = ("buildings", "landuse", "zones", "streets", "forest")
+RASTER_KINDS = ("irradiance", "landcover")
+LAYER_KINDS = VECTOR_KINDS + RASTER_KINDS
+
+#: canonical columns per layer kind: (required, optional)
+CANONICAL_COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "buildings": (
+        ("id",),
+        ("category", "floors", "height", "roof_type", "roof_tilt", "roof_azimuth", "year_built",
+         "pv_kw", "name", "street"),
+    ),
+    "landuse": (("id", "code"), ("area", "tbmj", "kcmj", "removal", "name")),
+    "zones": (("name", "level"), ()),
+    "streets": (("name",), ()),
+    "forest": (("id",), ("species", "stock_m3_ha", "stock_m3")),
+}
+
+SCHEMES = ("gbt21010", "ydyh2023", "worldcover", "osm")
+ZONE_LEVELS = ("barrier", "level1", "level2", "level3", "subzone")
+
+_LAYER_KEYS_BY_KIND = {
+    "buildings": {"path", "layer", "encoding", "crs", "columns", "values", "categories",
+                  "max_unknown_share"},
+    "landuse": {"path", "layer", "encoding", "crs", "columns", "values", "scheme",
+                "max_unknown_share"},
+    "zones": {"path", "layer", "encoding", "crs", "columns", "values"},
+    "streets": {"path", "layer", "encoding", "crs", "columns", "values"},
+    "forest": {"path", "layer", "encoding", "crs", "columns", "values"},
+    "irradiance": {"path", "crs", "band", "reference_kwh_m2"},
+    "landcover": {"path", "crs", "band", "scheme"},
+}
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """Where one layer is and how to read it.
+
+    ``columns`` maps canonical names to the file's column names; ``values`` maps, per canonical
+    column, values in the file to canonical values (for example ``坡屋顶`` → ``pitched``).
+    """
+
+    kind: str
+    path: Path
+    layer: str | None = None
+    encoding: str | None = None
+    crs: str | None = None
+    columns: dict[str, str] = field(default_factory=dict)
+    values: dict[str, dict[Any, Any]] = field(default_factory=dict)
+    categories: dict[str, str] = field(default_factory=dict)
+    scheme: str | None = None
+    band: int = 1
+    max_unknown_share: float = 0.05
+    reference_kwh_m2: float | None = None
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """How the per-building and per-zone work runs: ``local`` or ``dask``."""
+
+    kind: str = "local"
+    address: str | None = None
+    partitions: int | None = None
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """Where the outputs go and how maps are published."""
+
+    dir: Path = Path("maps/output")
+    offline: bool = False
+    max_buildings_drawn: int = 20000
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A validated run file.
+
+    Attributes
+    ----------
+    path : Path or None
+        The run file (None when built from a dict).
+    name : str
+        Project name, shown on every page.
+    crs : str or None
+        Working metric CRS; None means a UTM zone estimated from the data.
+    targets : str
+        A built-in target preset name or a path to a targets TOML file (resolved).
+    synthetic : bool
+        The layers are synthetic (the demo district); every output says so.
+    layers : dict[str, LayerSpec]
+        The layers given, by kind.
+    weather : Path or None
+        An EPW or PVGIS typical-year file; None uses the built-in climate model.
+    pv, ecology : dict
+        The ``[pv]`` and ``[ecology]`` tables, checked by :mod:`gis.rooftop` and
+        :mod:`gis.ecology`.
+    """
+
+    path: Path | None
+    name: str
+    crs: str | None
+    targets: str
+    synthetic: bool
+    layers: dict[str, LayerSpec]
+    weather: Path | None
+    pv: dict[str, Any]
+    ecology: dict[str, Any]
+    engine: EngineSpec
+    output: OutputSpec
+    raw: dict[str, Any]
+
+    @property
+    def base(self) -> Path:
+        """The folder relative paths are resolved against."""
+        return self.path.parent if self.path else Path.cwd()
+
+
+_TOP_KEYS = {"project", "layers", "weather", "pv", "ecology", "engine", "output"}
+_PROJECT_KEYS = {"name": str, "crs": str, "targets": str, "synthetic": bool}
+_ENGINE_KEYS = {"kind": str, "address": str, "partitions": int}
+_OUTPUT_KEYS = {"dir": str, "offline": bool, "max_buildings_drawn": int}
+_WEATHER_KEYS = {"epw": str, "pvgis": str, "file": str}
+
+
+def load_runfile(path: str | Path) -> RunConfig:
+    """Read and validate a run file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The run file (TOML).
+
+    Raises
+    ------
+    RunFileError
+        Listing every problem, each naming the key and the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise RunFileError(Problem("run file not found", file=str(path),
+                                   hint="give the path of a run file, or run `gis-planner demo`"))
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+    except UnicodeDecodeError:
+        raise RunFileError(Problem("run file is not UTF-8 text", file=str(path),
+                                   hint="save the run file as UTF-8")) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise RunFileError(Problem(f"not valid TOML: {exc}", file=str(path),
+                                   hint="fix the syntax (strings need quotes, tables [name])")) from None
+    return parse_runfile(raw, base=path.resolve().parent, source=path)
+
+
+def parse_runfile(raw: dict[str, Any], *, base: str | Path, source: Path | None = None) -> RunConfig:
+    """Validate a run-file dictionary; relative paths resolve against ``base``."""
+    base = Path(base).resolve()
+    src = str(source) if source else "<run file>"
+    problems: list[Problem] = []
+
+    def bad(key: str, message: str, value: Any = None, hint: str = "") -> None:
+        problems.append(Problem(message, file=src, column=key, value=value, hint=hint))
+
+    def check_table(table: Any, prefix: str, schema: dict[str, type]) -> dict[str, Any]:
+        if not isinstance(table, dict):
+            bad(prefix, "must be a table", table, f"write [{prefix}]")
+            return {}
+        for key, value in table.items():
+            if key not in schema:
+                bad(f"{prefix}.{key}", "unknown key", hint=_suggest(key, schema))
+            elif not _is_type(value, schema[key]):
+                bad(f"{prefix}.{key}", f"must be {_type_name(schema[key])}", value)
+        return {k: v for k, v in table.items() if k in schema and _is_type(v, schema[k])}
+
+    for key in raw:
+        if key not in _TOP_KEYS:
+            bad(key, "unknown table", hint=_suggest(key, _TOP_KEYS))
+
+    project = check_table(raw.get("project", {}), "project", _PROJECT_KEYS)
+    engine = check_table(raw.get("engine", {}), "engine", _ENGINE_KEYS)
+    output = check_table(raw.get("output", {}), "output", _OUTPUT_KEYS)
+    weather = check_table(raw.get("weather", {}), "weather", _WEATHER_KEYS)
+    for name in ("pv", "ecology"):
+        if not isinstance(raw.get(name, {}), dict):
+            bad(name, "must be a table", raw[name])
+
+    crs = project.get("crs")
+    if crs is not None:
+        from pyproj import CRS
+        from pyproj.exceptions import CRSError
+
+        try:
+            parsed = CRS.from_user_input(crs)
+            if not parsed.is_projected:
+                bad("project.crs", "the working CRS must be projected (metres); areas are never "
+                    "computed in degrees", crs, "use EPSG:4548 (CGCS2000 GK CM 117E) or a UTM zone")
+        except CRSError:
+            bad("project.crs", "unknown CRS", crs, "use a code such as EPSG:4548")
+
+    if engine.get("kind", "local") not in ("local", "dask"):
+        bad("engine.kind", "must be local or dask", engine.get("kind"))
+
+    weather_path = None
+    given = [k for k in ("epw", "pvgis", "file") if k in weather]
+    if len(given) > 1:
+        bad("weather", "give one weather file", given)
+    elif given:
+        weather_path = _resolve(base, weather[given[0]])
+        if not weather_path.is_file():
+            bad(f"weather.{given[0]}", "weather file not found", str(weather_path),
+                "fix the path (relative to the run file) or remove it to use the built-in climate")
+
+    layers: dict[str, LayerSpec] = {}
+    raw_layers = raw.get("layers", {})
+    if not isinstance(raw_layers, dict):
+        bad("layers", "must be a table of layers", raw_layers)
+        raw_layers = {}
+    for kind, table in raw_layers.items():
+        prefix = f"layers.{kind}"
+        if kind not in LAYER_KINDS:
+            bad(prefix, "unknown layer kind", hint=_suggest(kind, LAYER_KINDS))
+            continue
+        if not isinstance(table, dict):
+            bad(prefix, "must be a table", table)
+            continue
+        spec = _layer_spec(kind, table, base, bad)
+        if spec is not None:
+            layers[kind] = spec
+
+    out_dir = _resolve(base, output.get("dir", "maps/output"))
+    targets = project.get("targets", "dongli-2025")
+    if problems:
+        raise RunFileError(problems)
+    return RunConfig(
+        path=source.resolve() if source else None,
+        name=project.get("name", source.stem if source else "run"),
+        crs=crs,
+        targets=targets,
+        synthetic=project.get("synthetic", False),
+        layers=layers,
+        weather=weather_path,
+        pv=dict(raw.get("pv", {})),
+        ecology=dict(raw.get("ecology", {})),
+        engine=EngineSpec(engine.get("kind", "local"), engine.get("address"),
+                          engine.get("partitions")),
+        output=OutputSpec(out_dir, output.get("offline", False),
+                          output.get("max_buildings_drawn", 20000)),
+        raw=raw,
+    )
+
+
+def _layer_spec(kind: str, table: dict, base: Path, bad) -> LayerSpec | None:
+    prefix = f"layers.{kind}"
+    allowed = _LAYER_KEYS_BY_KIND[kind]
+    ok = True
+    for key in table:
+        if key not in allowed:
+            bad(f"{prefix}.{key}", "unknown key", hint=_suggest(key, allowed))
+    if "path" not in table:
+        bad(f"{prefix}.path", "missing required key", hint="give the layer's file, relative to the run file")
+        return None
+    if not isinstance(table["path"], str):
+        bad(f"{prefix}.path", "must be a string", table["path"])
+        return None
+    path = _resolve(base, table["path"])
+    if not path.exists():
+        bad(f"{prefix}.path", "file not found", str(path), "fix the path (relative to the run file)")
+        ok = False
+    for key in ("layer", "encoding", "crs", "scheme"):
+        if key in table and not isinstance(table[key], str):
+            bad(f"{prefix}.{key}", "must be a string", table[key])
+            ok = False
+    if "encoding" in table and isinstance(table["encoding"], str):
+        import codecs
+
+        try:
+            codecs.lookup(table["encoding"])
+        except LookupError:
+            bad(f"{prefix}.encoding", "unknown encoding", table["encoding"], "use gbk, gb18030 or utf-8")
+            ok = False
+    if "crs" in table and isinstance(table["crs"], str):
+        from pyproj import CRS
+        from pyproj.exceptions import CRSError
+
+        try:
+            CRS.from_user_input(table["crs"])
+        except CRSError:
+            bad(f"{prefix}.crs", "unknown CRS", table["crs"], "use a code such as EPSG:4527")
+            ok = False
+    columns = table.get("columns", {})
+    if not isinstance(columns, dict):
+        bad(f"{prefix}.columns", "must be a table: canonical name = column in the file", columns)
+        columns, ok = {}, False
+    if kind in CANONICAL_COLUMNS:
+        required, optional = CANONICAL_COLUMNS[kind]
+        for key, value in columns.items():
+            if key not in required + optional:
+                bad(f"{prefix}.columns.{key}", "unknown canonical column",
+                    hint=f"canonical columns of {kind}: {', '.join(required + optional)}")
+                ok = False
+            elif not isinstance(value, str):
+                bad(f"{prefix}.columns.{key}", "must be the name of a column in the file", value)
+                ok = False
+    elif columns:
+        bad(f"{prefix}.columns", f"a {kind} raster has no columns")
+    values = table.get("values", {})
+    if not isinstance(values, dict) or not all(isinstance(v, dict) for v in values.values()):
+        bad(f"{prefix}.values", "must be tables: [layers.KIND.values.COLUMN] file value = canonical value", values)
+        values, ok = {}, False
+    categories = table.get("categories", {})
+    if not isinstance(categories, dict) or not all(isinstance(v, str) for v in categories.values()):
+        bad(f"{prefix}.categories", "must be a table: label = canonical category", categories)
+        categories, ok = {}, False
+    scheme = table.get("scheme")
+    if kind == "landuse" and scheme is None:
+        scheme = "gbt21010"
+    if kind == "landcover" and scheme is None:
+        scheme = "worldcover"
+    if isinstance(scheme, str) and scheme not in SCHEMES:
+        scheme_path = _resolve(base, scheme)
+        if scheme_path.suffix.lower() == ".csv" and scheme_path.is_file():
+            scheme = str(scheme_path)
+        else:
+            bad(f"{prefix}.scheme", "unknown classification scheme", scheme,
+                f"use one of {', '.join(SCHEMES)} or a path to a mapping CSV")
+            ok = False
+    band = table.get("band", 1)
+    if not isinstance(band, int) or isinstance(band, bool) or band < 1:
+        bad(f"{prefix}.band", "must be a band number ≥ 1", band)
+        ok = False
+    share = table.get("max_unknown_share", 0.05)
+    if not isinstance(share, int | float) or isinstance(share, bool) or not 0 <= share <= 1:
+        bad(f"{prefix}.max_unknown_share", "must be a fraction between 0 and 1", share)
+        ok = False
+    ref = table.get("reference_kwh_m2")
+    if ref is not None and (not isinstance(ref, int | float) or isinstance(ref, bool) or ref <= 0):
+        bad(f"{prefix}.reference_kwh_m2", "must be a positive number [kWh/m²/yr]", ref)
+        ok = False
+    if not ok:
+        return None
+    return LayerSpec(kind=kind, path=path, layer=table.get("layer"), encoding=table.get("encoding"),
+                     crs=table.get("crs"), columns=dict(columns), values=dict(values),
+                     categories=dict(categories), scheme=scheme, band=band,
+                     max_unknown_share=float(share), reference_kwh_m2=ref)
+
+
+def _resolve(base: Path, value: str) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else (base / path).resolve()
+
+
+def _is_type(value: Any, kind: type) -> bool:
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    return isinstance(value, kind)
+
+
+def _type_name(kind: type) -> str:
+    return {str: "a string", bool: "true or false", int: "a whole number", float: "a number"}.get(
+        kind, kind.__name__)
+
+
+def _suggest(key: str, allowed) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(key, list(allowed), n=1)
+    options = ", ".join(sorted(allowed))
+    return f"did you mean {close[0]!r}? allowed: {options}" if close else f"allowed: {options}"

@@ -1,0 +1,468 @@
+"""The whole run: load and validate, analyse, check targets, publish — with progress.
+
+The pipeline only wires the domain functions together; each step is a plain function of the run
+:class:`Context` and can be called on its own.  Outputs are first written into a staging folder
+beside the output folder; only when every file is written does the staging folder replace the
+output folder, and the run before it is kept as ``<dir>.previous`` (so ``gis-planner compare``
+always has something to compare with, and a killed run never leaves half a result).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from gis import io
+from gis._errors import InputError, Problem
+from gis.config import RunConfig, load_runfile
+from gis.targets import load_targets
+from gis.validate import Layers, load_layers
+
+PREVIOUS_SUFFIX = ".previous"
+
+
+@dataclass
+class Context:
+    """What one run knows: settings, layers, results, files written, timings."""
+
+    cfg: RunConfig
+    out_dir: Path
+    stage: Path | None = None
+    layers: Layers | None = None
+    targets: dict[str, Any] | None = None
+    results: dict[str, Any] = field(default_factory=dict)
+    entries: list[dict] = field(default_factory=list)
+    extras: dict[str, Any] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    progress: Callable[[str], None] | None = None
+
+    def path(self, name: str) -> Path:
+        """Where an output file goes (inside the staging folder during the run)."""
+        target = (self.stage or self.out_dir) / name
+        self.files[name] = name
+        return target
+
+
+Step = tuple[str, Callable[[Context], None]]
+
+
+def step_load(ctx: Context) -> None:
+    """Read the targets and every layer; stop with every error found."""
+    problems: list[Problem] = []
+    try:
+        ctx.targets = load_targets(ctx.cfg.targets, base=ctx.cfg.base)
+    except InputError as exc:
+        problems += exc.problems
+    ctx.layers = load_layers(ctx.cfg, progress=ctx.progress)
+    problems += ctx.layers.problems
+    problems += _output_dir_problems(ctx)
+    if any(p.severity == "error" for p in problems):
+        raise InputError(problems)
+
+
+def step_pv(ctx: Context) -> None:
+    """Rooftop PV potential per building, roll-ups and the PV targets."""
+    if ctx.layers.buildings is None:
+        return
+    from gis import rooftop, solar
+
+    params = rooftop.pv_params(**ctx.cfg.pv)
+    weather = solar.read_weather(ctx.cfg.weather) if ctx.cfg.weather else None
+    p = ctx.targets["params"]
+    irradiance = ctx.layers.rasters.get("irradiance")
+    kwargs = {}
+    if irradiance is not None and irradiance.reference_kwh_m2:
+        kwargs["reference_kwh_m2"] = irradiance.reference_kwh_m2
+    pv = _engine(ctx).pv_potential(
+        ctx.layers.buildings, params=params, weather=weather,
+        irradiance=irradiance.path if irradiance is not None else None,
+        grid_co2_t_per_mwh=p["grid_co2_t_per_mwh"], coal_gce_per_kwh=p["coal_gce_per_kwh"],
+        new_building_since=int(p["new_building_since"]), **kwargs)
+    ctx.results["pv"] = pv
+    ctx.results["pv_params"] = params
+    ctx.results["pv_rollups"] = rooftop.pv_rollups(pv)
+    entries, extras = rooftop.pv_targets(pv, ctx.targets)
+    ctx.entries += entries
+    ctx.extras.update(extras)
+
+
+def step_ecology(ctx: Context) -> None:
+    """Per-zone blue-green, forest, stock and carbon; the ecology targets and candidates."""
+    lay = ctx.layers
+    if lay.zones is None or (lay.landuse is None and "landcover" not in lay.rasters):
+        return
+    from gis import ecology, landuse
+
+    options = landuse.ecology_options(**ctx.cfg.ecology)
+    ctx.results["ecology_options"] = options
+    zones = _with_barrier(lay.zones)
+    if lay.landuse is not None:
+        scheme = ctx.cfg.layers["landuse"].scheme
+        table = _engine(ctx).zone_accounts(lay.landuse, zones, scheme=scheme, options=options,
+                                           stands=lay.forest, streets=lay.streets)
+        classified = lay.landuse.join(landuse.classify(lay.landuse["code"], scheme, options=options))
+        ctx.results["landuse"] = classified
+    else:
+        table = None
+    if "landcover" in lay.rasters:
+        spec = lay.rasters["landcover"]
+        raster_table = ecology.landcover_accounts(spec.path, zones, scheme=spec.scheme,
+                                                  options=options)
+        ctx.results["landcover_table"] = raster_table
+        if table is not None:
+            ctx.results["source_comparison"] = ecology.compare_sources(table, raster_table)
+        else:
+            table = raster_table
+    ctx.results["zones"] = table
+    entries, extras = ecology.ecology_targets(table, ctx.targets,
+                                              landuse_classified=ctx.results.get("landuse"),
+                                              zones=zones, options=options)
+    ctx.entries += entries
+    ctx.extras.update(extras)
+
+
+def step_scorecard(ctx: Context) -> None:
+    """Assemble the scorecard and write it."""
+    from gis.targets import scorecard
+
+    card = scorecard(ctx.entries, ctx.targets, project=ctx.cfg.name, synthetic=ctx.cfg.synthetic)
+    ctx.results["scorecard"] = card
+    io.write_text(ctx.path("scorecard.json"), _json(card))
+
+
+def step_exports(ctx: Context) -> None:
+    """Per-building PV, zones, parcels, ranked site and afforestation lists."""
+    from gis import sites
+
+    meta = _meta(ctx)
+    pv = ctx.results.get("pv")
+    if pv is not None:
+        with io.atomic_path(ctx.path("buildings_pv.gpkg")) as tmp:
+            pv.to_file(tmp, layer="buildings_pv", driver="GPKG")
+        ranked = sites.select_sites(pv)
+        ctx.results["sites"] = ranked
+        for suffix in (".csv", ".xlsx", ".gpkg"):
+            sites.export(ranked, ctx.path(f"sites{suffix}"), meta=meta, kind="sites")
+        gap_list = ctx.extras.get("new_building_gap")
+        if gap_list is not None and len(gap_list):
+            io.write_text(ctx.path("new_building_gap.csv"),
+                          "\ufeff" + pd.DataFrame(gap_list.drop(columns="geometry", errors="ignore"))
+                          .to_csv(index=False))
+    zones = ctx.results.get("zones")
+    if zones is not None:
+        flat = pd.DataFrame(zones.drop(columns="geometry", errors="ignore"))
+        io.write_text(ctx.path("zones.csv"), "\ufeff" + flat.to_csv(index=False))
+        if "geometry" in zones:
+            import geopandas as gpd
+
+            geo = gpd.GeoDataFrame(zones, geometry="geometry", crs=ctx.layers.crs)
+            geo = geo[~geo.geometry.isna()]
+            with io.atomic_path(ctx.path("zones.gpkg")) as tmp:
+                geo.to_file(tmp, layer="zones", driver="GPKG")
+    classified = ctx.results.get("landuse")
+    if classified is not None:
+        cols = [c for c in ("id", "code", "group", "name_zh") if c in classified]
+        io.write_text(ctx.path("parcels.csv"),
+                      "\ufeff" + pd.DataFrame(classified[cols]).to_csv(index=False))
+    cand = ctx.extras.get("afforestation")
+    if cand is not None and len(cand):
+        for suffix in (".csv", ".xlsx", ".gpkg"):
+            sites.export(cand, ctx.path(f"afforestation{suffix}"), meta=meta, kind="afforestation")
+
+
+def step_publish(ctx: Context) -> None:
+    """Maps, report and dashboard."""
+    from gis import maps
+
+    ctx.files.update({"index.html": "index.html", "pv_map.html": "pv_map.html",
+                      "ecology_map.html": "ecology_map.html", "report.html": "report.html"})
+    written = maps.publish(
+        ctx.stage or ctx.out_dir, pv=ctx.results.get("pv"), zones=ctx.results.get("zones"),
+        landuse=ctx.results.get("landuse"), candidates=ctx.extras.get("afforestation"),
+        streets=ctx.layers.streets, scorecard=ctx.results["scorecard"], meta=_meta(ctx),
+        rollups=ctx.results.get("pv_rollups"), offline=ctx.cfg.output.offline,
+        files=dict(ctx.files))
+    for path in written.values():
+        ctx.files[Path(path).name] = Path(path).name
+
+
+def step_provenance(ctx: Context) -> None:
+    """run.json: resolved run file, package versions, inputs with hashes, timings, warnings."""
+    ctx.files["run.json"] = "run.json"
+    record = {
+        "project": ctx.cfg.name,
+        "synthetic": ctx.cfg.synthetic,
+        "run_file": str(ctx.cfg.path) if ctx.cfg.path else None,
+        "settings": _resolved(ctx.cfg),
+        "targets": {"name": ctx.targets["name"], "source": ctx.targets["source"],
+                    "params": ctx.targets["params"]},
+        "working_crs": f"EPSG:{ctx.layers.crs.to_epsg()}" if ctx.layers.crs.to_epsg()
+        else ctx.layers.crs.to_string(),
+        "inputs": ctx.layers.inputs,
+        "warnings": [str(p) for p in ctx.layers.warnings],
+        "definitions": _definitions(ctx),
+        "versions": _versions(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "timings_s": {k: round(v, 3) for k, v in ctx.timings.items()},
+        "outputs": sorted(ctx.files),
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    io.write_text(ctx.path("run.json"), _json(record))
+
+
+STEPS: list[Step] = [
+    ("load and validate layers", step_load),
+    ("rooftop PV", step_pv),
+    ("ecology", step_ecology),
+    ("scorecard", step_scorecard),
+    ("exports", step_exports),
+    ("maps and report", step_publish),
+    ("provenance", step_provenance),
+]
+
+
+def run(cfg: RunConfig | str | Path, *, out_dir: str | Path | None = None, offline: bool | None = None,
+        force: bool = False, steps: list[Step] | None = None,
+        progress: Callable[[str], None] | None = None) -> Context:
+    """Run the whole job.
+
+    Parameters
+    ----------
+    cfg : RunConfig or path
+        The run file.
+    out_dir : path, optional
+        Overrides ``[output] dir``.
+    offline : bool, optional
+        Overrides ``[output] offline``.
+    force : bool
+        Discard the previous run instead of keeping it as ``<dir>.previous``, and write into a
+        folder that does not look like a run's output.
+    steps : list, optional
+        The steps to run (default :data:`STEPS`).
+    progress : callable, optional
+        Called with each step's label.
+
+    Returns
+    -------
+    Context
+        With the results and the files written.
+    """
+    if not isinstance(cfg, RunConfig):
+        cfg = load_runfile(cfg)
+    if offline is not None or out_dir is not None:
+        from dataclasses import replace
+
+        cfg = replace(cfg, output=replace(
+            cfg.output,
+            dir=Path(out_dir).resolve() if out_dir is not None else cfg.output.dir,
+            offline=cfg.output.offline if offline is None else offline))
+    ctx = Context(cfg=cfg, out_dir=cfg.output.dir, progress=progress)
+    ctx.extras["force"] = force
+    steps = STEPS if steps is None else steps
+    first, rest = steps[0], steps[1:]
+    _timed(ctx, first)
+    ctx.out_dir.parent.mkdir(parents=True, exist_ok=True)
+    ctx.stage = Path(tempfile.mkdtemp(prefix=f".{ctx.out_dir.name}.staging-", dir=ctx.out_dir.parent))
+    try:
+        for step in rest:
+            _timed(ctx, step)
+        _swap_in(ctx.stage, ctx.out_dir, keep_previous=not force)
+    finally:
+        if ctx.stage.exists():
+            shutil.rmtree(ctx.stage, ignore_errors=True)
+    ctx.stage = None
+    return ctx
+
+
+def _timed(ctx: Context, step: Step) -> None:
+    label, fn = step
+    if ctx.progress:
+        ctx.progress(label)
+    t0 = time.perf_counter()
+    fn(ctx)
+    ctx.timings[label] = time.perf_counter() - t0
+
+
+def _swap_in(stage: Path, out_dir: Path, *, keep_previous: bool) -> None:
+    """Replace ``out_dir`` by the finished ``stage``; keep the old one as ``<dir>.previous``."""
+    previous = out_dir.with_name(out_dir.name + PREVIOUS_SUFFIX)
+    os.chmod(stage, 0o755)
+    if out_dir.exists():
+        if keep_previous:
+            if previous.exists():
+                shutil.rmtree(previous)
+            os.replace(out_dir, previous)
+        else:
+            trash = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
+            os.replace(out_dir, trash)
+            shutil.rmtree(trash, ignore_errors=True)
+    os.replace(stage, out_dir)
+
+
+def _output_dir_problems(ctx: Context) -> list[Problem]:
+    """An output folder that holds inputs, or foreign files, is refused."""
+    out = ctx.out_dir.resolve()
+    problems = []
+    inputs = [Path(i["path"]).resolve() for i in ctx.layers.inputs]
+    if ctx.cfg.path:
+        inputs.append(ctx.cfg.path.resolve())
+    for path in inputs:
+        if path == out or out in path.parents:
+            problems.append(Problem("the output folder holds an input file: a run replaces its "
+                                    "output folder, so inputs would be lost", file=str(path),
+                                    column="output.dir", value=str(out),
+                                    hint="choose an output folder apart from the layers"))
+            break
+    if out.exists() and not ctx.extras.get("force"):
+        if not out.is_dir():
+            problems.append(Problem("the output path is a file", column="output.dir", value=str(out),
+                                    hint="choose a folder"))
+        elif any(out.iterdir()) and not (out / "run.json").exists():
+            problems.append(Problem("the output folder is not empty and holds no earlier run",
+                                    column="output.dir", value=str(out),
+                                    hint="choose a new folder, or pass --force to replace it"))
+    return problems
+
+
+def _engine(ctx: Context):
+    """The module that runs per-building and per-zone work for the configured engine."""
+    if ctx.cfg.engine.kind == "dask":
+        from gis import distributed
+
+        return distributed.Engine(ctx.cfg.engine)
+    from gis import ecology, rooftop
+
+    class _Local:
+        pv_potential = staticmethod(rooftop.pv_potential)
+        zone_accounts = staticmethod(ecology.zone_accounts)
+
+    return _Local()
+
+
+def _with_barrier(zones):
+    """Zones with a ``barrier`` feature: the union of the control levels when none is given."""
+    if (zones["level"] == "barrier").any():
+        return zones
+    import geopandas as gpd
+    import shapely
+
+    levels = zones[zones["level"].isin(["level1", "level2", "level3"])]
+    if levels.empty:
+        return zones
+    barrier = gpd.GeoDataFrame({"name": ["barrier"], "level": ["barrier"]},
+                               geometry=[shapely.union_all(levels.geometry.values)], crs=zones.crs)
+    return pd.concat([barrier, zones], ignore_index=True)
+
+
+def _meta(ctx: Context) -> dict[str, Any]:
+    return {
+        "project": ctx.cfg.name,
+        "synthetic": ctx.cfg.synthetic,
+        "run_file": str(ctx.cfg.path) if ctx.cfg.path else None,
+        "targets": ctx.targets["name"] if ctx.targets else None,
+        "title": ctx.targets.get("title", "") if ctx.targets else "",
+        "crs": ctx.layers.crs.to_string() if ctx.layers else None,
+        "definitions": _definitions(ctx),
+        "pv_params": _plain(ctx.results.get("pv_params")),
+        "time": datetime.now(UTC).isoformat(timespec="seconds"),
+        "tianditu_key": os.environ.get("TIANDITU_KEY") or None,
+        "max_buildings_drawn": ctx.cfg.output.max_buildings_drawn,
+    }
+
+
+def _definitions(ctx: Context) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if "landuse" in ctx.cfg.layers:
+        out["landuse_scheme"] = ctx.cfg.layers["landuse"].scheme
+        out["official_areas"] = "area" in ctx.cfg.layers["landuse"].columns
+    opts = ctx.results.get("ecology_options")
+    if opts is not None:
+        out["ecology"] = _plain(opts)
+    params = ctx.results.get("pv_params")
+    if params is not None:
+        out["pv"] = _plain(params)
+    out["weather"] = str(ctx.cfg.weather) if ctx.cfg.weather else "built-in climate model"
+    return out
+
+
+def _plain(obj: Any) -> Any:
+    import dataclasses
+
+    if obj is None:
+        return None
+    if dataclasses.is_dataclass(obj):
+        return {k: _plain(v) for k, v in dataclasses.asdict(obj).items()}
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def _resolved(cfg: RunConfig) -> dict[str, Any]:
+    out = _plain(cfg.raw)
+    for kind, spec in cfg.layers.items():
+        out.setdefault("layers", {}).setdefault(kind, {})["path"] = str(spec.path)
+    out.setdefault("output", {})["dir"] = str(cfg.output.dir)
+    out["output"]["offline"] = cfg.output.offline
+    return out
+
+
+def _versions() -> dict[str, str]:
+    names = ["gis-planner", "geopandas", "shapely", "pyogrio", "pyproj", "rasterio", "exactextract",
+             "pvlib", "folium", "branca", "pandas", "numpy", "openpyxl"]
+    out = {}
+    for name in names:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def _json(obj: Any) -> str:
+    import numpy as np
+
+    def default(o):
+        if isinstance(o, np.integer):
+            return int(o)
+        if isinstance(o, np.floating):
+            return None if not np.isfinite(o) else float(o)
+        if isinstance(o, np.bool_):
+            return bool(o)
+        if isinstance(o, Path):
+            return str(o)
+        if isinstance(o, pd.DataFrame):
+            return json.loads(o.drop(columns="geometry", errors="ignore").to_json(orient="records"))
+        if isinstance(o, pd.Series):
+            return o.tolist()
+        if pd.isna(o):
+            return None
+        return str(o)
+
+    def clean(o):
+        if isinstance(o, float) and not np.isfinite(o):
+            return None
+        if isinstance(o, dict):
+            return {str(k): clean(v) for k, v in o.items()}
+        if isinstance(o, list | tuple):
+            return [clean(v) for v in o]
+        return o
+
+    return json.dumps(clean(obj), ensure_ascii=False, indent=2, default=default, allow_nan=False)
