@@ -188,11 +188,11 @@ def canonical_frame(kind: str, spec: LayerSpec, gdf: gpd.GeoDataFrame) -> tuple[
                                         "duplicate ids", **colref(canon),
                                         value=_examples(out[canon][dup]),
                                         hint="ids must be unique: fix the duplicates in the file"))
-    problems += _check_kind(kind, spec, out, colref)
-    return out, problems
+    out, kind_problems = _check_kind(kind, spec, out, colref)
+    return out, problems + kind_problems
 
 
-def _check_kind(kind, spec, out, colref) -> list[Problem]:
+def _check_kind(kind, spec, out, colref) -> tuple[gpd.GeoDataFrame, list[Problem]]:
     problems = []
     if kind == "buildings":
         if "category" in out:
@@ -278,7 +278,7 @@ def _check_kind(kind, spec, out, colref) -> list[Problem]:
                                          "[layers.forest.columns]"))
         if "species" in out:
             out["species"] = out["species"].astype("string")
-    return problems
+    return out, problems
 
 
 def _examples(values: pd.Series, n: int = 5) -> list:
