@@ -1,0 +1,616 @@
+"""Ranked rooftop site lists and their exports (CSV, Excel, GeoPackage, GeoJSON, GeoParquet).
+
+A site is a building whose roof can carry PV (``capacity_kwp > 0``).  :func:`select_sites` filters
+and ranks the ``buildings_pv`` layer; :func:`export` writes it (or the afforestation candidate
+parcels) in the format the file suffix names, so a planner hands the list on to a colleague who
+opens it in Excel or QGIS.
+
+Every export is written atomically (:func:`gis.io.atomic_path`): the final file is either the
+complete new version or untouched.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, Literal
+from xml.etree import ElementTree as ET
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+
+from gis._errors import InputError, Problem, Problems
+from gis.io import atomic_path
+
+CATEGORIES = (
+    "government",
+    "public",
+    "commercial",
+    "industrial",
+    "residential",
+    "rural_residential",
+    "other",
+)
+RANK_BY = ("annual_kwh", "capacity_kwp", "specific_yield_kwh_kwp")
+SUFFIXES = (".csv", ".xlsx", ".gpkg", ".geojson", ".parquet")
+KINDS = ("sites", "afforestation")
+
+# Attribute the embedded QGIS style grades on, per kind, and whether small values are "better"
+# (afforestation rank 1 is the most suitable parcel, so it gets the strongest colour).
+_STYLE_FIELD = {"sites": ("annual_kwh", False), "afforestation": ("rank", True)}
+
+# column -> (English header with unit, Chinese label, Excel number format or None for text)
+_COLUMNS: dict[str, tuple[str, str, str | None]] = {
+    "rank": ("rank", "排名", "0"),
+    "id": ("id", "编号", None),
+    "name": ("name", "名称", None),
+    "street": ("street", "街道/镇", None),
+    "category": ("category", "类别", None),
+    "roof_type": ("roof type", "屋顶类型", None),
+    "roof_tilt": ("roof tilt [°]", "屋顶倾角", "0.0"),
+    "roof_azimuth": ("roof azimuth [°, 180 = south]", "屋顶方位角", "0"),
+    "roof_area_m2": ("roof area [m²]", "屋顶面积", "#,##0.0"),
+    "usable_area_m2": ("usable area [m²]", "可用面积", "#,##0.0"),
+    "capacity_kwp": ("capacity [kWp]", "装机容量", "#,##0.0"),
+    "specific_yield_kwh_kwp": ("specific yield [kWh/kWp]", "单位装机年发电量", "#,##0"),
+    "shading_factor": ("shading factor [0–1]", "遮挡系数", "0.00"),
+    "annual_kwh": ("annual yield [kWh]", "年发电量", "#,##0"),
+    "co2_t": ("CO₂ avoided [t/yr]", "年减排二氧化碳", "#,##0.0"),
+    "coal_t": ("standard coal saved [tce/yr]", "年节约标准煤", "#,##0.0"),
+    "reason": ("reason", "说明", None),
+    "year_built": ("year built", "建成年份", "0"),
+    "pv_kw": ("installed PV [kW]", "已装光伏", "#,##0.0"),
+    "is_new": ("new building", "新建建筑", None),
+    "floor_area_m2": ("floor area [m²]", "建筑面积", "#,##0"),
+    "floors": ("floors", "层数", "0"),
+    "height": ("height [m]", "高度", "0.0"),
+    "code": ("land-use code", "地类编码", None),
+    "class_name": ("land-use class", "地类名称", None),
+    "zone": ("zone", "管控分区", None),
+    "area_ha": ("area [ha]", "面积", "#,##0.00"),
+    "suitability": ("suitability [0–1]", "适宜性", "0.00"),
+    "cumulative_ha": ("cumulative area [ha]", "累计面积", "#,##0.00"),
+    "target_id": ("target", "目标", None),
+    "lon": ("longitude [°E, WGS84]", "经度", "0.000000"),
+    "lat": ("latitude [°N, WGS84]", "纬度", "0.000000"),
+}
+# Unit suffixes of column names, for columns the table above does not know.
+_SUFFIX_UNITS = (
+    ("_m2", "m²", "#,##0.0"),
+    ("_ha", "ha", "#,##0.00"),
+    ("_kwh", "kWh", "#,##0"),
+    ("_kwp", "kWp", "#,##0.0"),
+    ("_m3", "m³", "#,##0"),
+    ("_t", "t", "#,##0.0"),
+    ("_share", "share", "0.0%"),
+)
+
+
+# --------------------------------------------------------------------------------------------
+# selection
+
+
+def _as_list(value: str | Iterable[str]) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    return [str(v) for v in value]
+
+
+def _is_number(value: object) -> bool:
+    return (isinstance(value, (int, float, np.integer, np.floating))
+            and not isinstance(value, bool) and bool(np.isfinite(value)))
+
+
+def select_sites(
+    pv: gpd.GeoDataFrame,
+    *,
+    street: str | Iterable[str] | None = None,
+    category: str | Iterable[str] | None = None,
+    min_kwp: float | None = None,
+    new_only: bool = False,
+    without_pv: bool = False,
+    top: int | None = None,
+    rank_by: str = "annual_kwh",
+) -> gpd.GeoDataFrame:
+    """Filter and rank the rooftop PV sites.
+
+    Parameters
+    ----------
+    pv : GeoDataFrame
+        The ``buildings_pv`` layer (one row per building; see DESIGN §4.3).
+    street : str or list of str, optional
+        Keep buildings in these streets/towns (街道/镇), as spelled in the ``street`` column.
+    category : str or list of str, optional
+        Keep these canonical categories (``government``, ``public``, ``commercial``,
+        ``industrial``, ``residential``, ``rural_residential``, ``other``).
+    min_kwp : float, optional
+        Keep roofs with at least this capacity [kWp].
+    new_only : bool
+        Keep only new public-institution and factory buildings (``is_new``).
+    without_pv : bool
+        Keep only roofs with no installed PV yet (``pv_kw`` 0 or missing).
+    top : int, optional
+        Keep the first ``top`` sites after ranking.
+    rank_by : {"annual_kwh", "capacity_kwp", "specific_yield_kwh_kwp"}
+        Ranking key, descending [kWh/yr, kWp or kWh/kWp]; ties are broken by ``id`` ascending so
+        that the order is the same on every run.
+
+    Returns
+    -------
+    GeoDataFrame
+        The sites with ``capacity_kwp > 0`` that pass the filters, sorted by rank, with a
+        ``rank`` column (1 = best) first.  Ids and index labels are those of ``pv``.
+
+    Raises
+    ------
+    InputError
+        For an unknown street, category or ranking key (listing the valid values), a negative
+        ``min_kwp``, a ``top`` below 1, or a filter whose column is missing from ``pv``.
+    """
+    problems = Problems()
+    if rank_by not in RANK_BY:
+        problems.add(
+            f"unknown ranking key {rank_by!r}",
+            value=rank_by,
+            hint=f"use one of: {', '.join(RANK_BY)}",
+        )
+    elif rank_by not in pv.columns:
+        problems.add(f"the buildings layer has no column {rank_by!r} to rank by", column=rank_by)
+    if "capacity_kwp" not in pv.columns:
+        problems.add("the buildings layer has no column 'capacity_kwp'", column="capacity_kwp",
+                     hint="pass the buildings_pv layer (run the PV analysis first)")
+    streets: list[str] = []
+    if street is not None:
+        streets = _as_list(street)
+        if "street" not in pv.columns:
+            problems.add("cannot filter by street: the buildings layer has no 'street' column",
+                         column="street", hint="map a street column in the run file")
+        else:
+            known = sorted(pv["street"].dropna().astype(str).unique().tolist())
+            unknown = [s for s in streets if s not in known]
+            if unknown:
+                problems.add(
+                    f"unknown street(s): {', '.join(unknown)}",
+                    column="street",
+                    value=unknown[0] if len(unknown) == 1 else unknown,
+                    hint=f"valid streets: {', '.join(known) or '(none)'}",
+                )
+    categories: list[str] = []
+    if category is not None:
+        categories = _as_list(category)
+        unknown = [c for c in categories if c not in CATEGORIES]
+        if unknown:
+            problems.add(
+                f"unknown category(ies): {', '.join(unknown)}",
+                column="category",
+                value=unknown[0] if len(unknown) == 1 else unknown,
+                hint=f"valid categories: {', '.join(CATEGORIES)}",
+            )
+        if "category" not in pv.columns:
+            problems.add("cannot filter by category: the buildings layer has no 'category' column",
+                         column="category")
+    if min_kwp is not None and not (_is_number(min_kwp) and min_kwp >= 0):
+        problems.add("the minimum capacity must be a number ≥ 0 [kWp]", value=min_kwp)
+    if top is not None and not (_is_number(top) and int(top) == top and top >= 1):
+        problems.add("top must be a whole number ≥ 1", value=top)
+    if new_only and "is_new" not in pv.columns:
+        problems.add("cannot keep new buildings only: the layer has no 'is_new' column",
+                     column="is_new", hint="give the buildings a year_built column")
+    problems.raise_if_errors()
+
+    capacity = pd.to_numeric(pv["capacity_kwp"], errors="coerce")
+    keep = (capacity > 0).fillna(False).to_numpy(dtype=bool)
+    if streets:
+        keep = keep & pv["street"].isin(streets).fillna(False).to_numpy(dtype=bool)
+    if categories:
+        keep = keep & pv["category"].isin(categories).fillna(False).to_numpy(dtype=bool)
+    if min_kwp is not None:
+        keep = keep & (capacity >= min_kwp).fillna(False).to_numpy(dtype=bool)
+    if new_only:
+        keep = keep & pv["is_new"].fillna(False).astype(bool).to_numpy(dtype=bool)
+    if without_pv and "pv_kw" in pv.columns:
+        installed = pd.to_numeric(pv["pv_kw"], errors="coerce").fillna(0.0)
+        keep = keep & (installed <= 0).to_numpy(dtype=bool)
+
+    out = pv.loc[keep].copy()
+    key = pd.to_numeric(out[rank_by], errors="coerce")
+    ids = out["id"].astype(str) if "id" in out.columns else pd.Series(out.index.astype(str),
+                                                                       index=out.index)
+    # A stable two-key order: best first, then id, so equal yields never swap between runs;
+    # buildings without a value for the key go last.
+    order = pd.DataFrame({"key": key, "id": ids}).sort_values(
+        ["key", "id"], ascending=[False, True], na_position="last", kind="mergesort"
+    )
+    out = out.loc[order.index]
+    if top is not None:
+        out = out.iloc[: int(top)]
+    out = out.drop(columns=["rank"], errors="ignore")
+    out.insert(0, "rank", np.arange(1, len(out) + 1, dtype="int64"))
+    return out
+
+
+def sites_from_run(run_dir: str | Path) -> gpd.GeoDataFrame:
+    """Read the ``buildings_pv`` layer of a finished run.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        A run's output folder (holding ``run.json`` and ``buildings_pv.gpkg``), or its
+        ``run.json``.
+
+    Returns
+    -------
+    GeoDataFrame
+        Every building with its PV figures, in the run's working CRS.
+
+    Raises
+    ------
+    InputError
+        When the folder or its ``buildings_pv.gpkg`` is missing.
+    """
+    run_dir = Path(run_dir)
+    if run_dir.is_file() and run_dir.name == "run.json":
+        run_dir = run_dir.parent
+    path = run_dir / "buildings_pv.gpkg"
+    if not path.is_file():
+        raise InputError(
+            Problem(
+                f"no buildings_pv.gpkg in {run_dir}",
+                file=str(path),
+                hint="run `gis-planner run RUNFILE` first (or point to its output folder)",
+            )
+        )
+    layers = [name for name, geom in pyogrio.list_layers(path) if geom is not None]
+    layer = "buildings_pv" if "buildings_pv" in layers else (layers[0] if layers else None)
+    return gpd.read_file(path, layer=layer)
+
+
+# --------------------------------------------------------------------------------------------
+# exports
+
+
+def export(
+    gdf: gpd.GeoDataFrame,
+    path: str | Path,
+    *,
+    meta: Mapping[str, Any] | None = None,
+    kind: Literal["sites", "afforestation"] = "sites",
+) -> Path:
+    """Write a site list (or the afforestation candidates) in the format of ``path``'s suffix.
+
+    Parameters
+    ----------
+    gdf : GeoDataFrame
+        Sites from :func:`select_sites` or afforestation candidate parcels, in a projected CRS.
+    path : str or Path
+        Output file.  ``.csv``: UTF-8 with BOM (Excel shows Chinese), no geometry, centroid
+        ``lon``/``lat`` [°, WGS84]; ``.xlsx``: a sheet of the rows (headers with units and Chinese
+        labels, number formats, frozen header, autofilter) and a ``metadata`` sheet; ``.gpkg``:
+        the layer with a QGIS style embedded (``layer_styles`` table); ``.geojson``: WGS84
+        (RFC 7946); ``.parquet``: GeoParquet in the layer's CRS.
+    meta : mapping, optional
+        Run name, time, parameters and definitions, written to the Excel metadata sheet (keys
+        ``run``, ``time``, ``parameters``, ``definitions`` and any other), and as the style
+        description in a GeoPackage.
+    kind : {"sites", "afforestation"}
+        What the rows are; names the sheet/layer and chooses the style.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    InputError
+        For an unsupported suffix or kind (listing the supported ones), or a layer without CRS.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    problems = Problems()
+    if suffix not in SUFFIXES:
+        problems.add(
+            f"cannot write {path.name!r}: unsupported file type {suffix or '(none)'!r}",
+            file=str(path),
+            hint=f"use one of: {', '.join(SUFFIXES)}",
+        )
+    if kind not in KINDS:
+        problems.add(f"unknown export kind {kind!r}", value=kind, hint=f"use one of: {', '.join(KINDS)}")
+    if gdf.crs is None and suffix in (".csv", ".xlsx", ".geojson"):
+        problems.add("the layer has no CRS, so it cannot be placed in WGS84 longitude/latitude",
+                     hint="set the layer's CRS before exporting")
+    problems.raise_if_errors()
+    meta = dict(meta or {})
+    writer = {
+        ".csv": _write_csv,
+        ".xlsx": _write_xlsx,
+        ".gpkg": _write_gpkg,
+        ".geojson": _write_geojson,
+        ".parquet": _write_parquet,
+    }[suffix]
+    writer(gdf, path, meta=meta, kind=kind)
+    return path
+
+
+def _table_with_lonlat(gdf: gpd.GeoDataFrame) -> pd.DataFrame:
+    """Attributes without geometry plus centroid longitude/latitude [°, WGS84]."""
+    geom = gdf.geometry
+    if geom.crs is not None and geom.crs.is_geographic:
+        # centroids in degrees are distorted; take them in a local metric CRS
+        geom = geom.to_crs(geom.estimate_utm_crs())
+    centroids = geom.centroid.to_crs(4326)
+    table = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
+    # 7 decimals of a degree ≈ 1 cm: enough to find a roof, stable across platforms
+    table["lon"] = np.round(centroids.x.to_numpy(), 7)
+    table["lat"] = np.round(centroids.y.to_numpy(), 7)
+    return table
+
+
+def _write_csv(gdf: gpd.GeoDataFrame, path: Path, *, meta: dict, kind: str) -> None:
+    table = _table_with_lonlat(gdf)
+    with atomic_path(path) as tmp:
+        # the BOM makes Excel open the file as UTF-8 instead of the system code page (GBK)
+        table.to_csv(tmp, index=False, encoding="utf-8-sig", lineterminator="\n")
+
+
+def _header(column: str) -> tuple[str, str | None]:
+    """Header text ("english [unit] / 中文") and Excel number format of a column."""
+    if column in _COLUMNS:
+        english, chinese, fmt = _COLUMNS[column]
+        return f"{english} / {chinese}", fmt
+    for suffix, unit, fmt in _SUFFIX_UNITS:
+        if column.endswith(suffix):
+            return f"{column.removesuffix(suffix).replace('_', ' ')} [{unit}]", fmt
+    return column, None
+
+
+def _text_width(text: str) -> int:
+    """Display width in Excel character units: CJK characters take two."""
+    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
+
+
+def _cell_values(series: pd.Series) -> list:
+    """Python values for openpyxl: numbers stay numbers, missing values become empty cells."""
+    if pd.api.types.is_bool_dtype(series):
+        return [None if pd.isna(v) else bool(v) for v in series.astype(object)]
+    if pd.api.types.is_numeric_dtype(series):
+        values = series.astype("float64").to_numpy()
+        is_int = pd.api.types.is_integer_dtype(series)
+        return [None if np.isnan(v) else (int(v) if is_int else float(v)) for v in values]
+    return [None if pd.isna(v) else str(v) for v in series.astype(object)]
+
+
+def _flatten(prefix: str, value: Any) -> list[tuple[str, Any]]:
+    if isinstance(value, Mapping):
+        rows: list[tuple[str, Any]] = []
+        for key, sub in value.items():
+            rows.extend(_flatten(f"{prefix}.{key}" if prefix else str(key), sub))
+        return rows
+    if isinstance(value, (list, tuple)):
+        return [(prefix, json.dumps(list(value), ensure_ascii=False, default=str))]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return [(prefix, value)]
+    return [(prefix, str(value))]
+
+
+def _write_xlsx(gdf: gpd.GeoDataFrame, path: Path, *, meta: dict, kind: str) -> None:
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font
+    from openpyxl.utils import get_column_letter
+
+    table = _table_with_lonlat(gdf)
+    wb = Workbook()
+    ws = wb.active
+    ws.title = kind
+    headers, formats = zip(*(_header(c) for c in table.columns), strict=True) if len(
+        table.columns
+    ) else ((), ())
+    ws.append(list(headers))
+    columns = [_cell_values(table[c]) for c in table.columns]
+    for row in zip(*columns, strict=True):
+        ws.append(row)
+    bold = Font(bold=True)
+    wrap = Alignment(wrap_text=True, vertical="top")
+    n_rows = len(table) + 1
+    for j, (column, header, fmt) in enumerate(zip(table.columns, headers, formats, strict=True),
+                                              start=1):
+        cell = ws.cell(row=1, column=j)
+        cell.font = bold
+        cell.alignment = wrap
+        if fmt is None and pd.api.types.is_float_dtype(table[column]):
+            fmt = "#,##0.00"
+        if fmt is not None:
+            for (cell,) in ws.iter_rows(min_row=2, max_row=n_rows, min_col=j, max_col=j):
+                cell.number_format = fmt
+        sample = [str(v) for v in table[column].head(200).tolist() if not pd.isna(v)]
+        widest = max([_text_width(s) for s in sample] + [12])
+        header_width = max(_text_width(part) for part in header.split(" / "))
+        ws.column_dimensions[get_column_letter(j)].width = min(max(widest, header_width) + 2, 50)
+    ws.freeze_panes = "A2"
+    if len(table.columns):
+        ws.auto_filter.ref = f"A1:{get_column_letter(len(table.columns))}{n_rows}"
+
+    info = wb.create_sheet("metadata")
+    info.append(["key / 项目", "value / 值"])
+    info["A1"].font = bold
+    info["B1"].font = bold
+    rows = [("kind", kind), ("rows", len(table)), ("crs of coordinates", "EPSG:4326 (WGS84)")]
+    for key, value in meta.items():
+        rows.extend(_flatten(str(key), value))
+    for key, value in rows:
+        info.append([key, value])
+    info.column_dimensions["A"].width = 40
+    info.column_dimensions["B"].width = 80
+    info.freeze_panes = "A2"
+    # fixed document times, so the same list written twice differs in nothing a reader sees
+    stamp = _parse_time(meta.get("time"))
+    wb.properties.created = stamp
+    wb.properties.modified = stamp
+    with atomic_path(path) as tmp:
+        wb.save(tmp)
+
+
+def _parse_time(value: Any) -> _dt.datetime:
+    if isinstance(value, _dt.datetime):
+        return value.replace(tzinfo=None)
+    if isinstance(value, str):
+        try:
+            return _dt.datetime.fromisoformat(value).replace(tzinfo=None)
+        except ValueError:
+            pass
+    return _dt.datetime(2000, 1, 1)
+
+
+# ---- QGIS style -----------------------------------------------------------------------------
+
+# ColorBrewer YlOrRd (sites: yield) and Greens (afforestation), 5 classes, light → dark.
+_RAMPS = {
+    "sites": ["255,255,178", "254,204,92", "253,141,60", "240,59,32", "189,0,38"],
+    "afforestation": ["237,248,233", "186,228,179", "116,196,118", "49,163,84", "0,109,44"],
+}
+
+
+def _breaks(values: np.ndarray, n: int = 5) -> list[tuple[float, float]]:
+    """Quantile class bounds over the finite values (at least one class)."""
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return [(0.0, 0.0)]
+    edges = np.quantile(finite, np.linspace(0.0, 1.0, n + 1))
+    # inner bounds rounded to 3 significant figures for a readable legend; the outer ones stay
+    # the exact minimum and maximum so that no feature falls outside every class
+    inner = [float(f"{x:.3g}") for x in edges[1:-1]]
+    edges = np.unique([float(finite.min()), *inner, float(finite.max())])
+    if edges.size == 1:
+        return [(float(edges[0]), float(edges[0]))]
+    return [(float(a), float(b)) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+
+
+def _fmt_bound(x: float) -> str:
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:,.2f}"
+
+
+def _style_qml(field: str, bounds: list[tuple[float, float]], colours: list[str],
+               geom_kind: str) -> str:
+    """A QGIS 3 style document with a graduated renderer on ``field``."""
+    qgis = ET.Element("qgis", {"version": "3.28.0", "styleCategories": "Symbology"})
+    renderer = ET.SubElement(qgis, "renderer-v2", {
+        "type": "graduatedSymbol", "attr": field, "graduatedMethod": "GraduatedColor",
+        "symbollevels": "0", "forceraster": "0", "enableorderby": "0", "referencescale": "-1",
+    })
+    ranges = ET.SubElement(renderer, "ranges")
+    symbols = ET.SubElement(renderer, "symbols")
+    for i, ((lower, upper), colour) in enumerate(zip(bounds, colours, strict=False)):
+        ET.SubElement(ranges, "range", {
+            "symbol": str(i), "lower": repr(lower), "upper": repr(upper),
+            "label": f"{_fmt_bound(lower)} – {_fmt_bound(upper)}", "render": "true",
+        })
+        symbol = ET.SubElement(symbols, "symbol", {
+            "type": geom_kind, "name": str(i), "alpha": "1", "clip_to_extent": "1",
+            "force_rhr": "0",
+        })
+        if geom_kind == "fill":
+            layer = ET.SubElement(symbol, "layer", {"class": "SimpleFill", "pass": "0",
+                                                    "locked": "0", "enabled": "1"})
+            props = {"color": f"{colour},255", "outline_color": "35,35,35,255",
+                     "outline_style": "solid", "outline_width": "0.26", "outline_width_unit": "MM",
+                     "style": "solid", "joinstyle": "bevel"}
+        else:
+            layer = ET.SubElement(symbol, "layer", {"class": "SimpleMarker", "pass": "0",
+                                                    "locked": "0", "enabled": "1"})
+            props = {"color": f"{colour},255", "outline_color": "35,35,35,255", "name": "circle",
+                     "size": "2.6", "size_unit": "MM"}
+        options = ET.SubElement(layer, "Option", {"type": "Map"})
+        for k, v in props.items():
+            ET.SubElement(options, "Option", {"type": "QString", "name": k, "value": v})
+            ET.SubElement(layer, "prop", {"k": k, "v": v})
+    ET.SubElement(renderer, "rotation")
+    ET.SubElement(renderer, "sizescale")
+    ET.SubElement(qgis, "layerGeometryType").text = "2" if geom_kind == "fill" else "0"
+    body = ET.tostring(qgis, encoding="unicode")
+    return "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n" + body
+
+
+def _style_sld(layer: str, field: str, bounds: list[tuple[float, float]],
+               colours: list[str]) -> str:
+    """The same classes as an OGC SLD 1.1 document (for clients other than QGIS)."""
+    sld_ns = "http://www.opengis.net/sld"
+    se, ogc = "http://www.opengis.net/se", "http://www.opengis.net/ogc"
+    ET.register_namespace("", sld_ns)
+    ET.register_namespace("se", se)
+    ET.register_namespace("ogc", ogc)
+    root = ET.Element(f"{{{sld_ns}}}StyledLayerDescriptor", {"version": "1.1.0"})
+    named = ET.SubElement(root, f"{{{sld_ns}}}NamedLayer")
+    ET.SubElement(named, f"{{{se}}}Name").text = layer
+    user = ET.SubElement(named, f"{{{sld_ns}}}UserStyle")
+    fts = ET.SubElement(user, f"{{{se}}}FeatureTypeStyle")
+    for (lower, upper), colour in zip(bounds, colours, strict=False):
+        rule = ET.SubElement(fts, f"{{{se}}}Rule")
+        ET.SubElement(rule, f"{{{se}}}Name").text = f"{_fmt_bound(lower)} – {_fmt_bound(upper)}"
+        filt = ET.SubElement(rule, f"{{{ogc}}}Filter")
+        both = ET.SubElement(filt, f"{{{ogc}}}And")
+        for op, bound in (("PropertyIsGreaterThanOrEqualTo", lower),
+                          ("PropertyIsLessThanOrEqualTo", upper)):
+            cmp_ = ET.SubElement(both, f"{{{ogc}}}{op}")
+            ET.SubElement(cmp_, f"{{{ogc}}}PropertyName").text = field
+            ET.SubElement(cmp_, f"{{{ogc}}}Literal").text = repr(bound)
+        sym = ET.SubElement(ET.SubElement(rule, f"{{{se}}}PolygonSymbolizer"), f"{{{se}}}Fill")
+        r, g, b = (int(c) for c in colour.split(","))
+        ET.SubElement(sym, f"{{{se}}}SvgParameter", {"name": "fill"}).text = (
+            f"#{r:02x}{g:02x}{b:02x}"
+        )
+    return ET.tostring(root, encoding="unicode")
+
+
+def _write_gpkg(gdf: gpd.GeoDataFrame, path: Path, *, meta: dict, kind: str) -> None:
+    layer = kind
+    field, small_is_best = _STYLE_FIELD[kind]
+    if field not in gdf.columns and kind == "afforestation" and "area_ha" in gdf.columns:
+        field, small_is_best = "area_ha", False
+    values = (pd.to_numeric(gdf[field], errors="coerce").to_numpy(dtype="float64")
+              if field in gdf.columns else np.array([], dtype="float64"))
+    bounds = _breaks(values)
+    colours = _RAMPS[kind][: len(bounds)] if len(bounds) > 1 else [_RAMPS[kind][-1]]
+    if small_is_best:
+        colours = colours[::-1]
+    geom_types = set(gdf.geometry.geom_type.dropna().unique().tolist())
+    geom_kind = "marker" if geom_types and geom_types <= {"Point", "MultiPoint"} else "fill"
+    description = f"{kind} graduated on {field}"
+    if meta.get("run"):
+        description += f" — run {meta['run']}"
+    styles = pd.DataFrame({
+        "f_table_catalog": [""],
+        "f_table_schema": [""],
+        "f_table_name": [layer],
+        "f_geometry_column": ["geom"],
+        "styleName": [layer],
+        "styleQML": [_style_qml(field, bounds, colours, geom_kind)],
+        "styleSLD": [_style_sld(layer, field, bounds, colours)],
+        "useAsDefault": [True],
+        "description": [description],
+        "owner": [""],
+        "ui": [""],
+        "update_time": [_parse_time(meta.get("time"))],
+    })
+    data = gdf.copy()
+    if data.geometry.name != "geometry":
+        data = data.rename_geometry("geometry")
+    with atomic_path(path) as tmp:
+        pyogrio.write_dataframe(data, tmp, layer=layer, driver="GPKG", GEOMETRY_NAME="geom")
+        pyogrio.write_dataframe(styles, tmp, layer="layer_styles", driver="GPKG", append=False)
+
+
+def _write_geojson(gdf: gpd.GeoDataFrame, path: Path, *, meta: dict, kind: str) -> None:
+    data = gdf.to_crs(4326)
+    with atomic_path(path) as tmp:
+        # RFC 7946: WGS84 longitude/latitude, 7 decimals (≈ 1 cm)
+        pyogrio.write_dataframe(data, tmp, driver="GeoJSON", layer=kind, RFC7946="YES",
+                                WRITE_NAME="NO")
+
+
+def _write_parquet(gdf: gpd.GeoDataFrame, path: Path, *, meta: dict, kind: str) -> None:
+    with atomic_path(path) as tmp:
+        gdf.to_parquet(tmp, index=False)
