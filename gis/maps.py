@@ -1,0 +1,789 @@
+"""Interactive maps for planners: rooftop PV potential and the ecological barrier (folium).
+
+Pages stay light because geometries are simplified in metres before they are reprojected to
+WGS 84, coordinates are rounded to 6 decimals (about 0.1 m), only the columns shown are kept
+(under one-letter keys), and every colour class is its own layer with one static style — no
+per-feature style function.  When a district has more buildings than a page should hold, the
+buildings with the largest yield are drawn and the rest are summed on a grid; the page says so.
+
+Every attribute value shown in a tooltip is HTML-escaped here, before it reaches folium: folium's
+tooltips put property values into ``innerHTML`` as they are.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import urllib.parse
+from collections.abc import Sequence
+from pathlib import Path
+
+import folium
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from branca.element import Element
+from folium import plugins
+
+from gis._errors import InputError, Problem
+
+#: Chinese labels of the canonical building categories (DESIGN §4.2).
+CATEGORY_ZH = {
+    "government": "党政机关",
+    "public": "公共建筑",
+    "commercial": "商业",
+    "industrial": "工业厂房",
+    "residential": "住宅",
+    "rural_residential": "农村住宅",
+    "other": "其他",
+}
+#: Chinese labels of the zone levels.
+LEVEL_ZH = {
+    "barrier": "绿色生态屏障",
+    "level1": "一级管控区",
+    "level2": "二级管控区",
+    "level3": "三级管控区",
+    "subzone": "分区",
+}
+#: Land-use groups drawn on the ecology map: (label, fill colour, shown when the page opens).
+LANDUSE_GROUPS = {
+    "blue": ("水域 blue (water, wetland)", "#2b83ba", True),
+    "forest": ("林地 forest", "#1a7a3a", True),
+    "green": ("绿地 green (grass, parks)", "#8cc63f", True),
+    "cropland": ("耕地 cropland", "#f2d16b", True),
+    "construction": ("建设用地 construction", "#a6a6a6", True),
+    "other": ("其他 other", "#e0d7cf", False),
+}
+
+TIANDITU_WMTS = (
+    "https://t{{s}}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0"
+    "&LAYER={layer}&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles"
+    "&TILEMATRIX={{z}}&TILEROW={{y}}&TILECOL={{x}}&tk={key}"
+)
+
+_FOLIUM_JS = dict(folium.Map.default_js)
+_FOLIUM_CSS = dict(folium.Map.default_css)
+
+# Sequential classes, low → high (ColorBrewer YlOrRd / RdYlGn, Brewer 2002).
+_YLORRD = ["#fed976", "#feb24c", "#fd8d3c", "#f03b20", "#bd0026"]
+_NO_PV = "#bdbdbd"
+
+
+# ---------------------------------------------------------------------------------------------
+# small helpers
+
+
+def escape_text(values: pd.Series) -> pd.Series:
+    """HTML-escape a column of text, vectorised; missing values become "".
+
+    Parameters
+    ----------
+    values : pandas.Series
+        Any values; they are shown as text.
+
+    Returns
+    -------
+    pandas.Series
+        Strings in which ``& < > " '`` are character references.
+    """
+    s = values.astype("string").fillna("")
+    return (
+        s.str.replace("&", "&amp;", regex=False)
+        .str.replace("<", "&lt;", regex=False)
+        .str.replace(">", "&gt;", regex=False)
+        .str.replace('"', "&quot;", regex=False)
+        .str.replace("'", "&#x27;", regex=False)
+    )
+
+
+def _num(values: pd.Series, decimals: int, unit: str = "") -> pd.Series:
+    """Numbers as text with a unit ("123.4 kWp"); missing → "–"."""
+    v = pd.to_numeric(values, errors="coerce").astype("Float64").round(decimals)
+    text = (v.astype("Int64") if decimals == 0 else v).astype("string")
+    text = text + (f" {unit}" if unit else "")
+    return text.fillna("–")
+
+
+def _pct(values: pd.Series, decimals: int = 1) -> pd.Series:
+    return _num(pd.to_numeric(values, errors="coerce") * 100, decimals, "%")
+
+
+def _col(df: pd.DataFrame, name: str, default=pd.NA) -> pd.Series:
+    return df[name] if name in df.columns else pd.Series(default, index=df.index)
+
+
+def _to_metric(gdf: gpd.GeoDataFrame, what: str) -> gpd.GeoDataFrame:
+    if gdf.crs is None:
+        raise InputError(
+            Problem("layer has no CRS; cannot place it on a map", layer=what,
+                    hint="give the layer a CRS before publishing")
+        )
+    if gdf.crs.is_geographic:
+        return gdf.to_crs(gdf.estimate_utm_crs())
+    return gdf
+
+
+def _web_geometry(geoms: gpd.GeoSeries, tolerance_m: float) -> np.ndarray:
+    """Simplify in metres, reproject to EPSG:4326 and round to 6 decimals (≈ 0.1 m)."""
+    simple = shapely.simplify(geoms.values, tolerance_m, preserve_topology=True)
+    wgs = gpd.GeoSeries(simple, crs=geoms.crs).to_crs(4326).values
+    return shapely.transform(np.asarray(wgs), lambda xy: np.round(xy, 6))
+
+
+def _feature_collection(props: pd.DataFrame, geoms) -> dict:
+    gdf = gpd.GeoDataFrame(props.reset_index(drop=True), geometry=list(geoms), crs=4326)
+    gdf = gdf[~(gdf.geometry.isna() | gdf.geometry.is_empty)]
+    return gdf.to_geo_dict(drop_id=True)
+
+
+def _tooltip(fields: Sequence[str], aliases: Sequence[str]) -> folium.GeoJsonTooltip:
+    return folium.GeoJsonTooltip(
+        fields=list(fields), aliases=[html.escape(a) for a in aliases], sticky=False
+    )
+
+
+def _style(color: str, fill: str | None = None, *, weight: float = 0.6, fill_opacity=0.75,
+           dash: str | None = None) -> dict:
+    style = {"color": color, "weight": weight, "fillColor": fill or color,
+             "fillOpacity": fill_opacity, "opacity": 0.9}
+    if dash:
+        style["dashArray"] = dash
+    return style
+
+
+def _static_geojson(data: dict, *, name: str, style: dict, tooltip, show: bool = True,
+                    control: bool = True, marker=None) -> folium.GeoJson:
+    # The style goes into L.geoJson's options (one object for the whole layer), not a per-feature
+    # style function, which folium would expand into a switch over every feature id.
+    return folium.GeoJson(data, name=name, show=show, control=control, tooltip=tooltip,
+                          marker=marker, style=style)
+
+
+def _classes(values: np.ndarray, breaks: Sequence[float]) -> np.ndarray:
+    """Class index 0..len(breaks) with class i = [breaks[i-1], breaks[i])."""
+    return np.digitize(values, np.asarray(breaks, dtype=float), right=False)
+
+
+def _break_label(lo: float | None, hi: float | None, fmt) -> str:
+    if lo is None:
+        return f"< {fmt(hi)}"
+    if hi is None:
+        return f"≥ {fmt(lo)}"
+    return f"{fmt(lo)} – {fmt(hi)}"
+
+
+def _panel(m: folium.Map, *, title: str, notes: Sequence[str], synthetic: bool) -> None:
+    """The page's title box (top centre): title, synthetic-data banner and notes."""
+    banner = (
+        '<div class="gp-synthetic">合成演示数据 — synthetic demo data, not real buildings</div>'
+        if synthetic
+        else ""
+    )
+    items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
+    box = f"""
+    <style>
+      .gp-panel {{position:fixed; top:10px; left:50%; transform:translateX(-50%); z-index:1000;
+        background:rgba(255,255,255,.93); padding:6px 12px; border-radius:6px; max-width:46%;
+        font:13px/1.35 system-ui,"Noto Sans CJK SC","Microsoft YaHei",sans-serif;
+        box-shadow:0 1px 4px rgba(0,0,0,.3)}}
+      .gp-panel h1 {{font-size:15px; margin:0 0 2px 0}}
+      .gp-panel ul {{margin:2px 0 0 16px; padding:0}}
+      .gp-synthetic {{background:#b30000; color:#fff; font-weight:bold; padding:2px 6px;
+        margin:2px 0; border-radius:3px}}
+      .gp-legend {{position:fixed; z-index:1000; background:rgba(255,255,255,.93);
+        padding:6px 10px; border-radius:6px; font:12px/1.4 system-ui,sans-serif;
+        box-shadow:0 1px 4px rgba(0,0,0,.3)}}
+      .gp-legend .sw {{display:inline-block; width:14px; height:10px; margin-right:5px;
+        border:1px solid #555; vertical-align:middle}}
+      .gp-legend b {{display:block; margin-bottom:2px}}
+    </style>
+    <div class="gp-panel" id="gp-panel"><h1>{html.escape(title)}</h1>{banner}
+    <ul>{items}</ul></div>"""
+    m.get_root().html.add_child(Element(box), name="gp_panel")
+
+
+def _legend(m: folium.Map, *, key: str, title: str, rows: Sequence[tuple[str, str]],
+            breaks: Sequence[float] = (), bottom: int = 60, left: int = 10) -> None:
+    """A fixed legend box; ``breaks`` are written to ``data-breaks`` for checking."""
+    body = "".join(
+        f'<div><span class="sw" style="background:{c}"></span>{html.escape(label)}</div>'
+        for c, label in rows
+    )
+    data = ",".join(repr(float(b)) for b in breaks)
+    box = (f'<div class="gp-legend" id="legend-{key}" data-breaks="{data}" '
+           f'style="bottom:{bottom}px; left:{left}px"><b>{html.escape(title)}</b>{body}</div>')
+    m.get_root().html.add_child(Element(box), name=f"legend_{key}")
+
+
+def _base_map(bounds_4326: Sequence[float], *, offline: bool, prefer_canvas: bool,
+              notes: list[str]) -> folium.Map:
+    minx, miny, maxx, maxy = bounds_4326
+    m = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2], zoom_start=12, tiles=None,
+                   control_scale=True, prefer_canvas=prefer_canvas)
+    # Only Leaflet itself is needed: no markers with icon fonts, no Bootstrap widgets.  Fewer
+    # links mean lighter offline pages and fewer requests online.
+    m.default_js = [("leaflet", _FOLIUM_JS["leaflet"])]
+    m.default_css = [("leaflet_css", _FOLIUM_CSS["leaflet_css"])]
+    if np.all(np.isfinite([minx, miny, maxx, maxy])):
+        m.fit_bounds([[miny, minx], [maxy, maxx]])
+
+    minimap_layer = None
+    if offline:
+        notes.append("离线模式：无底图，无鹰眼图 — offline page: no basemap and no minimap "
+                     "(both need map tiles from the network).")
+    else:
+        key = os.environ.get("TIANDITU_KEY", "").strip()
+        if key:
+            tk = urllib.parse.quote(key, safe="")
+            attr = "&copy; 天地图 Tianditu (CGCS2000)"
+            vec = TIANDITU_WMTS.format(layer="vec", key=tk)
+            folium.TileLayer(vec, name="天地图 Tianditu", attr=attr, subdomains="01234567",
+                             max_zoom=18).add_to(m)
+            folium.TileLayer(TIANDITU_WMTS.format(layer="cva", key=tk),
+                             name="天地图注记 Tianditu labels", attr=attr,
+                             subdomains="01234567", overlay=True, max_zoom=18).add_to(m)
+            folium.TileLayer("OpenStreetMap", name="OpenStreetMap", show=False).add_to(m)
+            minimap_layer = folium.TileLayer(vec, attr=attr, subdomains="01234567")
+        else:
+            folium.TileLayer("OpenStreetMap", name="OpenStreetMap").add_to(m)
+            minimap_layer = folium.TileLayer("OpenStreetMap")
+    plugins.Fullscreen(title="全屏 fullscreen", title_cancel="退出全屏 exit fullscreen").add_to(m)
+    plugins.MeasureControl(primary_length_unit="meters", secondary_length_unit="kilometers",
+                           primary_area_unit="hectares", secondary_area_unit="sqmeters",
+                           position="topleft").add_to(m)
+    if minimap_layer is not None:
+        plugins.MiniMap(tile_layer=minimap_layer, toggle_display=True,
+                        position="bottomright").add_to(m)
+    return m
+
+
+class _LayerSearch(plugins.Search):
+    """Search by a property over the features of several GeoJSON layers.
+
+    folium's ``Search`` indexes one layer; the building classes are several layers (one per colour
+    class), so the features of all of them are gathered into one index group.
+    """
+
+    _template = folium.template.Template(
+        """
+        {% macro script(this, kwargs) %}
+        var {{ this.get_name() }}_index = L.featureGroup();
+        [{% for l in this.layers %}{{ l.get_name() }}{% if not loop.last %}, {% endif %}{% endfor %}]
+            .forEach(function (g) { g.eachLayer(function (f) {
+                {{ this.get_name() }}_index.addLayer(f); }); });
+        var {{ this.get_name() }} = new L.Control.Search({
+            layer: {{ this.get_name() }}_index,
+            propertyName: {{ this.search_label|tojson }},
+            textPlaceholder: {{ this.placeholder|tojson }},
+            textErr: {{ this.text_err|tojson }},
+            collapsed: false,
+            position: {{ this.position|tojson }},
+            marker: false,
+            initial: false,
+            moveToLocation: function (latlng, title, map) {
+                var b = latlng.layer.getBounds ? latlng.layer.getBounds() : null;
+                if (b) { map.fitBounds(b, {maxZoom: 18}); } else { map.setView(latlng, 17); }
+            }
+        });
+        {{ this.get_name() }}.on('search:locationfound', function (e) {
+            if (e.layer.setStyle) { e.layer.setStyle({color: '#00e5ff', weight: 4}); }
+            if (e.layer.openTooltip) { e.layer.openTooltip(); }
+        });
+        {{ this._parent.get_name() }}.addControl({{ this.get_name() }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, layers: Sequence[folium.GeoJson], *, search_label: str,
+                 placeholder: str, position: str = "topright"):
+        super().__init__(layers[0], search_label=search_label, placeholder=placeholder,
+                         position=position, geom_type="Polygon")
+        self.layers = list(layers)
+        self.text_err = "未找到 not found"
+
+    def render(self, **kwargs):
+        # Skip Search.render's single-layer property check; JSCSSMixin adds the plugin links.
+        super(plugins.Search, self).render(**kwargs)
+
+
+# ---------------------------------------------------------------------------------------------
+# PV map
+
+_PV_FIELDS = ["i", "n", "s", "c", "k", "e", "y", "a"]
+_PV_ALIASES = ["编号 id", "名称 name", "街道 street", "类别 category", "装机容量 capacity",
+               "年发电量 annual yield", "单位发电量 specific yield", "可用屋顶 usable roof"]
+_NOPV_FIELDS = ["i", "n", "s", "c", "r"]
+_NOPV_ALIASES = ["编号 id", "名称 name", "街道 street", "类别 category", "原因 reason (no PV)"]
+
+
+def _pv_properties(pv: pd.DataFrame) -> pd.DataFrame:
+    """The shown columns, escaped and formatted, under short keys (keys repeat per feature)."""
+    cat = _col(pv, "category").astype("string")
+    cat_label = cat.map(CATEGORY_ZH).astype("string").fillna("") + " " + cat.fillna("")
+    ident = escape_text(_col(pv, "id"))
+    name = escape_text(_col(pv, "name"))
+    return pd.DataFrame({
+        "i": ident,
+        "n": name,
+        "s": escape_text(_col(pv, "street")),
+        "c": escape_text(cat_label.str.strip()),
+        "k": _num(_col(pv, "capacity_kwp"), 1, "kWp"),
+        "e": _num(pd.to_numeric(_col(pv, "annual_kwh"), errors="coerce") / 1000, 1, "MWh/yr"),
+        "y": _num(_col(pv, "specific_yield_kwh_kwp"), 0, "kWh/kWp"),
+        "a": _num(_col(pv, "usable_area_m2"), 0, "m²"),
+        "r": escape_text(_col(pv, "reason")),
+        "q": (ident + " " + name).str.strip(),
+    }, index=pv.index)
+
+
+def _pv_breaks(pv: pd.DataFrame, color_by: str) -> tuple[list[float], str, callable]:
+    if color_by == "capacity_kwp":
+        return [20.0, 100.0, 500.0, 2000.0], "kWp", lambda v: f"{v:,.0f}"
+    vals = pd.to_numeric(pv.loc[pv["capacity_kwp"] > 0, color_by], errors="coerce").dropna()
+    if vals.empty:
+        return [], "kWh/kWp", lambda v: f"{v:,.0f}"
+    # Quartiles rounded to 10 kWh/kWp: classes that split the district's roofs evenly.
+    qs = np.unique(np.round(np.quantile(vals.to_numpy(float), [0.25, 0.5, 0.75]) / 10) * 10)
+    return [float(q) for q in qs], "kWh/kWp", lambda v: f"{v:,.0f}"
+
+
+def _grid_aggregate(rest: gpd.GeoDataFrame, cell_m: float) -> gpd.GeoDataFrame:
+    """Sum buildings not drawn into square cells of ``cell_m`` metres (vectorised)."""
+    pts = rest.geometry.representative_point()
+    ix = np.floor(pts.x.to_numpy() / cell_m).astype(np.int64)
+    iy = np.floor(pts.y.to_numpy() / cell_m).astype(np.int64)
+    frame = pd.DataFrame({
+        "ix": ix, "iy": iy,
+        "capacity_kwp": pd.to_numeric(rest["capacity_kwp"], errors="coerce").fillna(0).to_numpy(),
+        "annual_kwh": pd.to_numeric(rest["annual_kwh"], errors="coerce").fillna(0).to_numpy(),
+    })
+    agg = frame.groupby(["ix", "iy"], sort=True).agg(
+        buildings=("capacity_kwp", "size"), capacity_kwp=("capacity_kwp", "sum"),
+        annual_kwh=("annual_kwh", "sum")).reset_index()
+    x0 = agg["ix"].to_numpy() * cell_m
+    y0 = agg["iy"].to_numpy() * cell_m
+    boxes = shapely.box(x0, y0, x0 + cell_m, y0 + cell_m)
+    return gpd.GeoDataFrame(agg, geometry=boxes, crs=rest.crs)
+
+
+def _choropleth_layer(gdf: gpd.GeoDataFrame, value: str, *, name: str, fields, aliases,
+                      props: pd.DataFrame, legend_key: str, legend_title: str, m: folium.Map,
+                      unit_fmt, show: bool, bottom: int, left: int) -> folium.GeoJson | None:
+    """A few-feature choropleth (streets, grid cells): per-feature static style in properties."""
+    if gdf.empty:
+        return None
+    v = pd.to_numeric(gdf[value], errors="coerce").fillna(0).to_numpy(float)
+    qs = np.unique(np.quantile(v, [0.25, 0.5, 0.75])) if len(v) > 3 else np.unique(v)[1:]
+    breaks = [float(q) for q in qs if q > 0]
+    cls = _classes(v, breaks)
+    palette = _YLORRD[-(len(breaks) + 1):] if breaks else _YLORRD[:1]
+    styles = [_style("#555555", palette[c], weight=0.8, fill_opacity=0.55) for c in cls]
+    props = props.reset_index(drop=True).copy()
+    props["style"] = styles
+    geoms = _web_geometry(gdf.geometry, 1.0)
+    layer = folium.GeoJson(_feature_collection(props, geoms), name=name, show=show,
+                           tooltip=_tooltip(fields, aliases))
+    edges = [None, *breaks, None]
+    rows = [(palette[i], _break_label(edges[i], edges[i + 1], unit_fmt))
+            for i in range(len(palette))]
+    _legend(m, key=legend_key, title=legend_title, rows=rows, breaks=breaks, bottom=bottom,
+            left=left)
+    return layer
+
+
+def pv_map(pv: gpd.GeoDataFrame, *, streets: gpd.GeoDataFrame | None = None, top_n: int = 200,
+           color_by: str = "capacity_kwp", max_buildings: int = 20_000, grid_m: float = 500.0,
+           simplify_m: float = 0.5, offline: bool = False, synthetic: bool = False,
+           title: str = "屋顶光伏潜力 Rooftop PV potential") -> folium.Map:
+    """The rooftop PV map: buildings by class, top sites, per-street potential, search.
+
+    Parameters
+    ----------
+    pv : geopandas.GeoDataFrame
+        ``buildings_pv`` (one row per building, metric CRS): id, name, street, category,
+        capacity_kwp [kWp], annual_kwh [kWh/yr], specific_yield_kwh_kwp [kWh/kWp],
+        usable_area_m2 [m²], reason.
+    streets : geopandas.GeoDataFrame, optional
+        Admin units with ``name``; buildings are summed by their ``street`` column.
+    top_n : int
+        Number of top sites (largest annual yield) marked with a point layer.
+    color_by : {"capacity_kwp", "specific_yield_kwh_kwp"}
+        What the building colour classes show.
+    max_buildings : int
+        At most this many buildings are drawn (those with the largest annual yield); the rest are
+        summed on a ``grid_m`` grid, and the page says so.
+    grid_m : float
+        Cell size of that grid [m].
+    simplify_m : float
+        Simplification tolerance applied in the metric CRS before reprojecting [m].
+    offline : bool
+        No basemap and no minimap (they need tiles from the network).
+    synthetic : bool
+        Show the "synthetic demo data" banner.
+    title : str
+        Page title.
+
+    Returns
+    -------
+    folium.Map
+    """
+    if color_by not in ("capacity_kwp", "specific_yield_kwh_kwp"):
+        raise InputError(Problem("unknown colour measure for the PV map", value=color_by,
+                                 hint="use 'capacity_kwp' or 'specific_yield_kwh_kwp'"))
+    missing = [c for c in ("capacity_kwp", "annual_kwh", "geometry") if c not in pv.columns]
+    if missing:
+        raise InputError(Problem("buildings_pv lacks columns the PV map needs", layer="buildings_pv",
+                                 value=missing))
+    pv = _to_metric(pv, "buildings_pv")
+    notes: list[str] = []
+    n_total = len(pv)
+    annual = pd.to_numeric(pv["annual_kwh"], errors="coerce").fillna(0)
+    order = annual.sort_values(ascending=False, kind="stable").index
+    drawn_idx = order[:max_buildings]
+    drawn = pv.loc[drawn_idx]
+    rest = pv.loc[order[max_buildings:]]
+
+    bounds = gpd.GeoSeries(pv.geometry, crs=pv.crs).to_crs(4326).total_bounds if n_total else [
+        np.nan] * 4
+    m = _base_map(bounds, offline=offline, prefer_canvas=True, notes=notes)
+
+    props = _pv_properties(drawn)
+    geoms = pd.Series(list(_web_geometry(drawn.geometry, simplify_m)), index=drawn.index)
+    cap = pd.to_numeric(drawn["capacity_kwp"], errors="coerce").fillna(0)
+    has_pv = (cap > 0).to_numpy()
+    breaks, unit, fmt = _pv_breaks(pv, color_by)
+    values = pd.to_numeric(drawn[color_by], errors="coerce").fillna(0).to_numpy(float)
+    cls = _classes(values, breaks)
+    palette = _YLORRD[-(len(breaks) + 1):] if breaks else _YLORRD[-1:]
+    edges = [None, *breaks, None]
+    class_layers: list[folium.GeoJson] = []
+    legend_rows: list[tuple[str, str]] = []
+    measure_zh = "装机容量 capacity" if color_by == "capacity_kwp" else "单位发电量 specific yield"
+    for i, colour in enumerate(palette):
+        sel = has_pv & (cls == i)
+        label = f"{_break_label(edges[i], edges[i + 1], fmt)} {unit}"
+        legend_rows.append((colour, label))
+        if not sel.any():
+            continue
+        data = _feature_collection(props.loc[sel, [*_PV_FIELDS, "q"]], geoms[sel])
+        layer = _static_geojson(data, name=f"建筑 buildings: {label}",
+                                style=_style("#7a3b00", colour, weight=0.5),
+                                tooltip=_tooltip(_PV_FIELDS, _PV_ALIASES))
+        layer.add_to(m)
+        class_layers.append(layer)
+    legend_rows.append((_NO_PV, "无光伏 no PV (reason in tooltip)"))
+    if (~has_pv).any():
+        data = _feature_collection(props.loc[~has_pv, [*_NOPV_FIELDS, "q"]], geoms[~has_pv])
+        layer = _static_geojson(data, name="建筑 buildings: 无光伏 no PV",
+                                style=_style("#666666", _NO_PV, weight=0.4, fill_opacity=0.5),
+                                tooltip=_tooltip(_NOPV_FIELDS, _NOPV_ALIASES))
+        layer.add_to(m)
+        class_layers.append(layer)
+    _legend(m, key="pv", title=f"{measure_zh} [{unit}]", rows=legend_rows, breaks=breaks)
+
+    if len(rest):
+        cells = _grid_aggregate(rest, grid_m)
+        cprops = pd.DataFrame({
+            "b": _num(cells["buildings"], 0, "栋 buildings"),
+            "k": _num(cells["capacity_kwp"], 1, "kWp"),
+            "e": _num(cells["annual_kwh"] / 1000, 1, "MWh/yr"),
+        })
+        layer = _choropleth_layer(
+            cells, "annual_kwh", name=f"其余建筑汇总 other buildings ({grid_m:.0f} m grid)",
+            fields=["b", "k", "e"], aliases=["建筑数 buildings", "装机容量 capacity",
+                                             "年发电量 annual yield"],
+            props=cprops, legend_key="grid", legend_title="网格年发电量 grid yield [kWh/yr]",
+            m=m, unit_fmt=lambda v: f"{v / 1000:,.0f} MWh", show=True, bottom=60, left=190)
+        if layer is not None:
+            layer.add_to(m)
+        notes.append(
+            f"绘出年发电量最高的 {len(drawn):,} 栋建筑（共 {n_total:,} 栋），其余 {len(rest):,} 栋按 "
+            f"{grid_m:.0f} m 网格汇总 — drawn: the {len(drawn):,} buildings with the largest annual "
+            f"yield of {n_total:,}; the other {len(rest):,} are summed on a {grid_m:.0f} m grid."
+        )
+
+    # Top sites: a point per building, largest annual yield first.
+    top = pv.loc[order[:top_n]]
+    top = top[pd.to_numeric(top["capacity_kwp"], errors="coerce").fillna(0) > 0]
+    if len(top):
+        tprops = _pv_properties(top)[["i", "n", "s", "c", "k", "e"]]
+        tprops.insert(0, "rk", np.arange(1, len(top) + 1))
+        pts = _web_geometry(top.geometry.representative_point(), 0.0)
+        folium.GeoJson(
+            _feature_collection(tprops, pts), name=f"前 {len(top)} 个站点 top {len(top)} sites",
+            tooltip=_tooltip(["rk", "i", "n", "s", "c", "k", "e"],
+                             ["排名 rank", "编号 id", "名称 name", "街道 street", "类别 category",
+                              "装机容量 capacity", "年发电量 annual yield"]),
+            marker=folium.CircleMarker(radius=6, color="#08306b", weight=2, fill=True,
+                                       fill_color="#4292c6", fill_opacity=0.9),
+        ).add_to(m)
+
+    # Per-street potential over all buildings, drawn or not.
+    if streets is not None and len(streets) and "street" in pv.columns:
+        st = _to_metric(streets, "streets")
+        st = st.to_crs(pv.crs) if st.crs != pv.crs else st
+        sums = pd.DataFrame({
+            "street": pv["street"].astype("string"),
+            "capacity_kwp": pd.to_numeric(pv["capacity_kwp"], errors="coerce").fillna(0),
+            "annual_kwh": annual,
+        }).groupby("street").agg(buildings=("capacity_kwp", "size"),
+                                 with_pv=("capacity_kwp", lambda s: int((s > 0).sum())),
+                                 capacity_kwp=("capacity_kwp", "sum"),
+                                 annual_kwh=("annual_kwh", "sum"))
+        joined = st[["name", "geometry"]].copy()
+        joined["name"] = joined["name"].astype("string")
+        joined = joined.join(sums, on="name").fillna(
+            {"buildings": 0, "with_pv": 0, "capacity_kwp": 0.0, "annual_kwh": 0.0})
+        sprops = pd.DataFrame({
+            "n": escape_text(joined["name"]),
+            "b": _num(joined["buildings"], 0, "栋 buildings"),
+            "p": _num(joined["with_pv"], 0, "栋 buildings"),
+            "k": _num(joined["capacity_kwp"] / 1000, 2, "MWp"),
+            "e": _num(joined["annual_kwh"] / 1e6, 2, "GWh/yr"),
+        })
+        layer = _choropleth_layer(
+            joined, "annual_kwh", name="街道潜力 potential by street", fields=list(sprops.columns),
+            aliases=["街道 street", "建筑数 buildings", "可装光伏 buildings with PV",
+                     "装机容量 capacity", "年发电量 annual yield"],
+            props=sprops, legend_key="streets", legend_title="街道年发电量 street yield",
+            m=m, unit_fmt=lambda v: f"{v / 1e6:,.1f} GWh", show=False, bottom=60, left=370)
+        if layer is not None:
+            layer.add_to(m)
+    else:
+        notes.append("无街道图层，未绘街道汇总 — no streets layer: no per-street potential.")
+
+    if class_layers:
+        _LayerSearch(class_layers, search_label="q",
+                     placeholder="搜索编号或名称 search id or name").add_to(m)
+    folium.LayerControl(collapsed=False).add_to(m)
+    _panel(m, title=title, notes=notes, synthetic=synthetic)
+    return m
+
+
+# ---------------------------------------------------------------------------------------------
+# Ecology map
+
+
+def _target_breaks(targets: dict, kind: str) -> list[float]:
+    """Target values for one measure, from target ids ("bluegreen-…", "forest-…")."""
+    vals = []
+    for tid, value in (targets or {}).items():
+        t = str(tid).lower()
+        if value is None:
+            continue
+        if kind == "bluegreen" and ("bluegreen" in t or "blue-green" in t):
+            vals.append(float(value))
+        if kind == "forest" and t.startswith("forest") and "stock" not in t:
+            vals.append(float(value))
+    return sorted(set(vals))
+
+
+def _red_to_green(n: int) -> list[str]:
+    # RdYlGn (Brewer 2002): below every target red, above every target green.
+    return {1: ["#1a9850"], 2: ["#d73027", "#1a9850"], 3: ["#d73027", "#fee08b", "#1a9850"],
+            4: ["#d73027", "#fc8d59", "#d9ef8b", "#1a9850"]}.get(
+        n, ["#d73027", "#fc8d59", "#fee08b", "#d9ef8b", "#91cf60", "#1a9850"][:max(n, 1)])
+
+
+def _zone_rows(zones: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Rows that are zone features (with geometry), not the per-level summary rows."""
+    z = zones[zones.geometry.notna() & ~zones.geometry.is_empty]
+    per_level = z.groupby("level")["zone"].transform("size")
+    summary = (z["zone"].astype("string") == z["level"].astype("string")) & (per_level > 1)
+    return z[~summary.to_numpy()]
+
+
+def ecology_map(zones: gpd.GeoDataFrame, landuse: gpd.GeoDataFrame,
+                candidates: gpd.GeoDataFrame | None, *, targets: dict, offline: bool = False,
+                synthetic: bool = False, simplify_m: float = 1.0,
+                title: str = "生态屏障 Green ecological barrier") -> folium.Map:
+    """The ecology map: zones by blue-green share and forest coverage, land use, candidates.
+
+    Parameters
+    ----------
+    zones : geopandas.GeoDataFrame
+        The zones table (one row per zone feature with geometry, plus per-level rows):
+        zone, level, area_ha [ha], bluegreen_share [0–1], forest_coverage [0–1], forest_ha [ha],
+        stock_m3 [m³].
+    landuse : geopandas.GeoDataFrame
+        Parcels with ``group`` (blue | forest | green | cropland | construction | other),
+        id, code, name_zh, area_ha [ha].
+    candidates : geopandas.GeoDataFrame or None
+        Afforestation candidates: id, code, name_zh, area_ha [ha], rank, cumulative_ha [ha].
+    targets : dict
+        Target id → target value (fractions).  Ids containing "bluegreen" set the breaks of the
+        blue-green legend, ids starting with "forest" (not "stock") those of forest coverage.
+    offline, synthetic, simplify_m, title
+        As for :func:`pv_map`.
+
+    Returns
+    -------
+    folium.Map
+    """
+    zones = _to_metric(zones, "zones")
+    notes: list[str] = []
+    frames = [g for g in (zones, landuse, candidates) if g is not None and len(g)]
+    bounds = (pd.concat([gpd.GeoSeries(g.geometry, crs=g.crs).to_crs(4326) for g in frames])
+              .total_bounds if frames else [np.nan] * 4)
+    m = _base_map(bounds, offline=offline, prefer_canvas=False, notes=notes)
+
+    # Land use: one group per toggle, drawn first so that zones and candidates stay on top.
+    if landuse is not None and len(landuse):
+        lu = _to_metric(landuse, "landuse")
+        group = _col(lu, "group").astype("string").fillna("other")
+        lprops = pd.DataFrame({
+            "i": escape_text(_col(lu, "id")), "c": escape_text(_col(lu, "code")),
+            "n": escape_text(_col(lu, "name_zh")), "a": _num(_col(lu, "area_ha"), 2, "ha"),
+        }, index=lu.index)
+        lgeoms = pd.Series(list(_web_geometry(lu.geometry, simplify_m)), index=lu.index)
+        rows = []
+        for key, (label, colour, show) in LANDUSE_GROUPS.items():
+            sel = (group == key).to_numpy()
+            rows.append((colour, label))
+            if not sel.any():
+                continue
+            fg = folium.FeatureGroup(name=f"用地 land use: {label}", show=show)
+            _static_geojson(_feature_collection(lprops[sel], lgeoms[sel]), name=label,
+                            control=False, style=_style("#555555", colour, weight=0.3,
+                                                        fill_opacity=0.6),
+                            tooltip=_tooltip(["i", "c", "n", "a"],
+                                             ["编号 id", "地类编码 code", "地类 class",
+                                              "面积 area"])).add_to(fg)
+            fg.add_to(m)
+        _legend(m, key="landuse", title="用地 land use", rows=rows, bottom=60, left=10)
+
+    # Zones: classes whose edges are exactly the targets.
+    zf = _zone_rows(zones)
+    if len(zf):
+        zf = zf.sort_values("area_ha", ascending=False, kind="stable") if "area_ha" in zf else zf
+        level = _col(zf, "level").astype("string")
+        zprops = pd.DataFrame({
+            "z": escape_text(_col(zf, "zone")),
+            "l": escape_text(level.map(LEVEL_ZH).astype("string").fillna("") + " " + level),
+            "a": _num(_col(zf, "area_ha"), 1, "ha"),
+            "b": _pct(_col(zf, "bluegreen_share")),
+            "f": _pct(_col(zf, "forest_coverage")),
+            "h": _num(_col(zf, "forest_ha"), 1, "ha"),
+            "s": _num(_col(zf, "stock_m3"), 0, "m³"),
+        }, index=zf.index)
+        zgeoms = pd.Series(list(_web_geometry(zf.geometry, simplify_m)), index=zf.index)
+        zfields = list(zprops.columns)
+        zaliases = ["分区 zone", "级别 level", "面积 area", "蓝绿空间占比 blue-green share",
+                    "森林覆盖率 forest coverage", "林地 forest", "森林蓄积量 forest stock"]
+        for key, column, label, show, left in (
+            ("bluegreen", "bluegreen_share", "蓝绿空间占比 blue-green share", True, 190),
+            ("forest", "forest_coverage", "森林覆盖率 forest coverage", False, 370),
+        ):
+            breaks = _target_breaks(targets, key)
+            vals = pd.to_numeric(_col(zf, column), errors="coerce").to_numpy(float)
+            cls = _classes(np.nan_to_num(vals, nan=-1.0), breaks)
+            palette = _red_to_green(len(breaks) + 1)
+            edges = [None, *breaks, None]
+            fg = folium.FeatureGroup(name=f"分区 zones: {label}", show=show)
+            rows = []
+            for i, colour in enumerate(palette):
+                text = _break_label(edges[i], edges[i + 1], lambda v: f"{v * 100:g} %")
+                rows.append((colour, text))
+                sel = (cls == i) & np.isfinite(vals)
+                if sel.any():
+                    _static_geojson(_feature_collection(zprops[sel], zgeoms[sel]),
+                                    name=f"{label} {text}", control=False,
+                                    style=_style(colour, colour, weight=2.5, fill_opacity=0.25),
+                                    tooltip=_tooltip(zfields, zaliases)).add_to(fg)
+            named = [f"{tid} = {float(v) * 100:g} %" for tid, v in (targets or {}).items()
+                     if v is not None and float(v) in breaks]
+            fg.add_to(m)
+            _legend(m, key=key, title=f"{label} — 目标 targets: {', '.join(named) or '–'}",
+                    rows=rows, breaks=breaks, bottom=60, left=left)
+
+    if candidates is not None and len(candidates):
+        cd = _to_metric(candidates, "candidates")
+        cprops = pd.DataFrame({
+            "rk": pd.to_numeric(_col(cd, "rank"), errors="coerce").astype("Int64").astype(
+                "string").fillna("–"),
+            "i": escape_text(_col(cd, "id")), "c": escape_text(_col(cd, "code")),
+            "n": escape_text(_col(cd, "name_zh")), "a": _num(_col(cd, "area_ha"), 2, "ha"),
+            "u": _num(_col(cd, "cumulative_ha"), 1, "ha"),
+        }, index=cd.index)
+        cprops["q"] = cprops["i"]
+        cgeoms = _web_geometry(cd.geometry, simplify_m)
+        layer = _static_geojson(
+            _feature_collection(cprops, cgeoms), name="造林候选地块 afforestation candidates",
+            style=_style("#c51b7d", "#de77ae", weight=2, fill_opacity=0.35, dash="4 3"),
+            tooltip=_tooltip(["rk", "i", "c", "n", "a", "u"],
+                             ["排名 rank", "编号 id", "地类编码 code", "地类 class", "面积 area",
+                              "累计面积 cumulative area"]))
+        layer.add_to(m)
+        _LayerSearch([layer], search_label="q", placeholder="搜索地块编号 search parcel id").add_to(m)
+    else:
+        notes.append("无造林候选地块 — no afforestation candidates.")
+
+    folium.LayerControl(collapsed=False).add_to(m)
+    _panel(m, title=title, notes=notes, synthetic=synthetic)
+    return m
+
+
+# ---------------------------------------------------------------------------------------------
+# Saving
+
+
+def render_map(m: folium.Map, *, offline: bool = False) -> str:
+    """The map's full HTML page; with ``offline`` every script and style sheet is inlined."""
+    if offline and any(isinstance(c, (folium.TileLayer, plugins.MiniMap))
+                       for c in m._children.values()):
+        raise ValueError("this map loads tiles from the network; build it with offline=True "
+                         "before saving it offline")
+    # Compact JSON with UTF-8 text (not \\u escapes) roughly halves the embedded data; the filter
+    # still escapes < > & ' so no value can end the script element.  Scoped to this render.
+    env = folium.GeoJson._template.environment
+    saved = env.policies["json.dumps_kwargs"]
+    env.policies["json.dumps_kwargs"] = {"sort_keys": True, "separators": (",", ":"),
+                                         "ensure_ascii": False}
+    try:
+        page = m.get_root().render()
+    finally:
+        env.policies["json.dumps_kwargs"] = saved
+    if offline:
+        from gis._assets import inline
+
+        page = inline(page)
+    return page
+
+
+def save_map(m: folium.Map, path: str | Path, *, offline: bool = False) -> Path:
+    """Write the map page atomically.
+
+    Parameters
+    ----------
+    m : folium.Map
+    path : str or Path
+        Output ``.html`` file.
+    offline : bool
+        Inline every JavaScript and CSS asset (see :mod:`gis._assets`).
+
+    Returns
+    -------
+    Path
+    """
+    from gis.io import write_text
+
+    return write_text(path, render_map(m, offline=offline))
+
+
+def page_features(page: str) -> int:
+    """Number of GeoJSON features embedded in a rendered page (for checks and reports)."""
+    return page.count('"type": "Feature"') + page.count('"type":"Feature"')
+
+
+__all__ = [
+    "CATEGORY_ZH",
+    "LANDUSE_GROUPS",
+    "LEVEL_ZH",
+    "ecology_map",
+    "escape_text",
+    "page_features",
+    "pv_map",
+    "render_map",
+    "save_map",
+]
