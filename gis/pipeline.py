@@ -113,8 +113,7 @@ def step_ecology(ctx: Context) -> None:
         scheme = ctx.cfg.layers["landuse"].scheme
         table = _engine(ctx).zone_accounts(lay.landuse, zones, scheme=scheme, options=options,
                                            stands=lay.forest, streets=lay.streets)
-        classified = lay.landuse.join(landuse.classify(lay.landuse["code"], scheme, options=options))
-        ctx.results["landuse"] = classified
+        ctx.results["landuse"] = landuse.classify_layer(lay.landuse, scheme, options=options)
     else:
         table = None
     if "landcover" in lay.rasters:

@@ -1,0 +1,86 @@
+"""The whole run on the demo district at a small scale, and the command line around it."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gis import io, pipeline
+
+ALL_TARGETS = {"bluegreen-barrier", "bluegreen-level1", "forest-level1", "stock-barrier",
+               "pv-new-public-factory", "pv-pilot-government", "pv-pilot-public",
+               "pv-pilot-commercial-industrial", "pv-pilot-rural", "renewable-substitution"}
+
+
+@pytest.fixture(scope="module")
+def demo_run(demo_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "dongli"
+    ctx = pipeline.run(demo_dir / "run.toml", out_dir=out, offline=False)
+    return ctx, out
+
+
+def cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "gis.cli", *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd, env={"PATH": "/usr/bin:/bin", "HOME": str(Path.home())})
+
+
+def test_run_json_lists_every_input_with_its_hash(demo_run, demo_dir):
+    ctx, out = demo_run
+    record = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    kinds = {i["kind"] for i in record["inputs"]}
+    assert kinds == {"buildings", "landuse", "zones", "streets", "forest", "irradiance"}
+    for item in record["inputs"]:
+        assert item["sha256"] == io.file_hash(item["path"])
+    landuse = next(i for i in record["inputs"] if i["kind"] == "landuse")
+    assert landuse["encoding"] == "gbk" and landuse["crs"] == "EPSG:4527"
+    assert record["working_crs"] == "EPSG:4548"
+    assert record["synthetic"] is True
+    assert set(record["outputs"]) >= {"scorecard.json", "buildings_pv.gpkg", "zones.csv",
+                                      "sites.csv", "index.html", "run.json"}
+    assert all((out / name).exists() for name in record["outputs"])
+
+
+def test_every_target_is_evaluated(demo_run):
+    ctx, out = demo_run
+    card = json.loads((out / "scorecard.json").read_text(encoding="utf-8"))
+    ids = {e["id"] for e in card["targets"]}
+    assert ids >= ALL_TARGETS
+    for e in card["targets"]:
+        assert e["value"] is not None, e
+        assert e["gap"] >= 0
+        assert e["met"] == (e["value"] >= e["target"]) or e["id"] == "stock-barrier"
+        if e["unit"] == "share":
+            assert 0 <= e["value"] <= 1
+
+
+def test_rerun_keeps_the_previous_run(demo_dir, tmp_path):
+    out = tmp_path / "out"
+    first = pipeline.run(demo_dir / "run.toml", out_dir=out,
+                         steps=[pipeline.STEPS[0], pipeline.STEPS[-1]])
+    stamp = (out / "run.json").read_text(encoding="utf-8")
+    pipeline.run(first.cfg, out_dir=out, steps=[pipeline.STEPS[0], pipeline.STEPS[-1]])
+    assert (tmp_path / "out.previous" / "run.json").read_text(encoding="utf-8") == stamp
+    assert not list(tmp_path.glob(".out.staging-*"))
+
+
+def test_output_folder_holding_inputs_is_refused(demo_dir):
+    result = cli("run", demo_dir / "run.toml", "--out", demo_dir)
+    assert result.returncode == 2, result.stderr
+    assert "output folder holds an input file" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_foreign_non_empty_output_folder_needs_force(demo_dir, tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    result = cli("run", demo_dir / "run.toml", "--out", tmp_path)
+    assert result.returncode == 2 and "--force" in result.stderr
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_validate_ok_on_the_demo(demo_dir):
+    result = cli("validate", demo_dir / "run.toml")
+    assert result.returncode == 0, result.stderr
+    assert "all layers usable" in result.stdout
+    assert "encoding gbk" in result.stdout
