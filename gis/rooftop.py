@@ -1,0 +1,814 @@
+"""Rooftop PV potential building by building, its roll-ups and the plan's PV targets.
+
+Per building (DESIGN §6.2), all vectorised over the whole layer:
+
+- roof area [m²] = footprint area, ÷ cos(tilt) for pitched roofs;
+- usable area [m²] = (footprint shrunk by the edge setback, ÷ cos(tilt) when pitched)
+  × usable fraction (by roof type) × category factor − roof area taken by existing PV;
+  roofs whose usable area falls below the minimum get nothing;
+- module-to-roof ratio: flat roofs carry rows tilted at ``flat_tilt`` spaced so that they do not
+  shade each other at solar noon on the winter solstice (:func:`solstice_gcr`); pitched roofs
+  carry modules flush (ratio 1);
+- capacity [kWp] = usable area × ratio × module efficiency × 1 kW/m² (STC irradiance);
+- annual energy [kWh] = capacity × specific yield (orientation class, :mod:`gis.solar`)
+  × shading factor (roof mean of an irradiance raster ÷ unshaded reference; 1 without a raster);
+- CO₂ [t] = kWh × grid factor [t/MWh] / 1000; standard coal [t] = kWh × supply consumption
+  [gce/kWh] / 10⁶.
+
+Roof type, when not given, is inferred by a configurable rule (:class:`PVParams`
+``pitched_categories``, ``pitched_floor_categories``, ``pitched_max_floors``): rural residential
+buildings, and residential buildings of at most two floors, have pitched roofs; everything else
+is flat.  A pitched roof without an azimuth faces perpendicular to the long side of its footprint's
+minimum rotated rectangle (the ridge runs along the long side), on the side nearer south; grid
+north of the working CRS is taken as true north (meridian convergence is a fraction of a degree
+within a 3° Gauss–Krüger zone).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import Transformer
+
+from gis import solar
+from gis._errors import InputError, Problem
+from gis.targets import entry
+
+CATEGORIES = ("government", "public", "commercial", "industrial", "residential",
+              "rural_residential", "other")
+
+#: Axial tilt of the Earth [°], for the winter-solstice sun.
+OBLIQUITY_DEG = 23.44
+
+#: Reasons a building gets no PV, in order of precedence.
+REASONS = ("no valid footprint", "north-facing", "roof too small", "existing PV fills the roof",
+           "shaded")
+
+OUTPUT_COLUMNS = ("id", "category", "street", "name", "roof_type", "roof_tilt", "roof_azimuth",
+                  "roof_area_m2", "usable_area_m2", "capacity_kwp", "specific_yield_kwh_kwp",
+                  "shading_factor", "annual_kwh", "co2_t", "coal_t", "reason", "year_built",
+                  "pv_kw", "is_new", "floor_area_m2", "roof_type_inferred", "module_tilt",
+                  "module_azimuth", "existing_pv_m2")
+
+
+@dataclass(frozen=True)
+class PVParams:
+    """Every assumption of the rooftop PV model; presets via :func:`pv_params`.
+
+    Parameters
+    ----------
+    preset : str
+        Name of the preset the values started from.
+    module_efficiency : float
+        Module efficiency at STC [-] (kWp per m² of module ÷ 1 kW/m²).
+    usable_fraction_flat, usable_fraction_pitched : float
+        Share of the set-back roof area free of equipment, stairs, skylights … [-].
+    category_factor : dict
+        Multiplier of the usable fraction by building category [-] (default 1 for all).
+    min_usable_area_m2 : float
+        Smaller usable areas are dropped [m²].
+    edge_setback_m : float
+        Free margin along the roof edge (fire access, wind loads) [m], applied as a negative
+        buffer of the footprint.
+    flat_tilt, flat_azimuth : float
+        Module rows on flat roofs [°] (azimuth 180 = south).  25° trades a little specific yield
+        against the optimum near 35–40° at 39° N for rows that can stand closer together.
+    ground_coverage_ratio : float or None
+        Module area ÷ roof area for rows on flat roofs [-]; None: :func:`solstice_gcr` at the
+        buildings' latitude.
+    pitched_tilt_default : float
+        Tilt of pitched roofs whose ``roof_tilt`` is missing [°].
+    pitched_categories : tuple of str
+        Categories whose roofs are pitched when ``roof_type`` is missing.
+    pitched_floor_categories : tuple of str
+        Categories whose roofs are pitched when they have at most ``pitched_max_floors`` floors.
+    pitched_max_floors : float
+        See above.
+    north_band_deg : float
+        Pitched roofs within ± this angle of north [°] get nothing ("north-facing").
+    tilt_step_deg, azimuth_step_deg : float
+        Width of orientation classes [°]; the yield is computed once per class.
+    min_shading_factor : float
+        Roofs with a lower shading factor get nothing ("shaded") [-].
+    shading_reference_kwh_m2 : float or None
+        Unshaded annual irradiation [kWh/m²/yr]; None: the raster's
+        ``shading_reference_percentile``-th percentile.
+    shading_reference_percentile : float
+        See above [%].
+    mount_flat, mount_pitched : str
+        SAPM cell-temperature mounts for rows on flat roofs and flush modules on pitched roofs.
+    transposition, temperature_model, faiman_u0, faiman_u1, gamma_pdc, losses_percent,
+    inverter_efficiency, dc_ac_ratio, iam_model, albedo
+        Passed to :class:`gis.solar.SolarParams`.
+    """
+
+    preset: str = "base"
+    module_efficiency: float = 0.215
+    usable_fraction_flat: float = 0.65
+    usable_fraction_pitched: float = 0.9
+    category_factor: dict[str, float] = field(default_factory=dict)
+    min_usable_area_m2: float = 10.0
+    edge_setback_m: float = 0.8
+    flat_tilt: float = 25.0
+    flat_azimuth: float = 180.0
+    ground_coverage_ratio: float | None = None
+    pitched_tilt_default: float = 30.0
+    pitched_categories: tuple[str, ...] = ("rural_residential",)
+    pitched_floor_categories: tuple[str, ...] = ("residential",)
+    pitched_max_floors: float = 2.0
+    north_band_deg: float = 45.0
+    tilt_step_deg: float = 5.0
+    azimuth_step_deg: float = 15.0
+    min_shading_factor: float = 0.5
+    shading_reference_kwh_m2: float | None = None
+    shading_reference_percentile: float = 99.0
+    mount_flat: str = "open_rack_glass_polymer"
+    mount_pitched: str = "close_mount_glass_glass"
+    transposition: str = "perez"
+    temperature_model: str = "sapm"
+    faiman_u0: float = 25.0
+    faiman_u1: float = 6.84
+    gamma_pdc: float = -0.0035
+    losses_percent: float = 14.08
+    inverter_efficiency: float = 0.96
+    dc_ac_ratio: float = 1.0
+    iam_model: str = "physical"
+    albedo: float | None = None
+
+    def solar(self, mount: str) -> solar.SolarParams:
+        """The :class:`gis.solar.SolarParams` for one mount."""
+        return solar.SolarParams(
+            transposition=self.transposition, temperature_model=self.temperature_model,
+            mount=mount, faiman_u0=self.faiman_u0, faiman_u1=self.faiman_u1,
+            gamma_pdc=self.gamma_pdc, losses_percent=self.losses_percent,
+            inverter_efficiency=self.inverter_efficiency, dc_ac_ratio=self.dc_ac_ratio,
+            iam_model=self.iam_model, albedo=self.albedo)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain values (for run.json provenance)."""
+        out = asdict(self)
+        for key, value in out.items():
+            if isinstance(value, tuple):
+                out[key] = list(value)
+        return out
+
+
+#: DESIGN §6.2 presets; values not listed are the :class:`PVParams` defaults.
+PRESETS: dict[str, dict[str, Any]] = {
+    "conservative": {"module_efficiency": 0.20, "usable_fraction_flat": 0.5,
+                     "usable_fraction_pitched": 0.8, "edge_setback_m": 1.0},
+    "base": {"module_efficiency": 0.215, "usable_fraction_flat": 0.65,
+             "usable_fraction_pitched": 0.9, "edge_setback_m": 0.8},
+    "ambitious": {"module_efficiency": 0.225, "usable_fraction_flat": 0.8,
+                  "usable_fraction_pitched": 0.98, "edge_setback_m": 0.5},
+}
+
+_FRACTIONS = ("module_efficiency", "usable_fraction_flat", "usable_fraction_pitched",
+              "ground_coverage_ratio", "min_shading_factor", "albedo")
+_NON_NEGATIVE = ("min_usable_area_m2", "edge_setback_m", "losses_percent",
+                 "shading_reference_kwh_m2", "faiman_u0", "faiman_u1")
+_ANGLES = ("flat_tilt", "pitched_tilt_default", "north_band_deg")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def pv_params(preset: str = "base", **overrides: Any) -> PVParams:
+    """Rooftop PV assumptions from a preset, with overrides (the run file's ``[pv]`` table).
+
+    Parameters
+    ----------
+    preset : {"conservative", "base", "ambitious"}
+        DESIGN §6.2: module efficiency 20 / 21.5 / 22.5 %, flat usable fraction 0.5 / 0.65 / 0.8,
+        pitched usable fraction 0.8 / 0.9 / 0.98, edge setback 1.0 / 0.8 / 0.5 m; minimum usable
+        area 10 m² in all.
+    **overrides
+        Any :class:`PVParams` field.
+
+    Raises
+    ------
+    InputError
+        Listing every unknown key, wrong type or out-of-range value (named ``pv.<key>``).
+    """
+    problems: list[Problem] = []
+    if preset not in PRESETS:
+        problems.append(Problem("unknown PV preset", column="pv.preset", value=preset,
+                                hint=f"use one of {', '.join(PRESETS)}"))
+        preset = "base"
+    known = {f.name: f for f in fields(PVParams)}
+    for key in sorted(set(overrides) - set(known)):
+        problems.append(Problem("unknown PV parameter", column=f"pv.{key}",
+                                hint="allowed: " + ", ".join(sorted(set(known) - {"preset"}))))
+    values = {**PRESETS[preset], "preset": preset}
+    for key, value in overrides.items():
+        if key not in known or key == "preset":
+            continue
+        default = getattr(PVParams(), key)
+        where = f"pv.{key}"
+        if key == "category_factor":
+            if not isinstance(value, dict):
+                problems.append(Problem("must be a table category = factor", column=where,
+                                        value=value))
+                continue
+            for cat, factor in value.items():
+                if cat not in CATEGORIES:
+                    problems.append(Problem("unknown category", column=f"{where}.{cat}",
+                                            hint=f"use one of {', '.join(CATEGORIES)}"))
+                elif not _is_number(factor) or factor < 0:
+                    problems.append(Problem("must be a number ≥ 0", column=f"{where}.{cat}",
+                                            value=factor))
+            values[key] = {str(k): float(v) for k, v in value.items() if _is_number(v)}
+            continue
+        if isinstance(default, tuple):
+            if not isinstance(value, list | tuple) or not all(v in CATEGORIES for v in value):
+                problems.append(Problem("must be a list of categories", column=where, value=value,
+                                        hint=f"categories: {', '.join(CATEGORIES)}"))
+                continue
+            values[key] = tuple(value)
+            continue
+        if isinstance(default, str):
+            if not isinstance(value, str):
+                problems.append(Problem("must be text", column=where, value=value))
+                continue
+            values[key] = value
+            continue
+        # numbers (optionally None where the default is None)
+        if value is None and default is None:
+            values[key] = None
+            continue
+        if not _is_number(value):
+            problems.append(Problem("must be a number", column=where, value=value))
+            continue
+        value = float(value)
+        if key in _FRACTIONS and not 0 <= value <= 1:
+            problems.append(Problem("must be a fraction between 0 and 1", column=where,
+                                    value=value, hint="write 0.2 for 20 %"))
+        elif key in _NON_NEGATIVE and value < 0:
+            problems.append(Problem("must not be negative", column=where, value=value))
+        elif key in _ANGLES and not 0 <= value <= 90:
+            problems.append(Problem("must be an angle between 0 and 90°", column=where,
+                                    value=value))
+        elif key in ("tilt_step_deg", "azimuth_step_deg", "dc_ac_ratio") and value <= 0:
+            problems.append(Problem("must be positive", column=where, value=value))
+        values[key] = value
+    if problems:
+        raise InputError(problems)
+    params = replace(PVParams(), **values)
+    for mount in (params.mount_flat, params.mount_pitched):
+        params.solar(mount)  # raises InputError on unknown models or mounts
+    return params
+
+
+# ---------------------------------------------------------------------------------------------
+# Geometry helpers
+
+
+def solstice_gcr(latitude: float, tilt: float) -> float:
+    """Ground coverage ratio of rows that do not shade each other at winter-solstice noon.
+
+    With the sun at elevation ``h = 90° − |latitude| − 23.44°`` due south (north in the southern
+    hemisphere), a row of slant width 1 tilted by ``β`` casts a shadow reaching
+    ``cos β + sin β / tan h`` behind its front edge, so ``GCR = 1 / (cos β + sin β / tan h)``.
+
+    Parameters
+    ----------
+    latitude : float
+        Site latitude [°].
+    tilt : float
+        Row tilt [°].
+
+    Returns
+    -------
+    float
+        Module area ÷ roof area [-].
+
+    Examples
+    --------
+    >>> round(solstice_gcr(39.08, 30.0), 3)
+    0.547
+    """
+    elevation = 90.0 - abs(latitude) - OBLIQUITY_DEG
+    if elevation <= 1.0:
+        raise InputError(Problem(f"the winter sun does not rise high enough at latitude "
+                                 f"{latitude:.1f}° for row spacing", column="pv.ground_coverage_ratio",
+                                 hint="set pv.ground_coverage_ratio explicitly"))
+    beta, h = math.radians(tilt), math.radians(elevation)
+    return 1.0 / (math.cos(beta) + math.sin(beta) / math.tan(h))
+
+
+def _site_lonlat(buildings: gpd.GeoDataFrame) -> tuple[float, float]:
+    x0, y0, x1, y1 = buildings.total_bounds
+    to_wgs = Transformer.from_crs(buildings.crs, "EPSG:4326", always_xy=True)
+    lon, lat = to_wgs.transform((x0 + x1) / 2, (y0 + y1) / 2)
+    return float(lon), float(lat)
+
+
+def _long_side_azimuth(geoms: np.ndarray) -> np.ndarray:
+    """Azimuth [°] perpendicular to the long side of each minimum rotated rectangle, nearer south."""
+    rect = shapely.oriented_envelope(geoms)
+    coords, owner = shapely.get_coordinates(rect, return_index=True)
+    counts = np.bincount(owner, minlength=len(geoms))
+    first = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    out = np.full(len(geoms), 180.0)
+    ok = counts >= 4  # a rectangle, not a point or segment from a degenerate footprint
+    i = first[ok]
+    e1 = coords[i + 1] - coords[i]
+    e2 = coords[i + 2] - coords[i + 1]
+    long_edge = np.where((np.hypot(*e1.T) >= np.hypot(*e2.T))[:, None], e1, e2)
+    bearing = np.degrees(np.arctan2(long_edge[:, 0], long_edge[:, 1]))  # clockwise from north
+    normal = (bearing + 90.0) % 360.0
+    # of the two faces (normal, normal + 180) keep the one nearer south
+    off_south = np.abs(((normal - 180.0) + 180.0) % 360.0 - 180.0)
+    out[ok] = np.where(off_south <= 90.0, normal, (normal + 180.0) % 360.0)
+    return out
+
+
+def _angle_from_north(azimuth: np.ndarray) -> np.ndarray:
+    a = np.mod(azimuth, 360.0)
+    return np.minimum(a, 360.0 - a)
+
+
+def _text_column(frame: pd.DataFrame, name: str) -> pd.Series:
+    if name in frame.columns:
+        return frame[name].astype("string")
+    return pd.Series(pd.NA, index=frame.index, dtype="string")
+
+
+def _number_column(frame: pd.DataFrame, name: str) -> np.ndarray:
+    if name in frame.columns:
+        return pd.to_numeric(frame[name], errors="coerce").astype(float).to_numpy()
+    return np.full(len(frame), np.nan)
+
+
+# ---------------------------------------------------------------------------------------------
+# Shading from an irradiance raster
+
+
+def shading_factors(footprints: gpd.GeoSeries, irradiance: str | Path, *,
+                    reference_kwh_m2: float | None = None,
+                    reference_percentile: float = 99.0) -> tuple[np.ndarray, float]:
+    """Roof mean of an annual irradiation raster ÷ unshaded reference, per footprint.
+
+    Parameters
+    ----------
+    footprints : geopandas.GeoSeries
+        Roof footprints (any CRS; reprojected to the raster's).
+    irradiance : str or Path
+        GeoTIFF of annual irradiation [kWh/m²/yr].
+    reference_kwh_m2 : float, optional
+        Unshaded irradiation [kWh/m²/yr]; default: the raster's ``reference_percentile``-th
+        percentile of valid cells.
+    reference_percentile : float
+        See above [%].
+
+    Returns
+    -------
+    factors : numpy.ndarray
+        Shading factor per footprint in [0, 1]; 1 where the raster does not cover the roof.
+    reference : float
+        The reference used [kWh/m²/yr].
+    """
+    import rasterio
+    from exactextract import exact_extract
+
+    path = Path(irradiance)
+    try:
+        with rasterio.open(path) as src:
+            raster_crs = src.crs
+            if reference_kwh_m2 is None:
+                # a decimated read (≤ ~4 M cells) is enough for a percentile
+                scale = max(1, int(math.ceil(math.sqrt(src.width * src.height / 4e6))))
+                band = src.read(1, masked=True, out_shape=(max(1, src.height // scale),
+                                                           max(1, src.width // scale)))
+                valid = np.asarray(band.compressed(), dtype=float)
+                valid = valid[np.isfinite(valid) & (valid > 0)]
+                if valid.size == 0:
+                    raise InputError(Problem("irradiance raster has no valid cells",
+                                             file=str(path), layer="irradiance"))
+                reference_kwh_m2 = float(np.percentile(valid, reference_percentile))
+    except rasterio.errors.RasterioIOError as exc:
+        raise InputError(Problem(f"cannot read the irradiance raster: {exc}", file=str(path),
+                                 layer="irradiance")) from None
+    factors = np.ones(len(footprints))
+    geoms = footprints.reset_index(drop=True)
+    present = ~(geoms.isna() | geoms.is_empty).to_numpy()
+    if present.any() and reference_kwh_m2 > 0:
+        vec = gpd.GeoDataFrame(geometry=geoms[present].reset_index(drop=True))
+        if raster_crs is not None and vec.crs is not None:
+            vec = vec.to_crs(raster_crs)
+        stats = exact_extract(str(path), vec, ["mean"], output="pandas",
+                              strategy="raster-sequential")
+        mean = pd.to_numeric(stats["mean"], errors="coerce").to_numpy(dtype=float)
+        f = np.clip(mean / reference_kwh_m2, 0.0, 1.0)
+        factors[present] = np.where(np.isfinite(f), f, 1.0)
+    return factors, float(reference_kwh_m2)
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-building potential
+
+
+def pv_potential(buildings: gpd.GeoDataFrame, *, params: PVParams | None = None,
+                 weather: tuple[pd.DataFrame, dict] | None = None,
+                 irradiance: str | Path | None = None, grid_co2_t_per_mwh: float = 0.5703,
+                 coal_gce_per_kwh: float = 290.0,
+                 new_building_since: int = 2022,
+                 known_yields: pd.DataFrame | None = None) -> gpd.GeoDataFrame:
+    """Rooftop PV potential of every building.
+
+    Parameters
+    ----------
+    buildings : geopandas.GeoDataFrame
+        Canonical buildings layer in a projected metric CRS (columns as in the layer contract;
+        optional ones may be missing).
+    params : PVParams, optional
+        Assumptions; default ``pv_params("base")``.
+    weather : (data, meta), optional
+        From :func:`gis.solar.read_weather`; default: :func:`gis.solar.climate_model` at the
+        centre of the buildings.
+    irradiance : str or Path, optional
+        Annual roof irradiation raster [kWh/m²/yr] for shading factors.
+    grid_co2_t_per_mwh : float
+        Grid emission factor [t CO₂/MWh].
+    coal_gce_per_kwh : float
+        Coal-fired supply consumption [gce/kWh].
+    new_building_since : int
+        Buildings built in or after this year are new (``is_new`` for government, public and
+        industrial buildings).
+    known_yields : DataFrame, optional
+        Specific yields already computed (for example once for all partitions of a large run),
+        columns ``roof_type`` ("flat"/"pitched": the mount), ``tilt``, ``azimuth`` [°, class
+        values] and ``specific_yield_kwh_kwp``; classes it lacks are computed from the weather.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        One row per building, index equal to the input's, columns :data:`OUTPUT_COLUMNS` and
+        ``geometry``: areas [m²], ``capacity_kwp`` [kWp], ``specific_yield_kwh_kwp`` [kWh/kWp/yr,
+        unshaded, for the module orientation], ``shading_factor`` [-], ``annual_kwh`` [kWh/yr],
+        ``co2_t`` and ``coal_t`` [t/yr], ``reason`` ("" when the roof gets PV),
+        ``floor_area_m2`` (footprint × floors, floors from height ÷ 3 m or 1 when missing).
+
+    Raises
+    ------
+    InputError
+        Buildings without a CRS or in a geographic CRS.
+    """
+    params = params or pv_params()
+    if buildings.crs is None or buildings.crs.is_geographic:
+        raise InputError(Problem(
+            "buildings must be in a projected metric CRS to measure roof areas",
+            layer="buildings", value=str(buildings.crs),
+            hint="reproject to the working CRS (e.g. EPSG:4548) first"))
+    n = len(buildings)
+    geoms = np.asarray(buildings.geometry.array, dtype=object)
+    present = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    invalid = present & ~shapely.is_valid(geoms)
+    if invalid.any():
+        geoms = geoms.copy()
+        geoms[invalid] = shapely.make_valid(geoms[invalid])
+    footprint = np.nan_to_num(shapely.area(geoms))
+    valid = present & (footprint > 0)
+
+    category = _text_column(buildings, "category").fillna("other")
+    cat = category.to_numpy(dtype=object)
+    floors = _number_column(buildings, "floors")
+    height = _number_column(buildings, "height")
+
+    # roof type: given, else the inference rule
+    given = _text_column(buildings, "roof_type").str.strip().str.lower()
+    known = given.isin(["flat", "pitched"]).fillna(False).to_numpy(dtype=bool)
+    infer_pitched = np.isin(cat, params.pitched_categories) | (
+        np.isin(cat, params.pitched_floor_categories)
+        & (np.nan_to_num(floors, nan=np.inf) <= params.pitched_max_floors))
+    pitched = np.where(known, given.fillna("").to_numpy(dtype=object) == "pitched",
+                       infer_pitched)
+    roof_type = np.where(pitched, "pitched", "flat")
+
+    tilt_in = _number_column(buildings, "roof_tilt")
+    az_in = _number_column(buildings, "roof_azimuth")
+    roof_tilt = np.where(pitched, np.where((tilt_in > 0) & (tilt_in < 90), tilt_in,
+                                           params.pitched_tilt_default), 0.0)
+    roof_az = np.mod(az_in, 360.0)
+    need_az = pitched & valid & ~np.isfinite(roof_az)
+    if need_az.any():
+        roof_az[need_az] = _long_side_azimuth(geoms[need_az])
+    roof_az = np.where(pitched, roof_az, az_in)
+
+    cos_tilt = np.cos(np.radians(roof_tilt))
+    roof_area = np.where(valid, footprint / cos_tilt, 0.0)
+
+    # orientation classes of the modules
+    module_tilt = np.where(pitched, roof_tilt, params.flat_tilt)
+    module_az = np.where(pitched, np.nan_to_num(roof_az, nan=180.0), params.flat_azimuth)
+    tstep, astep = params.tilt_step_deg, params.azimuth_step_deg
+    tilt_c = np.clip(np.round(module_tilt / tstep) * tstep, 0.0, 90.0)
+    az_c = np.mod(np.round(module_az / astep) * astep, 360.0)
+    az_c = np.where(tilt_c == 0, 180.0, az_c)
+    # one integer key per (mount, tilt, azimuth) class, at 0.1° resolution
+    key = (pitched.astype(np.int64) * 10_000_000 + np.round(tilt_c * 10).astype(np.int64) * 10_000
+           + np.round(az_c * 10).astype(np.int64))
+    ukeys, codes = np.unique(key, return_inverse=True)
+    u = pd.DataFrame({"pitched": ukeys >= 10_000_000, "tilt": (ukeys % 10_000_000) // 10_000 / 10,
+                      "azimuth": ukeys % 10_000 / 10})
+    yields = np.full(len(u), np.nan)
+    if known_yields is not None:
+        lookup = known_yields.assign(
+            pitched=known_yields["roof_type"].astype(str) == "pitched",
+            tilt=known_yields["tilt"].astype(float).round(1),
+            azimuth=known_yields["azimuth"].astype(float).round(1))
+        found = u.merge(lookup, how="left", on=["pitched", "tilt", "azimuth"])
+        yields = found["specific_yield_kwh_kwp"].to_numpy(dtype=float)
+    missing = ~np.isfinite(yields)
+    if missing.any():
+        if weather is None:
+            lon, lat = _site_lonlat(buildings)
+            weather = solar.climate_model(lat, lon)
+        data, meta = weather
+        for is_pitched in (False, True):  # two mounts, not a loop over buildings
+            sel = missing & (u["pitched"] == is_pitched).to_numpy()
+            if sel.any():
+                mount = params.mount_pitched if is_pitched else params.mount_flat
+                table = solar.yield_table(data, meta, u.loc[sel, "tilt"], u.loc[sel, "azimuth"],
+                                          params=params.solar(mount), grid=False)
+                yields[sel] = table["specific_yield_kwh_kwp"].to_numpy()
+    spec_yield = np.where(valid, yields[codes], np.nan)
+
+    # usable area
+    if params.ground_coverage_ratio is not None:
+        gcr = params.ground_coverage_ratio
+    else:
+        site_lat = _site_lonlat(buildings)[1]
+        gcr = solstice_gcr(site_lat, params.flat_tilt)
+    ratio = np.where(pitched, 1.0, gcr)
+    eff = params.module_efficiency
+    setback_area = np.zeros(n)
+    if valid.any():
+        shrunk = shapely.buffer(geoms[valid], -params.edge_setback_m, join_style="mitre") \
+            if params.edge_setback_m > 0 else geoms[valid]
+        setback_area[valid] = np.nan_to_num(shapely.area(shrunk))
+    fraction = np.where(pitched, params.usable_fraction_pitched, params.usable_fraction_flat)
+    factor = pd.Series(cat).map(params.category_factor).fillna(1.0).to_numpy(dtype=float)
+    gross_usable = setback_area / cos_tilt * fraction * factor
+    pv_kw = np.clip(np.nan_to_num(_number_column(buildings, "pv_kw")), 0.0, None)
+    existing_m2 = pv_kw / (eff * ratio) if eff > 0 else np.zeros(n)
+    usable = gross_usable - existing_m2
+
+    if irradiance is not None:
+        shading, _ = shading_factors(
+            gpd.GeoSeries(geoms, crs=buildings.crs), irradiance,
+            reference_kwh_m2=params.shading_reference_kwh_m2,
+            reference_percentile=params.shading_reference_percentile)
+        shading = np.where(valid, shading, np.nan)
+    else:
+        shading = np.where(valid, 1.0, np.nan)
+
+    north = pitched & (_angle_from_north(np.nan_to_num(roof_az, nan=180.0))
+                       <= params.north_band_deg)
+    conditions = [~valid, north, gross_usable < params.min_usable_area_m2,
+                  usable < params.min_usable_area_m2,
+                  np.nan_to_num(shading, nan=1.0) < params.min_shading_factor]
+    reason = np.select(conditions, list(REASONS), default="")
+    gets_pv = reason == ""
+    usable = np.where(gets_pv, usable, 0.0)
+    capacity = usable * ratio * eff  # × 1 kW/m² (STC irradiance)
+    annual = capacity * np.nan_to_num(spec_yield) * np.nan_to_num(shading, nan=1.0)
+
+    year_built = _number_column(buildings, "year_built")
+    is_new = np.isin(cat, ("government", "public", "industrial")) & (
+        np.nan_to_num(year_built, nan=-np.inf) >= new_building_since)
+    storeys = np.where(np.isfinite(floors) & (floors > 0), floors,
+                       np.where(np.isfinite(height) & (height > 0),
+                                np.maximum(1.0, np.round(height / 3.0)), 1.0))
+
+    ids = (buildings["id"].astype("string") if "id" in buildings.columns
+           else pd.Series(buildings.index.astype(str), index=buildings.index, dtype="string"))
+    out = pd.DataFrame({
+        "id": ids.to_numpy(),
+        "category": category.to_numpy(),
+        "street": _text_column(buildings, "street").to_numpy(),
+        "name": _text_column(buildings, "name").to_numpy(),
+        "roof_type": roof_type,
+        "roof_tilt": roof_tilt,
+        "roof_azimuth": roof_az,
+        "roof_area_m2": roof_area,
+        "usable_area_m2": usable,
+        "capacity_kwp": capacity,
+        "specific_yield_kwh_kwp": spec_yield,
+        "shading_factor": shading,
+        "annual_kwh": annual,
+        "co2_t": annual * grid_co2_t_per_mwh / 1000.0,
+        "coal_t": annual * coal_gce_per_kwh / 1e6,
+        "reason": reason,
+        "year_built": year_built,
+        "pv_kw": pv_kw,
+        "is_new": is_new,
+        "floor_area_m2": footprint * storeys,
+        "roof_type_inferred": ~known,
+        "module_tilt": np.where(valid, module_tilt, np.nan),
+        "module_azimuth": np.where(valid, module_az, np.nan),
+        "existing_pv_m2": existing_m2,
+    }, index=buildings.index)
+    for col in ("category", "street", "name", "roof_type", "reason"):
+        out[col] = out[col].astype("string")
+    return gpd.GeoDataFrame(out, geometry=buildings.geometry.array.copy(), crs=buildings.crs)
+
+
+# ---------------------------------------------------------------------------------------------
+# Roll-ups
+
+
+def _rollup(pv: pd.DataFrame, by: str) -> pd.DataFrame:
+    key = pv[by].astype("string").fillna("(unassigned)") if by else pd.Series(
+        "district", index=pv.index)
+    grouped = pd.DataFrame({
+        "buildings": 1,
+        "buildings_with_potential": (pv["capacity_kwp"] > 0).astype(int),
+        "roof_area_m2": pv["roof_area_m2"],
+        "usable_area_m2": pv["usable_area_m2"],
+        "mwp": pv["capacity_kwp"] / 1000.0,
+        "gwh": pv["annual_kwh"] / 1e6,
+        "co2_t": pv["co2_t"],
+        "coal_t": pv["coal_t"],
+    }, index=pv.index).groupby(key.rename(by or "district"), sort=True).sum()
+    return grouped.reset_index()
+
+
+def pv_rollups(pv: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Totals per street, per category and for the district.
+
+    Parameters
+    ----------
+    pv : DataFrame
+        Output of :func:`pv_potential`.
+
+    Returns
+    -------
+    dict
+        ``{"street": ..., "category": ..., "district": ...}``, each with columns ``buildings``,
+        ``buildings_with_potential``, ``roof_area_m2``, ``usable_area_m2`` [m²], ``mwp`` [MWp],
+        ``gwh`` [GWh/yr], ``co2_t``, ``coal_t`` [t/yr].  Buildings without a street are grouped
+        under ``"(unassigned)"``.
+    """
+    return {"street": _rollup(pv, "street"), "category": _rollup(pv, "category"),
+            "district": _rollup(pv, "")}
+
+
+# ---------------------------------------------------------------------------------------------
+# Targets
+
+#: Category groups of the whole-county pilot (2021): target id → categories.
+PILOT_GROUPS: dict[str, tuple[str, ...]] = {
+    "pv-pilot-government": ("government",),
+    "pv-pilot-public": ("public",),
+    "pv-pilot-commercial-industrial": ("commercial", "industrial"),
+    "pv-pilot-rural": ("rural_residential",),
+}
+
+#: Estimated building energy use [kWh per m² floor area per year] for the renewable substitution
+#: rate, cold climate zone (寒冷地区, Tianjin).  Non-heating use after the constraint values of
+#: GB/T 51161-2016 《民用建筑能耗标准》 (offices ≈ 70 party/government, ≈ 85 commercial; hotels and
+#: shops higher; residential ≈ 2 700 kWh per household ≈ 30 kWh/m²), plus district heating at about
+#: 0.25 GJ/m² (≈ 70 kWh/m²) for Tianjin in the same standard.  Rounded planning estimates:
+#: override them with ``energy_intensity_kwh_m2``.
+ENERGY_INTENSITY_KWH_M2: dict[str, float] = {
+    "government": 140.0,
+    "public": 130.0,
+    "commercial": 190.0,
+    "residential": 100.0,
+    "other": 120.0,
+}
+
+#: Categories counted as urban (civil) buildings for the substitution rate; industrial plants
+#: book their energy under industry, rural housing is not urban.
+URBAN_CATEGORIES = ("government", "public", "commercial", "residential", "other")
+
+
+def _unevaluated(spec: dict, basis: str, gap_unit: str, **extra: Any) -> dict[str, Any]:
+    item = entry(spec, value=0.0, gap=0.0, gap_unit=gap_unit, basis=basis, **extra)
+    item.update(value=None, met=None, gap=None)
+    return item
+
+
+def _installable(pv: pd.DataFrame) -> pd.Series:
+    """Roof area that carries or can carry PV [m²]: usable area plus area of existing PV."""
+    return pv["usable_area_m2"] + np.minimum(pv["existing_pv_m2"], pv["roof_area_m2"])
+
+
+def pv_targets(pv: pd.DataFrame, targets: dict[str, Any], *,
+               energy_intensity_kwh_m2: dict[str, float] | None = None
+               ) -> tuple[list[dict[str, Any]], dict[str, pd.DataFrame]]:
+    """Scorecard entries of the PV targets, and the lists that would close their gaps.
+
+    Parameters
+    ----------
+    pv : DataFrame
+        Output of :func:`pv_potential`.
+    targets : dict
+        From :func:`gis.targets.load_targets`; only the PV targets present are evaluated.
+    energy_intensity_kwh_m2 : dict, optional
+        Overrides of :data:`ENERGY_INTENSITY_KWH_M2` by category.
+
+    Returns
+    -------
+    entries : list of dict
+        Scorecard entries (:func:`gis.targets.entry`).  Pilot shares carry ``by_street``
+        (street, roof_area_m2, installable_m2, value); ``pv-new-public-factory`` carries
+        ``buildings_new``, ``buildings_with_pv``, ``share_by_roof_area``, ``closable``;
+        ``renewable-substitution`` carries ``pv_gwh``, ``energy_use_gwh``,
+        ``existing_pv_share`` and ``energy_intensity_kwh_m2``.
+    lists : dict of DataFrame
+        ``{"new_building_gap": ...}``: new public/factory buildings without PV, best first
+        (``rank``, ``closes_gap``).
+    """
+    specs = targets.get("targets", {})
+    params = targets.get("params", {})
+    since = int(params.get("new_building_since", 2022))
+    entries: list[dict[str, Any]] = []
+    lists: dict[str, pd.DataFrame] = {}
+    street = pv["street"].astype("string").fillna("(unassigned)")
+    installable = _installable(pv)
+
+    for tid, cats in PILOT_GROUPS.items():
+        if tid not in specs:
+            continue
+        spec = specs[tid]
+        sel = pv["category"].isin(cats).fillna(False).to_numpy(dtype=bool)
+        roof = float(pv.loc[sel, "roof_area_m2"].sum())
+        inst = float(installable[sel].sum())
+        basis = (f"Σ installable roof area (usable for new PV + covered by existing PV) ÷ Σ roof "
+                 f"area, categories {', '.join(cats)}; preset assumptions of the PV model")
+        if roof <= 0:
+            entries.append(_unevaluated(spec, f"no {'/'.join(cats)} buildings with a roof",
+                                        "m2"))
+            continue
+        per = pd.DataFrame({"street": street[sel], "roof_area_m2": pv.loc[sel, "roof_area_m2"],
+                            "installable_m2": installable[sel]}).groupby("street").sum()
+        per["value"] = per["installable_m2"] / per["roof_area_m2"].where(per["roof_area_m2"] > 0)
+        by_street = [{"street": str(k), "roof_area_m2": round(float(r.roof_area_m2), 1),
+                      "installable_m2": round(float(r.installable_m2), 1),
+                      "value": None if pd.isna(r.value) else float(r.value)}
+                     for k, r in per.iterrows()]
+        value = inst / roof
+        entries.append(entry(spec, value=value, gap=float(spec["target"]) * roof - inst,
+                             gap_unit="m2", basis=basis, roof_area_m2=roof,
+                             installable_m2=inst, by_street=by_street))
+
+    if "pv-new-public-factory" in specs:
+        spec = specs["pv-new-public-factory"]
+        year = pd.to_numeric(pv["year_built"], errors="coerce").to_numpy(dtype=float)
+        new = (pv["category"].isin(["government", "public", "industrial"]).fillna(False)
+               .to_numpy(dtype=bool) & (np.nan_to_num(year, nan=-np.inf) >= since))
+        has_pv = pd.to_numeric(pv["pv_kw"], errors="coerce").fillna(0).to_numpy() > 0
+        n_new, n_with = int(new.sum()), int((new & has_pv).sum())
+        basis = (f"buildings with PV (pv_kw > 0) ÷ buildings, government, public and industrial "
+                 f"buildings built in or after {since}")
+        candidates = pv.loc[new & ~has_pv & (pv["capacity_kwp"] > 0).to_numpy()].sort_values(
+            ["annual_kwh", "capacity_kwp"], ascending=False)
+        candidates = candidates.assign(rank=np.arange(1, len(candidates) + 1))
+        if n_new == 0:
+            entries.append(_unevaluated(spec, basis + ": no new buildings in the layer",
+                                        "buildings"))
+            gap_n = 0
+        else:
+            gap_n = max(0, math.ceil(float(spec["target"]) * n_new - n_with - 1e-9))
+            roof_new = float(pv.loc[new, "roof_area_m2"].sum())
+            roof_with = float(pv.loc[new & has_pv, "roof_area_m2"].sum())
+            entries.append(entry(
+                spec, value=n_with / n_new, gap=gap_n, gap_unit="buildings", basis=basis,
+                buildings_new=n_new, buildings_with_pv=n_with,
+                share_by_roof_area=roof_with / roof_new if roof_new > 0 else None,
+                closable=bool(len(candidates) >= gap_n),
+                gap_list="new_building_gap"))
+        lists["new_building_gap"] = candidates.assign(closes_gap=candidates["rank"] <= gap_n)
+
+    if "renewable-substitution" in specs:
+        spec = specs["renewable-substitution"]
+        eui = {**ENERGY_INTENSITY_KWH_M2, **(energy_intensity_kwh_m2 or {})}
+        urban = pv["category"].isin(list(URBAN_CATEGORIES)).fillna(False).to_numpy(dtype=bool)
+        intensity = pv["category"].map(eui).astype(float).fillna(0.0).to_numpy()
+        use_kwh = float((pv["floor_area_m2"].to_numpy() * intensity)[urban].sum())
+        existing_kwh = (pv["pv_kw"] * pv["specific_yield_kwh_kwp"].fillna(0)
+                        * pv["shading_factor"].fillna(1)).to_numpy()
+        pv_kwh = float((pv["annual_kwh"].to_numpy() + existing_kwh)[urban].sum())
+        basis = ("(existing + potential rooftop PV yield) ÷ estimated energy use (floor area × "
+                 "energy-use intensity incl. heating, after GB/T 51161-2016, cold zone), urban "
+                 "buildings: " + ", ".join(URBAN_CATEGORIES))
+        if use_kwh <= 0:
+            entries.append(_unevaluated(spec, basis + ": no urban floor area", "share"))
+        else:
+            value = pv_kwh / use_kwh
+            entries.append(entry(
+                spec, value=value, gap=float(spec["target"]) - value, gap_unit="share",
+                basis=basis, pv_gwh=pv_kwh / 1e6, energy_use_gwh=use_kwh / 1e6,
+                existing_pv_share=float(existing_kwh[urban].sum()) / use_kwh,
+                energy_intensity_kwh_m2=eui))
+    return entries, lists
