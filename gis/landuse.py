@@ -350,7 +350,7 @@ def _check_switches(given: Any, problems: list[Problem]) -> dict[str, bool]:
                                 column="ecology.switches"))
         return {}
     table = _builtin_table()
-    switchable = table[_FLAG_COLUMNS].isin(["cfg0", "cfg1"])
+    switchable = table[list(_FLAG_COLUMNS)].isin(["cfg0", "cfg1"])
     codes = set(table.loc[switchable.any(axis=1), "code"])
     out: dict[str, bool] = {}
     for key, value in given.items():
