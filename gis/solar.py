@@ -352,7 +352,7 @@ def climate_model(latitude: float, longitude: float, altitude: float = 0.0, *, y
     k_clear = np.divide(target_month_kwh, clear_month_kwh, out=np.zeros(12),
                         where=clear_month_kwh > 0)
     ghi = clear_ghi * k_clear[month - 1]
-    parts = pvlib.irradiance.erbs(ghi, solpos["zenith"].to_numpy(), mid.dayofyear.to_numpy())
+    parts = pvlib.irradiance.erbs(ghi, solpos["zenith"].to_numpy(), mid.day_of_year.to_numpy())
     dni = np.nan_to_num(np.asarray(parts["dni"], dtype=float))
     dhi = np.nan_to_num(np.asarray(parts["dhi"], dtype=float))
     # Daily temperature cycle: cosine with its peak at 15:00 local solar time.
