@@ -277,8 +277,7 @@ def zone_accounts(landuse: gpd.GeoDataFrame, zones: gpd.GeoDataFrame, *, scheme:
         out["stock_m3"], out["carbon_t"] = stock, carbon
         out["stock_basis"] = STOCK_STANDS
     else:
-        klass = flags["class_code"].map(_STOCK_CLASS.get(str(scheme), {})).fillna("arbor")
-        m3_ha = klass.map(options.default_stock_m3_ha).fillna(0.0).to_numpy(float)
+        m3_ha = _default_m3_ha(flags, scheme, options)
         stock = per_unit(area * fl["forest"] * m3_ha[fi])
         out["stock_m3"] = stock
         out["carbon_t"] = stock * _carbon_per_m3(options.default_species_group, options)
@@ -315,6 +314,15 @@ def zone_accounts(landuse: gpd.GeoDataFrame, zones: gpd.GeoDataFrame, *, scheme:
         if n else ""
     out = out.reset_index(drop=True)
     return gpd.GeoDataFrame(out, geometry=ugeom, crs=zones.crs)
+
+
+def _default_m3_ha(flags: pd.DataFrame, scheme: str | Path,
+                   options: EcologyOptions) -> np.ndarray:
+    """Default growing stock [m³/ha] of each row's forest class (arbor unless bamboo/shrub)."""
+    classes = pd.Series(_STOCK_CLASS.get(str(scheme), {}), dtype=object)
+    klass = classes.reindex(flags["class_code"].astype(object).to_numpy()).fillna("arbor")
+    per = pd.Series(options.default_stock_m3_ha, dtype=float)
+    return per.reindex(klass.to_numpy()).fillna(0.0).to_numpy(float)
 
 
 def _carbon_per_m3(group: str | pd.Series, options: EcologyOptions) -> float | np.ndarray:
@@ -416,8 +424,7 @@ def landcover_accounts(raster_path: str | Path, zones: gpd.GeoDataFrame, *,
         ui = long["unit"].to_numpy(int)
         a = long["frac"].to_numpy(float) * covered[ui]
         fl = {c: flags[c].to_numpy(bool) for c in (*_FLAGS, "known")}
-        stock_cls = flags["class_code"].map(_STOCK_CLASS.get(str(scheme), {})).fillna("arbor")
-        m3_ha = stock_cls.map(options.default_stock_m3_ha).fillna(0.0).to_numpy(float)
+        m3_ha = _default_m3_ha(flags, scheme, options)
     else:
         ui = np.zeros(0, int)
         a = np.zeros(0)
