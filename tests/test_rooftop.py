@@ -1,0 +1,276 @@
+"""Per-building rooftop PV: roofs computed by hand, shading, roll-ups, targets, parameters."""
+
+from __future__ import annotations
+
+import math
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from pyproj import Transformer
+
+from gis import rooftop
+from gis._errors import InputError
+from gis.targets import load_targets
+
+X0, Y0 = 500_000.0, 4_330_000.0  # EPSG:4548, on the 117° E central meridian, ≈ 39.1° N
+CRS = "EPSG:4548"
+
+#: fixed yields [kWh/kWp/yr] so that energy is a hand calculation
+YIELDS = pd.DataFrame({
+    "roof_type": ["flat", "pitched", "pitched", "pitched"],
+    "tilt": [25.0, 30.0, 30.0, 30.0],
+    "azimuth": [180.0, 180.0, 0.0, 90.0],
+    "specific_yield_kwh_kwp": [1300.0, 1250.0, 700.0, 1000.0],
+})
+
+
+def box(dx: float, w: float, h: float, dy: float = 0.0) -> shapely.Polygon:
+    return shapely.box(X0 + dx, Y0 + dy, X0 + dx + w, Y0 + dy + h)
+
+
+def layer(rows: list[dict], index=None) -> gpd.GeoDataFrame:
+    frame = pd.DataFrame(rows)
+    if index is not None:
+        frame.index = index
+    geometry = frame.pop("geometry")
+    return gpd.GeoDataFrame(frame, geometry=list(geometry), crs=CRS)
+
+
+def run(buildings, **overrides):
+    params = rooftop.pv_params("base", **{"ground_coverage_ratio": 0.5, **overrides})
+    return rooftop.pv_potential(buildings, params=params, known_yields=YIELDS)
+
+
+def test_flat_roof_20_by_50_by_hand():
+    b = layer([{"id": "f", "category": "commercial", "roof_type": "flat", "pv_kw": 0.0,
+                "geometry": box(0, 50, 20)}])
+    row = run(b).iloc[0]
+    usable = (50 - 2 * 0.8) * (20 - 2 * 0.8) * 0.65  # setback, then usable fraction
+    kwp = usable * 0.5 * 0.215  # × ground coverage ratio × efficiency × 1 kW/m²
+    kwh = kwp * 1300
+    assert row["roof_area_m2"] == pytest.approx(1000.0)
+    assert row["usable_area_m2"] == pytest.approx(578.864)
+    assert usable == pytest.approx(578.864)
+    assert row["capacity_kwp"] == pytest.approx(kwp) and kwp == pytest.approx(62.22788)
+    assert row["annual_kwh"] == pytest.approx(kwh)
+    assert row["co2_t"] == pytest.approx(kwh * 0.5703 / 1000)
+    assert row["coal_t"] == pytest.approx(kwh * 290 / 1e6)
+    assert row["module_tilt"] == 25.0 and row["shading_factor"] == 1.0
+    assert row["reason"] == ""
+
+
+def test_solstice_row_spacing_from_the_site_latitude():
+    # h = 90 − 39.08 − 23.44 = 27.48°; GCR = 1 / (cos 30° + sin 30° / tan 27.48°) = 0.547
+    assert rooftop.solstice_gcr(39.08, 30.0) == pytest.approx(0.5473, abs=5e-4)
+    b = layer([{"id": "f", "category": "commercial", "roof_type": "flat",
+                "geometry": box(0, 50, 20)}])
+    params = rooftop.pv_params("base")
+    row = rooftop.pv_potential(b, params=params, known_yields=YIELDS).iloc[0]
+    lat = Transformer.from_crs(CRS, "EPSG:4326", always_xy=True).transform(X0 + 25, Y0 + 10)[1]
+    gcr = rooftop.solstice_gcr(lat, 25.0)
+    assert 0.55 < gcr < 0.65
+    assert row["capacity_kwp"] == pytest.approx(578.864 * gcr * 0.215, rel=1e-6)
+
+
+def test_pitched_roofs_by_hand_and_north_facing():
+    b = layer([
+        {"id": "s", "category": "rural_residential", "roof_tilt": 30.0, "roof_azimuth": 180.0,
+         "geometry": box(0, 12, 8)},
+        {"id": "n", "category": "rural_residential", "roof_tilt": 30.0, "roof_azimuth": 0.0,
+         "geometry": box(100, 12, 8)},
+        {"id": "auto", "category": "rural_residential", "roof_tilt": 30.0,
+         "geometry": box(200, 12, 8)},  # long side east-west: faces south
+        {"id": "ns", "category": "residential", "floors": 2.0, "roof_tilt": 30.0,
+         "geometry": box(300, 8, 12)},  # long side north-south: faces east
+    ])
+    pv = run(b).set_index("id")
+    cos30 = math.cos(math.radians(30))
+    assert (pv["roof_type"] == "pitched").all() and pv["roof_type_inferred"].all()
+    assert pv.loc["s", "roof_area_m2"] == pytest.approx(96 / cos30)
+    usable = (12 - 1.6) * (8 - 1.6) / cos30 * 0.9
+    assert pv.loc["s", "usable_area_m2"] == pytest.approx(usable)
+    assert pv.loc["s", "capacity_kwp"] == pytest.approx(usable * 0.215)  # flush: ratio 1
+    assert pv.loc["s", "annual_kwh"] == pytest.approx(usable * 0.215 * 1250)
+    assert pv.loc["n", "reason"] == "north-facing"
+    assert pv.loc["n", "annual_kwh"] == 0 and pv.loc["n", "capacity_kwp"] == 0
+    assert pv.loc["n", "specific_yield_kwh_kwp"] < pv.loc["s", "specific_yield_kwh_kwp"]
+    assert pv.loc["auto", "roof_azimuth"] == pytest.approx(180.0)
+    assert pv.loc["auto", "annual_kwh"] == pytest.approx(pv.loc["s", "annual_kwh"])
+    assert pv.loc["ns", "roof_azimuth"] % 180 == pytest.approx(90.0)
+
+
+def test_north_facing_yields_less_with_the_climate_model():
+    b = layer([{"id": s, "category": "rural_residential", "roof_tilt": 30.0, "roof_azimuth": a,
+                "geometry": box(i * 50, 12, 8)} for i, (s, a) in enumerate([("s", 180.0),
+                                                                              ("n", 0.0)])])
+    pv = rooftop.pv_potential(b, params=rooftop.pv_params()).set_index("id")
+    assert 1100 < pv.loc["s", "specific_yield_kwh_kwp"] < 1600
+    assert pv.loc["n", "specific_yield_kwh_kwp"] < 0.75 * pv.loc["s", "specific_yield_kwh_kwp"]
+
+
+def test_reasons_for_zero_results():
+    b = layer([
+        {"id": "small", "category": "other", "roof_type": "flat", "geometry": box(0, 4, 4)},
+        {"id": "full", "category": "industrial", "roof_type": "flat", "pv_kw": 62.0,
+         "geometry": box(100, 50, 20)},
+        {"id": "none", "category": "public", "roof_type": "flat", "geometry": None},
+        {"id": "empty", "category": "public", "roof_type": "flat",
+         "geometry": shapely.Polygon()},
+    ])
+    pv = run(b).set_index("id")
+    assert pv.loc["small", "reason"] == "roof too small"
+    assert pv.loc["full", "reason"] == "existing PV fills the roof"
+    # 62 kW occupy 62 / (0.215 × 0.5) m² of roof
+    assert pv.loc["full", "existing_pv_m2"] == pytest.approx(62 / 0.1075)
+    assert pv.loc["none", "reason"] == "no valid footprint"
+    assert pv.loc["empty", "reason"] == "no valid footprint"
+    assert (pv["capacity_kwp"] == 0).all() and (pv["annual_kwh"] == 0).all()
+
+
+def test_shading_factor_on_a_synthetic_raster(tmp_path):
+    rasterio = pytest.importorskip("rasterio")
+    from rasterio.transform import from_origin
+
+    values = np.full((10, 10), 1000.0, dtype="float32")
+    values[:, 5:] = 500.0  # east half receives half the unshaded irradiation
+    path = tmp_path / "irr.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=10, height=10, count=1,
+                       dtype="float32", crs=CRS, transform=from_origin(X0, Y0 + 10, 1, 1),
+                       nodata=-9999) as dst:
+        dst.write(values, 1)
+    b = layer([
+        {"id": "whole", "category": "public", "roof_type": "flat", "geometry": box(0, 10, 10)},
+        {"id": "east", "category": "public", "roof_type": "flat", "geometry": box(5, 5, 10)},
+        {"id": "west", "category": "public", "roof_type": "flat", "geometry": box(0, 5, 10)},
+        {"id": "off", "category": "public", "roof_type": "flat", "geometry": box(500, 10, 10)},
+    ])
+    pv = rooftop.pv_potential(b, params=rooftop.pv_params(
+        ground_coverage_ratio=0.5, edge_setback_m=0.0), irradiance=path,
+        known_yields=YIELDS).set_index("id")
+    assert pv["shading_factor"].to_dict() == pytest.approx(
+        {"whole": 0.75, "east": 0.5, "west": 1.0, "off": 1.0})
+    assert pv.loc["whole", "annual_kwh"] == pytest.approx(
+        100 * 0.65 * 0.5 * 0.215 * 1300 * 0.75)
+    strict = rooftop.pv_potential(b, params=rooftop.pv_params(
+        ground_coverage_ratio=0.5, edge_setback_m=0.0, min_shading_factor=0.6),
+        irradiance=path, known_yields=YIELDS).set_index("id")
+    assert strict.loc["east", "reason"] == "shaded" and strict.loc["east", "annual_kwh"] == 0
+    explicit, ref = rooftop.shading_factors(b.geometry, path, reference_kwh_m2=2000.0)
+    assert ref == 2000.0 and explicit[0] == pytest.approx(0.375)
+
+
+def _district() -> gpd.GeoDataFrame:
+    rows = [
+        {"id": "g1", "category": "government", "street": "A", "year_built": 2022.0,
+         "geometry": box(0, 50, 20)},
+        {"id": "p1", "category": "public", "street": "A", "year_built": 2023.0, "pv_kw": 20.0,
+         "geometry": box(100, 40, 20)},
+        {"id": "i1", "category": "industrial", "street": "B", "year_built": 2023.0,
+         "geometry": box(200, 60, 40)},
+        {"id": "i2", "category": "industrial", "street": "B", "year_built": 2024.0,
+         "geometry": box(300, 30, 20)},
+        {"id": "p0", "category": "public", "street": "B", "year_built": 2010.0,
+         "geometry": box(400, 30, 20)},
+        {"id": "r1", "category": "residential", "street": None, "floors": 6.0,
+         "geometry": box(500, 50, 20)},
+        {"id": "rr", "category": "rural_residential", "street": "B", "roof_tilt": 30.0,
+         "roof_azimuth": 180.0, "geometry": box(600, 12, 8)},
+    ]
+    frame = layer(rows, index=[70, 10, 60, 20, 50, 30, 40])
+    frame["roof_type"] = pd.Series([None] * 7, index=frame.index, dtype="string")
+    return frame
+
+
+def test_index_alignment_and_no_mutation():
+    b = _district()
+    before = b.copy()
+    pv = run(b)
+    assert pv.index.equals(b.index)
+    assert list(pv["id"]) == list(b["id"])
+    assert pv.geometry.geom_equals(b.geometry).all()
+    pd.testing.assert_frame_equal(pd.DataFrame(b.drop(columns="geometry")),
+                                  pd.DataFrame(before.drop(columns="geometry")))
+    assert list(pv.columns[:len(rooftop.OUTPUT_COLUMNS)]) == list(rooftop.OUTPUT_COLUMNS)
+
+
+def test_rollups_equal_building_sums():
+    pv = run(_district())
+    roll = rooftop.pv_rollups(pv)
+    for by in ("street", "category", "district"):
+        table = roll[by]
+        assert table["buildings"].sum() == len(pv)
+        assert table["mwp"].sum() == pytest.approx(pv["capacity_kwp"].sum() / 1000)
+        assert table["gwh"].sum() == pytest.approx(pv["annual_kwh"].sum() / 1e6)
+        assert table["co2_t"].sum() == pytest.approx(pv["co2_t"].sum())
+        assert table["coal_t"].sum() == pytest.approx(pv["coal_t"].sum())
+        assert table["usable_area_m2"].sum() == pytest.approx(pv["usable_area_m2"].sum())
+    street = roll["street"].set_index("street")
+    assert street.loc["(unassigned)", "buildings"] == 1
+    assert street.loc["A", "roof_area_m2"] == pytest.approx(1000 + 800)
+
+
+def test_targets_pilot_shares_new_buildings_and_substitution():
+    pv = run(_district())
+    entries, lists = rooftop.pv_targets(pv, load_targets("dongli-2025"))
+    by_id = {e["id"]: e for e in entries}
+    assert set(by_id) == {"pv-pilot-government", "pv-pilot-public",
+                          "pv-pilot-commercial-industrial", "pv-pilot-rural",
+                          "pv-new-public-factory", "renewable-substitution"}
+    gov = by_id["pv-pilot-government"]
+    assert gov["value"] == pytest.approx(0.578864) and gov["met"] is True and gov["gap"] == 0
+    assert gov["by_street"] == [{"street": "A", "roof_area_m2": 1000.0,
+                                 "installable_m2": 578.9, "value": pytest.approx(0.578864)}]
+    # public: p1 (usable + area under its 20 kW) and p0, over 800 + 600 m²
+    pub = pv.set_index("id").loc[["p1", "p0"]]
+    expected = (pub["usable_area_m2"].sum() + 20 / 0.1075) / 1400
+    assert by_id["pv-pilot-public"]["value"] == pytest.approx(expected)
+    # new public/factory: g1, p1, i1, i2 are new (≥ 2022), only p1 has PV → 1/4, gap 1
+    new = by_id["pv-new-public-factory"]
+    assert new["value"] == 0.25 and new["gap"] == 1 and new["gap_unit"] == "buildings"
+    assert new["buildings_new"] == 4 and new["buildings_with_pv"] == 1
+    assert new["share_by_roof_area"] == pytest.approx(800 / (1000 + 800 + 2400 + 600))
+    gap_list = lists["new_building_gap"]
+    assert list(gap_list["id"]) == ["i1", "g1", "i2"]  # by annual energy, largest first
+    assert list(gap_list["closes_gap"]) == [True, False, False]
+    # substitution: urban = government, public, residential (industry and rural excluded)
+    sub = by_id["renewable-substitution"]
+    urban = pv.set_index("id").loc[["g1", "p1", "p0", "r1"]]
+    use = 1000 * 140 + 800 * 130 + 600 * 130 + 6000 * 100
+    produced = urban["annual_kwh"].sum() + 20 * 1300
+    assert sub["value"] == pytest.approx(produced / use)
+    assert sub["energy_use_gwh"] == pytest.approx(use / 1e6)
+
+
+def test_presets_and_overrides():
+    assert rooftop.pv_params("conservative").module_efficiency == 0.20
+    assert rooftop.pv_params("ambitious").usable_fraction_pitched == 0.98
+    base = rooftop.pv_params()
+    assert (base.module_efficiency, base.usable_fraction_flat, base.min_usable_area_m2) == (
+        0.215, 0.65, 10.0)
+    p = rooftop.pv_params("conservative", module_efficiency=0.23, transposition="haydavies",
+                          category_factor={"residential": 0.8})
+    assert p.module_efficiency == 0.23 and p.solar(p.mount_flat).transposition == "haydavies"
+    assert p.usable_fraction_flat == 0.5 and p.category_factor == {"residential": 0.8}
+
+
+def test_bad_overrides_are_all_reported():
+    with pytest.raises(InputError) as info:
+        rooftop.pv_params("base", module_eficiency=0.2, usable_fraction_flat=1.5,
+                          edge_setback_m="1 m", pitched_categories=["villas"])
+    columns = {p.column for p in info.value.problems}
+    assert columns == {"pv.module_eficiency", "pv.usable_fraction_flat", "pv.edge_setback_m",
+                       "pv.pitched_categories"}
+    with pytest.raises(InputError, match="unknown PV preset"):
+        rooftop.pv_params("heroic")
+    with pytest.raises(InputError) as info:
+        rooftop.pv_params(temperature_model="hot")
+    assert info.value.problems[0].column == "pv.temperature_model"
+
+
+def test_geographic_crs_is_refused():
+    b = layer([{"id": "f", "category": "public", "geometry": box(0, 50, 20)}]).to_crs(4326)
+    with pytest.raises(InputError, match="projected metric CRS"):
+        rooftop.pv_potential(b, params=rooftop.pv_params())
