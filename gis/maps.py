@@ -191,29 +191,39 @@ def _panel(m: folium.Map, *, title: str, notes: Sequence[str], synthetic: bool) 
       .gp-panel ul {{margin:2px 0 0 16px; padding:0}}
       .gp-synthetic {{background:#b30000; color:#fff; font-weight:bold; padding:2px 6px;
         margin:2px 0; border-radius:3px}}
-      .gp-legend {{position:fixed; z-index:1000; background:rgba(255,255,255,.93);
-        padding:6px 10px; border-radius:6px; font:12px/1.4 system-ui,sans-serif;
-        box-shadow:0 1px 4px rgba(0,0,0,.3)}}
+      .gp-legends {{position:fixed; z-index:1000; left:10px; bottom:50px; display:flex;
+        flex-direction:column-reverse; align-items:flex-start; gap:6px; max-height:60%;
+        overflow:auto}}
+      .gp-legend {{background:rgba(255,255,255,.93); padding:6px 10px; border-radius:6px;
+        font:12px/1.4 system-ui,sans-serif; box-shadow:0 1px 4px rgba(0,0,0,.3)}}
+      .gp-note {{color:#555; margin-bottom:2px}}
       .gp-legend .sw {{display:inline-block; width:14px; height:10px; margin-right:5px;
         border:1px solid #555; vertical-align:middle}}
       .gp-legend b {{display:block; margin-bottom:2px}}
     </style>
     <div class="gp-panel" id="gp-panel"><h1>{html.escape(title)}</h1>{banner}
-    <ul>{items}</ul></div>"""
+    <ul>{items}</ul></div>
+    <div class="gp-legends">{"".join(getattr(m, "_gp_legends", []))}</div>"""
     m.get_root().html.add_child(Element(box), name="gp_panel")
 
 
 def _legend(m: folium.Map, *, key: str, title: str, rows: Sequence[tuple[str, str]],
-            breaks: Sequence[float] = (), bottom: int = 60, left: int = 10) -> None:
-    """A fixed legend box; ``breaks`` are written to ``data-breaks`` for checking."""
+            breaks: Sequence[float] = (), note: str = "") -> None:
+    """A legend box; ``breaks`` are written to ``data-breaks`` for checking.
+
+    Legends are stacked in one column at the bottom left by :func:`_panel`.
+    """
     body = "".join(
         f'<div><span class="sw" style="background:{c}"></span>{html.escape(label)}</div>'
         for c, label in rows
     )
     data = ",".join(repr(float(b)) for b in breaks)
-    box = (f'<div class="gp-legend" id="legend-{key}" data-breaks="{data}" '
-           f'style="bottom:{bottom}px; left:{left}px"><b>{html.escape(title)}</b>{body}</div>')
-    m.get_root().html.add_child(Element(box), name=f"legend_{key}")
+    extra = f'<div class="gp-note">{html.escape(note)}</div>' if note else ""
+    box = (f'<div class="gp-legend" id="legend-{key}" data-breaks="{data}">'
+           f"<b>{html.escape(title)}</b>{extra}{body}</div>")
+    if not hasattr(m, "_gp_legends"):
+        m._gp_legends = []
+    m._gp_legends.append(box)
 
 
 def _base_map(bounds_4326: Sequence[float], *, offline: bool, prefer_canvas: bool,
@@ -296,7 +306,7 @@ class _LayerSearch(plugins.Search):
     )
 
     def __init__(self, layers: Sequence[folium.GeoJson], *, search_label: str,
-                 placeholder: str, position: str = "topright"):
+                 placeholder: str, position: str = "topleft"):
         super().__init__(layers[0], search_label=search_label, placeholder=placeholder,
                          position=position, geom_type="Polygon")
         self.layers = list(layers)
@@ -369,7 +379,7 @@ def _grid_aggregate(rest: gpd.GeoDataFrame, cell_m: float) -> gpd.GeoDataFrame:
 
 def _choropleth_layer(gdf: gpd.GeoDataFrame, value: str, *, name: str, fields, aliases,
                       props: pd.DataFrame, legend_key: str, legend_title: str, m: folium.Map,
-                      unit_fmt, show: bool, bottom: int, left: int) -> folium.GeoJson | None:
+                      unit_fmt, show: bool) -> folium.GeoJson | None:
     """A few-feature choropleth (streets, grid cells): per-feature static style in properties."""
     if gdf.empty:
         return None
@@ -387,13 +397,12 @@ def _choropleth_layer(gdf: gpd.GeoDataFrame, value: str, *, name: str, fields, a
     edges = [None, *breaks, None]
     rows = [(palette[i], _break_label(edges[i], edges[i + 1], unit_fmt))
             for i in range(len(palette))]
-    _legend(m, key=legend_key, title=legend_title, rows=rows, breaks=breaks, bottom=bottom,
-            left=left)
+    _legend(m, key=legend_key, title=legend_title, rows=rows, breaks=breaks)
     return layer
 
 
 def pv_map(pv: gpd.GeoDataFrame, *, streets: gpd.GeoDataFrame | None = None, top_n: int = 200,
-           color_by: str = "capacity_kwp", max_buildings: int = 20_000, grid_m: float = 500.0,
+           color_by: str = "capacity_kwp", max_buildings: int = 15_000, grid_m: float = 500.0,
            simplify_m: float = 0.5, offline: bool = False, synthetic: bool = False,
            title: str = "屋顶光伏潜力 Rooftop PV potential") -> folium.Map:
     """The rooftop PV map: buildings by class, top sites, per-street potential, search.
@@ -494,7 +503,7 @@ def pv_map(pv: gpd.GeoDataFrame, *, streets: gpd.GeoDataFrame | None = None, top
             fields=["b", "k", "e"], aliases=["建筑数 buildings", "装机容量 capacity",
                                              "年发电量 annual yield"],
             props=cprops, legend_key="grid", legend_title="网格年发电量 grid yield [kWh/yr]",
-            m=m, unit_fmt=lambda v: f"{v / 1000:,.0f} MWh", show=True, bottom=60, left=190)
+            m=m, unit_fmt=lambda v: f"{v / 1000:,.0f} MWh", show=True)
         if layer is not None:
             layer.add_to(m)
         notes.append(
@@ -547,7 +556,7 @@ def pv_map(pv: gpd.GeoDataFrame, *, streets: gpd.GeoDataFrame | None = None, top
             aliases=["街道 street", "建筑数 buildings", "可装光伏 buildings with PV",
                      "装机容量 capacity", "年发电量 annual yield"],
             props=sprops, legend_key="streets", legend_title="街道年发电量 street yield",
-            m=m, unit_fmt=lambda v: f"{v / 1e6:,.1f} GWh", show=False, bottom=60, left=370)
+            m=m, unit_fmt=lambda v: f"{v / 1e6:,.1f} GWh", show=False)
         if layer is not None:
             layer.add_to(m)
     else:
@@ -651,7 +660,7 @@ def ecology_map(zones: gpd.GeoDataFrame, landuse: gpd.GeoDataFrame,
                                              ["编号 id", "地类编码 code", "地类 class",
                                               "面积 area"])).add_to(fg)
             fg.add_to(m)
-        _legend(m, key="landuse", title="用地 land use", rows=rows, bottom=60, left=10)
+        _legend(m, key="landuse", title="用地 land use", rows=rows)
 
     # Zones: classes whose edges are exactly the targets.
     zf = _zone_rows(zones)
@@ -671,9 +680,9 @@ def ecology_map(zones: gpd.GeoDataFrame, landuse: gpd.GeoDataFrame,
         zfields = list(zprops.columns)
         zaliases = ["分区 zone", "级别 level", "面积 area", "蓝绿空间占比 blue-green share",
                     "森林覆盖率 forest coverage", "林地 forest", "森林蓄积量 forest stock"]
-        for key, column, label, show, left in (
-            ("bluegreen", "bluegreen_share", "蓝绿空间占比 blue-green share", True, 190),
-            ("forest", "forest_coverage", "森林覆盖率 forest coverage", False, 370),
+        for key, column, label, show in (
+            ("bluegreen", "bluegreen_share", "蓝绿空间占比 blue-green share", True),
+            ("forest", "forest_coverage", "森林覆盖率 forest coverage", False),
         ):
             breaks = _target_breaks(targets, key)
             vals = pd.to_numeric(_col(zf, column), errors="coerce").to_numpy(float)
@@ -694,8 +703,8 @@ def ecology_map(zones: gpd.GeoDataFrame, landuse: gpd.GeoDataFrame,
             named = [f"{tid} = {float(v) * 100:g} %" for tid, v in (targets or {}).items()
                      if v is not None and float(v) in breaks]
             fg.add_to(m)
-            _legend(m, key=key, title=f"{label} — 目标 targets: {', '.join(named) or '–'}",
-                    rows=rows, breaks=breaks, bottom=60, left=left)
+            _legend(m, key=key, title=f"分区 zones: {label}",
+                    note=f"目标 targets: {', '.join(named) or '–'}", rows=rows, breaks=breaks)
 
     if candidates is not None and len(candidates):
         cd = _to_metric(candidates, "candidates")

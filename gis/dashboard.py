@@ -1,0 +1,180 @@
+"""The dashboard (``index.html``) and :func:`publish`, which writes every page of a run.
+
+``index.html`` opens by double-click: the scorecard (the plan's wording in Chinese with English
+alongside, value, target, met or not, gap with its unit) with a small bar per target, and links to
+the maps, the report and every export.  It loads nothing from the network.
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.parse
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+
+from gis import maps
+from gis.io import write_text
+from gis.report import CSS, esc, fmt_gap, fmt_value, met_text, where_text, write_report
+
+DASH_CSS = CSS + """
+body {max-width: 72rem}
+.bar {position: relative; width: 9rem; height: .9rem; background: #eee; border-radius: 2px}
+.bar .v {position: absolute; left: 0; top: 0; bottom: 0; border-radius: 2px}
+.bar .t {position: absolute; top: -3px; bottom: -3px; width: 2px; background: #222}
+ul.links li {margin: .15rem 0}
+"""
+
+#: The pages :func:`publish` writes, with their labels on the dashboard.
+PAGES = {
+    "pv_map.html": "屋顶光伏地图 Rooftop PV map",
+    "ecology_map.html": "生态屏障地图 Ecological barrier map",
+    "report.html": "评估报告 Report (printable)",
+}
+
+
+def _bar(entry: Mapping) -> str:
+    """A small CSS bar: the value against a tick at the target (same scale)."""
+    value, target = entry.get("value"), entry.get("target")
+    if value is None or target is None:
+        return '<span class="na">–</span>'
+    v, t = max(float(value), 0.0), max(float(target), 0.0)
+    top = max(v, t) * 1.15 or 1.0
+    colour = "#1a7a3a" if entry.get("met") else "#c0392b"
+    return (f'<div class="bar" title="value {v:g} / target {t:g}">'
+            f'<div class="v" style="width:{100 * v / top:.1f}%;background:{colour}"></div>'
+            f'<div class="t" style="left:{100 * t / top:.1f}%"></div></div>')
+
+
+def _href(path: str | Path, out_dir: Path) -> str:
+    """A link relative to the dashboard when the file lies under ``out_dir``."""
+    p = Path(path)
+    if p.is_absolute():
+        try:
+            p = p.resolve().relative_to(out_dir.resolve())
+        except ValueError:
+            return p.resolve().as_uri()
+    return urllib.parse.quote(p.as_posix())
+
+
+def scorecard_table(scorecard: Mapping) -> str:
+    """The scorecard as an HTML table (every cell escaped)."""
+    head = ("<tr><th>目标 Target</th><th>范围 Where</th><th>现状 Value</th><th>目标值 Target</th>"
+            "<th></th><th>达标 Met</th><th>差距 Gap</th><th>年份 By</th><th>口径 Basis</th></tr>")
+    rows = []
+    for e in scorecard.get("targets", []):
+        cls, label = met_text(e)
+        rows.append(
+            f"<tr id='row-{esc(e.get('id'))}'><td><b>{esc(e.get('measure_zh'))}</b><br>"
+            f"{esc(e.get('measure'))}<br><span class='muted'>{esc(e.get('id'))}</span></td>"
+            f"<td>{esc(where_text(e.get('where')))}</td>"
+            f"<td class='num'>{esc(fmt_value(e.get('value'), e.get('unit')))}</td>"
+            f"<td class='num'>≥ {esc(fmt_value(e.get('target'), e.get('unit')))}</td>"
+            f"<td>{_bar(e)}</td><td class='{cls}'>{label}</td>"
+            f"<td class='num'>{esc(fmt_gap(e))}</td><td>{esc(e.get('by'))}</td>"
+            f"<td class='muted'>{esc(e.get('basis'))}</td></tr>")
+    return f"<table class='scorecard'>{head}{''.join(rows)}</table>"
+
+
+def write_dashboard(out_dir: str | Path, *, scorecard: Mapping, meta: Mapping,
+                    files: Mapping[str, str | Path]) -> Path:
+    """Write ``index.html`` into ``out_dir`` (atomically).
+
+    Parameters
+    ----------
+    out_dir : str or Path
+    scorecard : dict
+        ``{"targets": [entry, ...]}`` (see the output contract); ``value`` None = not evaluated.
+    meta : dict
+        project, synthetic, run_time, preset.
+    files : dict
+        Label → path of every other output to link (maps, report, exports); paths under
+        ``out_dir`` are linked relatively.
+
+    Returns
+    -------
+    Path
+    """
+    out_dir = Path(out_dir)
+    project = meta.get("project", "")
+    title = f"{project} — 碳达峰规划评估 Carbon-peak planning dashboard"
+    parts = [f"<!DOCTYPE html><html lang='zh-CN'><head><meta charset='utf-8'>"
+             f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
+             f"<title>{esc(title)}</title><style>{DASH_CSS}</style></head><body>",
+             f"<h1>{esc(title)}</h1>"]
+    if meta.get("synthetic"):
+        parts.append("<div class='synthetic'>合成演示数据 — synthetic demo data, not real "
+                     "buildings or parcels</div>")
+    parts.append(f"<p class='muted'>预设 preset: {esc(meta.get('preset'))} · 运行时间 run: "
+                 f"{esc(meta.get('run_time'))}</p>")
+    parts.append("<h2>目标记分卡 Scorecard</h2>" + scorecard_table(scorecard))
+    links = "".join(f"<li><a href='{esc(_href(path, out_dir))}'>{esc(label)}</a></li>"
+                    for label, path in files.items())
+    parts.append(f"<h2>地图、报告与导出 Maps, report and exports</h2><ul class='links'>{links}</ul>")
+    parts.append("<p class='muted'>All pages open from this folder without a server.</p>"
+                 "</body></html>")
+    return write_text(out_dir / "index.html", "\n".join(parts))
+
+
+def _map_targets(scorecard: Mapping) -> dict:
+    """Target values for the ecology map legend, keyed so that the measure is recognisable."""
+    out = {}
+    for e in scorecard.get("targets", []):
+        if e.get("unit") != "share" or e.get("target") is None:
+            continue
+        tid, measure = str(e.get("id", "")), str(e.get("measure", "")).lower()
+        if "blue-green" in measure and "bluegreen" not in tid.lower():
+            tid = f"bluegreen-{tid}"
+        elif "forest coverage" in measure and not tid.lower().startswith("forest"):
+            tid = f"forest-{tid}"
+        out[tid] = float(e["target"])
+    return out
+
+
+def publish(out_dir: str | Path, *, pv, zones, landuse, candidates, streets,
+            scorecard: Mapping, meta: Mapping,
+            rollups: Mapping[str, pd.DataFrame] | None = None, offline: bool = False,
+            files: Mapping[str, str | Path] | None = None) -> dict[str, Path]:
+    """Write the maps, the report and the dashboard of a run.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+    pv, zones, landuse, candidates, streets
+        As for :func:`gis.maps.pv_map`, :func:`gis.maps.ecology_map` and
+        :func:`gis.report.write_report`; ``streets`` and ``candidates`` may be None.
+    scorecard, meta, rollups
+        As for :func:`gis.report.write_report`.
+    offline : bool
+        Inline all JavaScript and CSS (needs ``scripts/install_assets.sh`` once).
+    files : dict, optional
+        Label → path of other outputs (exports) to link from the dashboard.
+
+    Returns
+    -------
+    dict
+        Page name ("index", "pv_map", "ecology_map", "report") → path.
+    """
+    out_dir = Path(out_dir)
+    synthetic = bool(meta.get("synthetic"))
+    project = str(meta.get("project", ""))
+    written: dict[str, Path] = {}
+    m = maps.pv_map(pv, streets=streets, offline=offline, synthetic=synthetic,
+                    title=f"{project} 屋顶光伏潜力 Rooftop PV potential")
+    written["pv_map"] = maps.save_map(m, out_dir / "pv_map.html", offline=offline)
+    m = maps.ecology_map(zones, landuse, candidates, targets=_map_targets(scorecard),
+                         offline=offline, synthetic=synthetic,
+                         title=f"{project} 生态屏障 Green ecological barrier")
+    written["ecology_map"] = maps.save_map(m, out_dir / "ecology_map.html", offline=offline)
+    written["report"] = write_report(out_dir, scorecard=scorecard, pv=pv, zones=zones,
+                                     rollups=rollups, meta=meta)
+    links: dict[str, str | Path] = {label: name for name, label in PAGES.items()}
+    links.update(files or {})
+    written["index"] = write_dashboard(out_dir, scorecard=scorecard, meta=meta, files=links)
+    return written
+
+
+def page_sizes(paths: Mapping[str, Path]) -> dict[str, int]:
+    """Size of each written page [bytes]."""
+    return {k: os.path.getsize(p) for k, p in paths.items()}
