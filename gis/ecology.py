@@ -372,8 +372,9 @@ def landcover_accounts(raster_path: str | Path, zones: gpd.GeoDataFrame, *,
 
     exactextract's ``unique`` and ``frac`` operations give, per unit, each class's share of the
     covered area with every pixel weighted by the fraction of it inside the polygon; ``count``
-    (coverage-weighted pixels) × pixel area gives the covered area.  Class area = share × covered
-    area; ``nodata_ha`` is the part of the unit the raster does not cover.
+    (coverage-weighted pixels) × pixel area ÷ polygon area, both in the raster's CRS, gives the
+    covered share of the unit.  Class area = class share × covered share × unit area (working
+    CRS); ``nodata_ha`` is the part of the unit the raster does not cover.
 
     Parameters
     ----------
@@ -399,9 +400,7 @@ def landcover_accounts(raster_path: str | Path, zones: gpd.GeoDataFrame, *,
     units = accounting_units(zones, streets)
     with rasterio.open(raster_path) as src:
         crs = src.crs
-        px_m2 = abs(src.transform.a * src.transform.e - src.transform.b * src.transform.d)
-        metric = crs is not None and crs.is_projected and (crs.linear_units or "").startswith(
-            "met")
+        px_area = abs(src.transform.a * src.transform.e - src.transform.b * src.transform.d)
     area_m2 = shapely.area(units.geometry.to_numpy())
     vec = units[["geometry"]].copy()
     vec["unit"] = np.arange(len(units))
@@ -410,7 +409,13 @@ def landcover_accounts(raster_path: str | Path, zones: gpd.GeoDataFrame, *,
     res = exact_extract(str(raster_path), vec, ["unique", "frac", "count"], include_cols=["unit"],
                         output="pandas")
     res = res.set_index("unit").reindex(np.arange(len(units)))
-    covered = (res["count"].fillna(0).to_numpy(float) * px_m2 if metric else area_m2.copy())
+    # Covered share measured in the raster's own CRS (pixels vs the reprojected polygon), then
+    # applied to the unit's area in the working CRS: a raster in another projection (UTM's
+    # 0.9996 scale, or degrees) does not distort the areas.
+    with np.errstate(invalid="ignore", divide="ignore"):
+        covered_share = np.clip(res["count"].fillna(0).to_numpy(float) * px_area
+                                / shapely.area(vec.geometry.to_numpy()), 0.0, 1.0)
+    covered = np.nan_to_num(covered_share) * area_m2
     long = pd.DataFrame({"unit": res.index.to_numpy(),
                          "code": res["unique"].to_numpy(), "frac": res["frac"].to_numpy()})
     long = long.explode(["code", "frac"]).dropna(subset=["code"])
@@ -418,9 +423,8 @@ def landcover_accounts(raster_path: str | Path, zones: gpd.GeoDataFrame, *,
     out = pd.DataFrame({"zone": units["zone"], "level": units["level"], "kind": units["kind"]})
     out["area_ha"] = area_m2 / 1e4
     if len(long):
-        code = pd.Series(long["code"].to_numpy(), dtype=object).map(
-            lambda v: int(v) if float(v).is_integer() else v)
-        flags = classify(code, scheme, options=options)
+        flags = classify(pd.Series(long["code"].to_numpy(), dtype=object), scheme,
+                         options=options)
         ui = long["unit"].to_numpy(int)
         a = long["frac"].to_numpy(float) * covered[ui]
         fl = {c: flags[c].to_numpy(bool) for c in (*_FLAGS, "known")}

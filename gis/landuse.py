@@ -449,17 +449,17 @@ def normalise_codes(codes: pd.Series, scheme: str | Path) -> pd.DataFrame:
     """
     name = _scheme_name(scheme)
     table_codes = set(load_code_table(scheme)["code"])
-    text = _to_text(codes, name)
-    uniq = pd.unique(text.dropna())
-    # The unique codes of a layer are few (tens); resolving each once is not a loop over parcels.
-    resolved = pd.DataFrame([_resolve(c, table_codes, name) for c in uniq],
-                            index=pd.Index(uniq, dtype=object),
-                            columns=["code", "class_code", "fallback"])
-    hit = resolved.reindex(text.astype(object).to_numpy())
-    hit.index = codes.index
-    return pd.DataFrame({"code": hit["code"].astype("string").fillna(text),
-                         "class_code": hit["class_code"].astype("string"),
-                         "fallback": hit["fallback"].fillna(False).astype(bool)},
+    # A layer holds few distinct codes (tens): clean and resolve each distinct value once, then
+    # broadcast by position — no per-parcel Python work.
+    pos, uniq = pd.factorize(codes.astype(object), use_na_sentinel=True)
+    text = _to_text(pd.Series(uniq, dtype=object), name)
+    resolved = pd.DataFrame([_resolve(c, table_codes, name) if pd.notna(c) else (None, None, False)
+                             for c in text], columns=["code", "class_code", "fallback"])
+    resolved.loc[len(resolved)] = [None, None, False]  # row for missing codes (position -1)
+    hit = resolved.iloc[np.where(pos < 0, len(resolved) - 1, pos)]
+    return pd.DataFrame({"code": hit["code"].astype("string").to_numpy(),
+                         "class_code": hit["class_code"].astype("string").to_numpy(),
+                         "fallback": hit["fallback"].astype(bool).to_numpy()},
                         index=codes.index)
 
 

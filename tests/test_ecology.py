@@ -272,3 +272,27 @@ def test_osm_overlaps_flattened_before_summing(zones):
     z = row(zone_accounts(osm, zones, scheme="osm"), "Z")
     assert z["blue_ha"] == pytest.approx(10.0, abs=TOL)
     assert z["bluegreen_ha"] == pytest.approx(50.0, abs=TOL)  # not 60
+
+
+def test_raster_in_other_crs_and_nodata(tmp_path, zones):
+    rasterio = pytest.importorskip("rasterio")
+    from affine import Affine
+    from rasterio.features import rasterize
+
+    # UTM 50N shares the 117° E meridian but has scale 0.9996: areas must not shrink by 0.08 %.
+    half = gpd.GeoSeries([box(0, 0, 1000, 500)], crs=CRS).to_crs("EPSG:32650")
+    zone_utm = zones.to_crs("EPSG:32650").total_bounds
+    transform = Affine(5.0, 0.0, zone_utm[0] - 50, 0.0, -5.0, zone_utm[3] + 50)
+    arr = rasterize([(half.iloc[0], 10)], out_shape=(220, 220), transform=transform, fill=30,
+                    dtype="uint8")
+    arr[:, :20] = 255  # nodata over the western 100 m of the grid: 50 m of the zone
+    path = tmp_path / "utm.tif"
+    with rasterio.open(path, "w", driver="GTiff", height=220, width=220, count=1, dtype="uint8",
+                       crs="EPSG:32650", transform=transform, nodata=255) as dst:
+        dst.write(arr, 1)
+    z = row(landcover_accounts(path, zones), "Z")
+    assert z["area_ha"] == pytest.approx(100.0, abs=TOL)
+    # western 5 ha (≈ 50 m strip) without data; the rest half forest, half grass
+    assert z["nodata_ha"] == pytest.approx(5.0, abs=0.05)
+    assert z["forest_ha"] == pytest.approx(z["bluegreen_ha"] / 2, abs=0.05)
+    assert z["forest_ha"] + z["nodata_ha"] / 2 == pytest.approx(50.0, abs=0.05)
