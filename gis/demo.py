@@ -878,7 +878,7 @@ def _irradiance_grid(
     of annual global irradiation ≈ 55 % is a round figure for Tianjin; unshaded = 1 500.
     """
     from rasterio import features
-    from rasterio.transform import from_origin
+    from rasterio.transform import Affine
 
     # centred on the high-rise town: the median position of buildings of 11 floors or more
     tall = buildings[buildings["CS"] >= 11]
@@ -887,7 +887,7 @@ def _irradiance_grid(
     n = int(round(size_m / res))
     left = np.floor((cx - size_m / 2) / res) * res
     top = np.floor((cy + size_m / 2) / res) * res
-    transform = from_origin(left, top, res, res)
+    transform = Affine(res, 0.0, left, 0.0, -res, top)
     window = shapely.box(left, top - n * res, left + n * res, top)
     inside = buildings[buildings.intersects(window)]
     height = np.zeros((n, n), dtype=np.float32)
