@@ -1,0 +1,253 @@
+"""Map pages rendered to strings: layers, legends keyed to the targets, escaping, offline pages."""
+
+from __future__ import annotations
+
+import html.parser
+import json
+import re
+
+import map_fixtures as F
+import numpy as np
+import pytest
+
+from gis import maps
+from gis._assets import assets_dir, inline
+from gis._errors import InputError
+
+needs_assets = pytest.mark.skipif(not (assets_dir() / "leaflet/dist/leaflet.js").is_file(),
+                                  reason="offline assets not installed (scripts/install_assets.sh)")
+
+
+class _Refs(html.parser.HTMLParser):
+    """Every src/href attribute of real tags (script bodies are not parsed as tags)."""
+
+    def __init__(self):
+        super().__init__()
+        self.refs: list[tuple[str, str]] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.refs += [(tag, v) for k, v in attrs if k in ("src", "href") and v]
+
+
+def refs(page: str) -> list[tuple[str, str]]:
+    p = _Refs()
+    p.feed(page)
+    return p.refs
+
+
+def geojson_blocks(page: str) -> list[dict]:
+    """The FeatureCollections folium embeds (``<name>_add({...});``)."""
+    out = []
+    for m in re.finditer(r"_add\((\{.*?\})\);\n", page):
+        out.append(json.loads(m.group(1)))
+    return out
+
+
+def overlay_names(m) -> list[str]:
+    return [c.layer_name for c in m._children.values() if getattr(c, "control", False)
+            and getattr(c, "overlay", False)]
+
+
+@pytest.fixture(scope="module")
+def pv_page():
+    m = maps.pv_map(F.buildings_pv(40), streets=F.streets(40), top_n=5, synthetic=True)
+    return m, maps.render_map(m)
+
+
+def test_pv_layers_and_controls(pv_page):
+    m, page = pv_page
+    names = overlay_names(m)
+    # capacities: 5, 65, 125, ..., 365 kWp; classes < 20, 20–100, 100–500 (no ≥ 500), plus no-PV
+    assert names == ["建筑 buildings: < 20 kWp", "建筑 buildings: 20 – 100 kWp",
+                     "建筑 buildings: 100 – 500 kWp", "建筑 buildings: 无光伏 no PV",
+                     "前 5 个站点 top 5 sites", "街道潜力 potential by street"]
+    for js in ("L.control.layers", "L.control.fullscreen", "new L.Control.Measure",
+               "L.Control.MiniMap", "L.Control.Search", "tile.openstreetmap.org"):
+        assert js in page, js
+    assert "L.control.scale" in page
+    blocks = geojson_blocks(page)
+    # 40 buildings drawn once each (30 with PV, 10 without), 5 top sites, 4 streets
+    assert sum(len(b["features"]) for b in blocks) == 40 + 5 + 4
+    # One static style per class layer, no per-feature style switch.
+    assert "switch(" not in page
+
+
+def test_pv_tooltip_values_units_and_street_sums(pv_page):
+    _, page = pv_page
+    feats = [f for b in geojson_blocks(page) for f in b["features"]]
+    b1 = next(f["properties"] for f in feats if f["properties"].get("i") == "B00001")
+    # building 1: capacity 5 + 1·60 = 65 kWp, yield 1190 kWh/kWp → 77 350 kWh = 77.4 MWh
+    assert b1["k"] == "65.0 kWp" and b1["e"] == "77.4 MWh/yr" and b1["y"] == "1190 kWh/kWp"
+    assert "装机容量 capacity" in page and "年发电量 annual yield" in page
+    nopv = next(f["properties"] for f in feats if f["properties"].get("i") == "B00003")
+    assert nopv["r"] == "roof too small" and "k" not in nopv
+    # Streets: 10 buildings each (rows of 20 split in halves); 张贵庄街道 = buildings 0–9 and
+    # 20–29 … only the first half-row of each row goes to street (i // 10) % 4.
+    st = {f["properties"]["n"]: f["properties"] for f in feats if "p" in f["properties"]}
+    pv = F.buildings_pv(40)
+    expect = pv[pv["street"] == "张贵庄街道"]["capacity_kwp"].sum() / 1000
+    assert st["张贵庄街道"]["k"] == f"{round(expect, 2)} MWp"
+    assert st["张贵庄街道"]["b"] == "10 栋 buildings"
+
+
+def test_pv_coordinates_rounded_and_wgs84(pv_page):
+    _, page = pv_page
+    feats = [f for b in geojson_blocks(page) for f in b["features"]]
+    xy = np.array(feats[0]["geometry"]["coordinates"][0])
+    assert np.allclose(xy, np.round(xy, 6))
+    assert 117.3 < xy[:, 0].min() < 117.5 and 39.0 < xy[:, 1].min() < 39.2
+
+
+def test_attribute_text_is_escaped(pv_page):
+    _, page = pv_page
+    assert F.XSS not in page
+    assert "<img src=x" not in page
+    feats = [f for b in geojson_blocks(page) for f in b["features"]]
+    names = {f["properties"].get("n") for f in feats}
+    assert "&lt;img src=x onerror=alert(1)&gt;" in names
+
+
+def test_search_indexes_id_and_name(pv_page):
+    _, page = pv_page
+    feats = [f for b in geojson_blocks(page) for f in b["features"]]
+    q = {f["properties"].get("q") for f in feats}
+    assert "B00005 建筑 5" in q
+    assert 'propertyName: "q"' in page
+
+
+def test_pv_aggregates_above_threshold():
+    pv = F.buildings_pv(40, xss=False)
+    m = maps.pv_map(pv, streets=None, top_n=0, max_buildings=10, grid_m=400.0)
+    page = maps.render_map(m)
+    blocks = geojson_blocks(page)
+    drawn = [f for b in blocks for f in b["features"] if "i" in f["properties"]]
+    assert len(drawn) == 10
+    # the 10 drawn are the largest annual yields
+    top = pv.nlargest(10, "annual_kwh")["id"].tolist()
+    assert sorted(f["properties"]["i"] for f in drawn) == sorted(top)
+    cells = [f["properties"] for b in blocks for f in b["features"] if "b" in f["properties"]]
+    # 30 buildings on a 20 × 2 grid of 40 m pitch: x spans 0..800 m → 3 cells of 400 m across,
+    # y spans 0..50 m → 1 row; all 30 summed
+    assert sum(int(c["b"].split()[0]) for c in cells) == 30
+    assert "其余 30 栋" in page and "no streets layer" in page
+
+
+def test_pv_map_offline_has_no_tiles_and_says_so():
+    m = maps.pv_map(F.buildings_pv(8), offline=True)
+    page = m.get_root().render()
+    assert "tileLayer" not in page and "MiniMap" not in page
+    assert "offline page: no basemap and no minimap" in page
+
+
+def test_tianditu_when_key_set(monkeypatch):
+    monkeypatch.setenv("TIANDITU_KEY", "abc123")
+    page = maps.pv_map(F.buildings_pv(8)).get_root().render()
+    assert "tianditu.gov.cn/vec_w/wmts" in page and "tianditu.gov.cn/cva_w/wmts" in page
+    assert "tk=abc123" in page
+    assert "autonavi" not in page.lower() and "amap" not in page.lower()
+
+
+def test_ecology_layers_and_legend_breaks_equal_targets():
+    m = maps.ecology_map(F.zones(), F.landuse(), F.candidates(), targets=F.TARGETS)
+    page = maps.render_map(m)
+    names = overlay_names(m)
+    for label in ("水域 blue", "林地 forest", "绿地 green", "耕地 cropland", "建设用地 construction"):
+        assert any(label in n for n in names), label
+    assert "分区 zones: 蓝绿空间占比 blue-green share" in names
+    assert "造林候选地块 afforestation candidates" in names
+    bg = re.search(r'id="legend-bluegreen" data-breaks="([^"]*)"', page).group(1)
+    fo = re.search(r'id="legend-forest" data-breaks="([^"]*)"', page).group(1)
+    assert [float(v) for v in bg.split(",")] == [0.65, 0.85]
+    assert [float(v) for v in fo.split(",")] == [0.275]
+    assert "&lt; 65 %" in page and "65 % – 85 %" in page and "≥ 85 %" in page
+    assert "≥ 27.5 %" in page
+    # zone features only (the per-level summary rows are not drawn twice): 3 zones in each of
+    # the two zone layers, 12 parcels, 3 candidates
+    feats = [f for b in geojson_blocks(page) for f in b["features"]]
+    zone_feats = [f for f in feats if "z" in f["properties"]]
+    assert len(zone_feats) == 6
+    assert {f["properties"]["z"] for f in zone_feats} == {"屏障北 north", "屏障南 south",
+                                                          "一级管控区A"}
+    north = next(f["properties"] for f in zone_feats if f["properties"]["z"] == "屏障北 north")
+    assert north["b"] == "70.0 %" and north["f"] == "30.0 %" and north["a"] == "100.0 ha"
+    assert len([f for f in feats if "rk" in f["properties"]]) == 3
+    assert len([f for f in feats if "c" in f["properties"] and "u" not in f["properties"]
+                and "rk" not in f["properties"]]) == 12
+    assert F.XSS not in page
+
+
+def test_zone_class_colours_follow_targets():
+    m = maps.ecology_map(F.zones(), F.landuse(), None, targets=F.TARGETS)
+    page = m.get_root().render()
+    # class layers inside the zone groups: name → zone names drawn in it
+    classes = {}
+    for fg in m._children.values():
+        for c in getattr(fg, "_children", {}).values():
+            if isinstance(c, maps.folium.GeoJson) and c.layer_name.startswith(("蓝绿", "森林")):
+                classes[c.layer_name] = sorted(f["properties"]["z"] for f in c.data["features"])
+    # blue-green: south 0.60 < 0.65 (red), north 0.70 in [0.65, 0.85), level-1 zone 0.90 ≥ 0.85
+    assert classes["蓝绿空间占比 blue-green share < 65 %"] == ["屏障南 south"]
+    assert classes["蓝绿空间占比 blue-green share 65 % – 85 %"] == ["屏障北 north"]
+    assert classes["蓝绿空间占比 blue-green share ≥ 85 %"] == ["一级管控区A"]
+    # forest coverage: only north (0.30) reaches 0.275
+    assert classes["森林覆盖率 forest coverage ≥ 27.5 %"] == ["屏障北 north"]
+    assert classes["森林覆盖率 forest coverage < 27.5 %"] == ["一级管控区A", "屏障南 south"]
+    assert "no afforestation candidates" in page
+
+
+def test_unknown_colour_measure_is_an_input_error():
+    with pytest.raises(InputError, match="unknown colour measure"):
+        maps.pv_map(F.buildings_pv(4), color_by="height")
+
+
+@needs_assets
+def test_offline_page_links_nothing_on_the_network(tmp_path):
+    m = maps.pv_map(F.buildings_pv(20), streets=F.streets(20), top_n=3, offline=True)
+    path = maps.save_map(m, tmp_path / "pv.html", offline=True)
+    page = path.read_text(encoding="utf-8")
+    assert not [r for r in refs(page) if r[1].startswith(("http:", "https:", "//"))]
+    assert "<script src" not in page and "stylesheet" not in page
+    assert "L.Control.Search" in page and "L.Control.MiniMap" not in page
+    assert "Leaflet 1.9.3" in page  # the inlined library itself
+
+
+def test_offline_save_refuses_a_map_with_tiles(tmp_path):
+    m = maps.pv_map(F.buildings_pv(4))
+    with pytest.raises(ValueError, match="offline=True"):
+        maps.save_map(m, tmp_path / "x.html", offline=True)
+    assert not (tmp_path / "x.html").exists()
+
+
+def test_inline_without_assets_names_the_install_step(tmp_path):
+    page = '<script src="https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.js"></script>'
+    with pytest.raises(InputError, match="install_assets.sh"):
+        inline(page, root=tmp_path / "nothing")
+    (tmp_path / "nm").mkdir()
+    with pytest.raises(InputError, match="offline assets not installed"):
+        inline(page, root=tmp_path / "nm")
+
+
+def test_inline_replaces_links_and_css_images(tmp_path):
+    root = tmp_path / "node_modules"
+    (root / "leaflet/dist/images").mkdir(parents=True)
+    (root / "leaflet/dist/leaflet.js").write_text("var L = {}; // </script> inside")
+    (root / "leaflet/dist/leaflet.css").write_text(".a{background:url(images/x.png)}")
+    (root / "leaflet/dist/images/x.png").write_bytes(b"\x89PNG")
+    page = ('<script src="https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.js"></script>'
+            '<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.css"/>')
+    out = inline(page, root=root)
+    assert out.startswith("<script>var L = {}; // <\\/script> inside</script>")
+    assert 'url("data:image/png;base64,iVBORw==")' in out
+    assert "https:" not in out
+
+
+@pytest.mark.slow
+def test_page_size_of_a_65000_building_district(tmp_path):
+    pv = F.buildings_pv(65_000, per_row=260, xss=False)
+    m = maps.pv_map(pv, streets=F.streets(65_000, per_row=260), top_n=200, offline=True)
+    page = maps.render_map(m)
+    assert len(page.encode("utf-8")) < 10_000_000
+    drawn = sum(1 for f in (x for b in geojson_blocks(page) for x in b["features"])
+                if "i" in f["properties"] and "rk" not in f["properties"])
+    assert drawn == 15_000
+    assert "其余 50,000 栋" in page
