@@ -524,6 +524,11 @@ def _landuse(frame: dict, scale: float, rng: np.random.Generator):
     parts, idx = shapely.get_parts(pieces, return_index=True)
     keep = (shapely.get_type_id(parts) == 3) & (shapely.area(parts) >= 1.0)
     parts, idx = parts[keep], idx[keep]
+    # survey coordinates to 1 mm: at 39 5xx xxx m (EPSG:4527) a double resolves only ~7e-9 m,
+    # enough to fold a near-degenerate Voronoi corner; on a 1 mm grid the rings stay valid
+    parts = shapely.set_precision(parts, 0.001)
+    keep = shapely.area(parts) >= 1.0
+    parts, idx = parts[keep], idx[keep]
     ri = ri[idx]
     ci = ci[idx]
     # stable order: by source cell, then region
@@ -979,10 +984,9 @@ def _write_vector(
 def _to_prefixed(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """EPSG:4548 → EPSG:4527: same projection, zone number 39 prefixed to the easting."""
     out = gdf.copy()
-    # at 39 5xx xxx m a double resolves ~7e-9 m, enough to fold a near-degenerate Voronoi corner:
-    # snapping to 1 mm first keeps every shifted ring valid
-    snapped = shapely.set_precision(gdf.geometry.values, 0.001)
-    out.geometry = shapely.transform(snapped, lambda xy: xy + np.array([_ZONE_PREFIX_M, 0.0]))
+    out.geometry = shapely.transform(
+        gdf.geometry.values, lambda xy: xy + np.array([_ZONE_PREFIX_M, 0.0])
+    )
     return out.set_crs(PREFIXED_CRS, allow_override=True)
 
 
