@@ -30,6 +30,7 @@ Use :func:`make_demo` to write the set, :func:`demo_layers` to get the vector la
 from __future__ import annotations
 
 import contextlib
+import numbers
 import os
 import shutil
 import tempfile
@@ -278,9 +279,13 @@ def make_demo(
 # --------------------------------------------------------------------------------------------
 
 
+def _is_number(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 def _check_args(scale: float, res: float) -> None:
     problems = []
-    if not (isinstance(scale, int | float) and 0 < scale <= 5):
+    if not (_is_number(scale) and 0 < scale <= 5):
         problems.append(
             Problem(
                 "demo scale must be a number in (0, 5]",
@@ -288,7 +293,7 @@ def _check_args(scale: float, res: float) -> None:
                 hint="use 1 for the full district, 0.02–0.05 for a quick set",
             )
         )
-    if not (isinstance(res, int | float) and 0.5 <= res <= 100):
+    if not (_is_number(res) and 0.5 <= res <= 100):
         problems.append(
             Problem(
                 "raster resolution must be between 0.5 and 100 m",

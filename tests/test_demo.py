@@ -323,7 +323,10 @@ def test_output_dir_of_the_repository_demo(tmp_path):
     assert demo._output_dir(tmp_path / "elsewhere") == "output"
 
 
-@pytest.mark.parametrize(("kw"), [{"scale": 0}, {"scale": -1}, {"raster_resolution_m": 0.0}])
+@pytest.mark.parametrize(
+    "kw",
+    [{"scale": 0}, {"scale": -1}, {"scale": "1"}, {"scale": True}, {"raster_resolution_m": 0.0}],
+)
 def test_bad_arguments(tmp_path, kw):
     with pytest.raises(InputError):
         demo.make_demo(tmp_path, **kw)
