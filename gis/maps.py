@@ -184,7 +184,7 @@ def _panel(m: folium.Map, *, title: str, notes: Sequence[str], synthetic: bool) 
     box = f"""
     <style>
       .gp-panel {{position:fixed; top:10px; left:50%; transform:translateX(-50%); z-index:1000;
-        background:rgba(255,255,255,.93); padding:6px 12px; border-radius:6px; max-width:46%;
+        background:rgba(255,255,255,.93); padding:6px 12px; border-radius:6px; max-width:36%;
         font:13px/1.35 system-ui,"Noto Sans CJK SC","Microsoft YaHei",sans-serif;
         box-shadow:0 1px 4px rgba(0,0,0,.3)}}
       .gp-panel h1 {{font-size:15px; margin:0 0 2px 0}}
@@ -388,7 +388,7 @@ def _choropleth_layer(gdf: gpd.GeoDataFrame, value: str, *, name: str, fields, a
     breaks = [float(q) for q in qs if q > 0]
     cls = _classes(v, breaks)
     palette = _YLORRD[-(len(breaks) + 1):] if breaks else _YLORRD[:1]
-    styles = [_style("#555555", palette[c], weight=0.8, fill_opacity=0.55) for c in cls]
+    styles = [_style("#555555", palette[c], weight=0.8, fill_opacity=0.4) for c in cls]
     props = props.reset_index(drop=True).copy()
     props["style"] = styles
     geoms = _web_geometry(gdf.geometry, 1.0)
@@ -466,6 +466,28 @@ def pv_map(pv: gpd.GeoDataFrame, *, streets: gpd.GeoDataFrame | None = None, top
     cls = _classes(values, breaks)
     palette = _YLORRD[-(len(breaks) + 1):] if breaks else _YLORRD[-1:]
     edges = [None, *breaks, None]
+    # The grid goes first so that the drawn buildings (and their tooltips) stay on top.
+    if len(rest):
+        cells = _grid_aggregate(rest, grid_m)
+        cprops = pd.DataFrame({
+            "b": _num(cells["buildings"], 0, "栋 buildings"),
+            "k": _num(cells["capacity_kwp"], 1, "kWp"),
+            "e": _num(cells["annual_kwh"] / 1000, 1, "MWh/yr"),
+        })
+        layer = _choropleth_layer(
+            cells, "annual_kwh", name=f"其余建筑汇总 other buildings ({grid_m:.0f} m grid)",
+            fields=["b", "k", "e"], aliases=["建筑数 buildings", "装机容量 capacity",
+                                             "年发电量 annual yield"],
+            props=cprops, legend_key="grid", legend_title="网格年发电量 grid yield (other buildings)",
+            m=m, unit_fmt=lambda v: f"{v / 1000:,.0f} MWh", show=True)
+        if layer is not None:
+            layer.add_to(m)
+        notes.append(
+            f"绘出年发电量最高的 {len(drawn):,} 栋建筑（共 {n_total:,} 栋），其余 {len(rest):,} 栋按 "
+            f"{grid_m:.0f} m 网格汇总 — drawn: the {len(drawn):,} buildings with the largest annual "
+            f"yield of {n_total:,}; the other {len(rest):,} are summed on a {grid_m:.0f} m grid."
+        )
+
     class_layers: list[folium.GeoJson] = []
     legend_rows: list[tuple[str, str]] = []
     measure_zh = "装机容量 capacity" if color_by == "capacity_kwp" else "单位发电量 specific yield"
@@ -490,27 +512,6 @@ def pv_map(pv: gpd.GeoDataFrame, *, streets: gpd.GeoDataFrame | None = None, top
         layer.add_to(m)
         class_layers.append(layer)
     _legend(m, key="pv", title=f"{measure_zh} [{unit}]", rows=legend_rows, breaks=breaks)
-
-    if len(rest):
-        cells = _grid_aggregate(rest, grid_m)
-        cprops = pd.DataFrame({
-            "b": _num(cells["buildings"], 0, "栋 buildings"),
-            "k": _num(cells["capacity_kwp"], 1, "kWp"),
-            "e": _num(cells["annual_kwh"] / 1000, 1, "MWh/yr"),
-        })
-        layer = _choropleth_layer(
-            cells, "annual_kwh", name=f"其余建筑汇总 other buildings ({grid_m:.0f} m grid)",
-            fields=["b", "k", "e"], aliases=["建筑数 buildings", "装机容量 capacity",
-                                             "年发电量 annual yield"],
-            props=cprops, legend_key="grid", legend_title="网格年发电量 grid yield [kWh/yr]",
-            m=m, unit_fmt=lambda v: f"{v / 1000:,.0f} MWh", show=True)
-        if layer is not None:
-            layer.add_to(m)
-        notes.append(
-            f"绘出年发电量最高的 {len(drawn):,} 栋建筑（共 {n_total:,} 栋），其余 {len(rest):,} 栋按 "
-            f"{grid_m:.0f} m 网格汇总 — drawn: the {len(drawn):,} buildings with the largest annual "
-            f"yield of {n_total:,}; the other {len(rest):,} are summed on a {grid_m:.0f} m grid."
-        )
 
     # Top sites: a point per building, largest annual yield first.
     top = pv.loc[order[:top_n]]
