@@ -39,6 +39,10 @@ CANONICAL_COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 
 SCHEMES = ("gbt21010", "ydyh2023", "worldcover", "osm")
+CATEGORIES = ("government", "public", "commercial", "industrial", "residential",
+              "rural_residential", "other")
+#: file suffixes of OpenStreetMap extracts (read through GDAL's OSM driver)
+OSM_SUFFIXES = (".osm", ".pbf")
 ZONE_LEVELS = ("barrier", "level1", "level2", "level3", "subzone")
 
 _LAYER_KEYS_BY_KIND = {
@@ -219,7 +223,8 @@ def parse_runfile(raw: dict[str, Any], *, base: str | Path, source: Path | None 
             bad("project.crs", "unknown CRS", crs, "use a code such as EPSG:4548")
 
     if engine.get("kind", "local") not in ("local", "dask"):
-        bad("engine.kind", "must be local or dask", engine.get("kind"))
+        bad("engine.kind", "must be local or dask", engine.get("kind"),
+            _suggest(str(engine.get("kind")), ("local", "dask")))
 
     weather_path = None
     given = [k for k in ("epw", "pvgis", "file") if k in weather]
@@ -328,13 +333,24 @@ def _layer_spec(kind: str, table: dict, base: Path, bad) -> LayerSpec | None:
     if not isinstance(values, dict) or not all(isinstance(v, dict) for v in values.values()):
         bad(f"{prefix}.values", "must be tables: [layers.KIND.values.COLUMN] file value = canonical value", values)
         values, ok = {}, False
+    elif kind in CANONICAL_COLUMNS:
+        canon = CANONICAL_COLUMNS[kind][0] + CANONICAL_COLUMNS[kind][1]
+        for key in values:
+            if key not in canon:  # a mapping for a column that does not exist maps nothing
+                bad(f"{prefix}.values.{key}", "unknown canonical column", hint=_suggest(key, canon))
+                ok = False
     categories = table.get("categories", {})
     if not isinstance(categories, dict) or not all(isinstance(v, str) for v in categories.values()):
         bad(f"{prefix}.categories", "must be a table: label = canonical category", categories)
         categories, ok = {}, False
+    for label, cat in categories.items():
+        if cat not in CATEGORIES:
+            bad(f"{prefix}.categories.{label}", "not a canonical category", cat,
+                _suggest(cat, CATEGORIES))
+            ok = False
     scheme = table.get("scheme")
     if kind == "landuse" and scheme is None:
-        scheme = "gbt21010"
+        scheme = "osm" if path.suffix.lower() in OSM_SUFFIXES else "gbt21010"
     if kind == "landcover" and scheme is None:
         scheme = "worldcover"
     if isinstance(scheme, str) and scheme not in SCHEMES:
@@ -342,8 +358,11 @@ def _layer_spec(kind: str, table: dict, base: Path, bad) -> LayerSpec | None:
         if scheme_path.suffix.lower() == ".csv" and scheme_path.is_file():
             scheme = str(scheme_path)
         else:
+            close = _suggest(scheme, SCHEMES)
             bad(f"{prefix}.scheme", "unknown classification scheme", scheme,
-                f"use one of {', '.join(SCHEMES)} or a path to a mapping CSV")
+                (close.split("?")[0] + "? " if close.startswith("did you") else "")
+                + f"use one of {', '.join(SCHEMES)} or a path to a mapping CSV (found: "
+                  f"{scheme_path.name} {'exists' if scheme_path.is_file() else 'does not exist'})")
             ok = False
     band = table.get("band", 1)
     if not isinstance(band, int) or isinstance(band, bool) or band < 1:

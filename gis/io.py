@@ -157,6 +157,10 @@ def read_vector(path: str | Path, *, layer: str | None = None, encoding: str | N
 
     path = Path(path)
     problems: list[Problem] = []
+    if not path.exists():
+        problems.append(Problem("file not found", file=str(path), layer=layer or label or None,
+                                hint="fix the path (relative to the run file)"))
+        return None, problems
     where = {"file": str(path), "layer": layer or label or None}
     if path.suffix.lower() == ".shp":
         missing = [s for s in (".shx", ".dbf") if not path.with_suffix(s).exists()
@@ -164,6 +168,9 @@ def read_vector(path: str | Path, *, layer: str | None = None, encoding: str | N
         if missing:
             problems.append(Problem(f"shapefile is incomplete: {', '.join(missing)} missing", **where,
                                     hint="copy all the shapefile's files (.shp .shx .dbf .prj) together"))
+            return None, problems
+        problems += shapefile_problems(path, where=where)
+        if problems:
             return None, problems
     if path.suffix.lower() in (".parquet", ".geoparquet"):
         try:
@@ -174,8 +181,9 @@ def read_vector(path: str | Path, *, layer: str | None = None, encoding: str | N
             return None, problems
     try:
         layers = pyogrio.list_layers(path)
-    except (DataSourceError, DataLayerError, OSError) as exc:
-        problems.append(Problem(f"cannot open the file: {_first_line(exc)}", **where,
+    except (DataSourceError, DataLayerError, OSError, RuntimeError) as exc:
+        problems.append(Problem(f"cannot open the file (truncated, corrupt or not a vector "
+                                f"layer): {_first_line(exc)}", **where,
                                 hint="check the file is complete and in a format GDAL reads "
                                      "(GeoPackage, Shapefile, GeoJSON, FlatGeobuf, FileGDB)"))
         return None, problems
@@ -195,15 +203,84 @@ def read_vector(path: str | Path, *, layer: str | None = None, encoding: str | N
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             gdf = pyogrio.read_dataframe(path, layer=layer, encoding=encoding, use_arrow=False)
-    except (DataSourceError, DataLayerError, OSError, UnicodeDecodeError, ValueError) as exc:
-        problems.append(Problem(f"cannot read the layer: {_first_line(exc)}", **where,
-                                hint="check the file is complete; re-export it from your GIS"))
+    except UnicodeDecodeError as exc:
+        problems.append(Problem(f"the text of the layer is not in encoding {encoding or 'utf-8'}: "
+                                f"{_first_line(exc)}", **where, value=encoding,
+                                hint="set `encoding = \"gbk\"` (or the file's encoding) for this "
+                                     "layer in the run file"))
+        return None, problems
+    except Exception as exc:  # noqa: BLE001 - GDAL fails on broken files in many ways
+        problems.append(Problem(f"cannot read the layer ({type(exc).__name__}): {_first_line(exc)}",
+                                **where, hint="the file is probably truncated or corrupt: "
+                                              "re-export it from your GIS"))
         return None, problems
     if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry.name not in gdf:
         problems.append(Problem("the layer has no geometry", **where,
                                 hint="give a spatial layer (polygons)"))
         return None, problems
     return gdf, problems
+
+
+def shapefile_problems(path: str | Path, *, where: dict) -> list[Problem]:
+    """A truncated ``.shp``, ``.shx`` or ``.dbf``: sizes that disagree with their headers.
+
+    GDAL reads a truncated shapefile without complaint, as empty geometries or missing columns,
+    which would then be reported as something else (or counted as nothing); the headers say how
+    long each file must be.  ``.shp``/``.shx``: the file length in 16-bit words at bytes 24–27
+    (big-endian); ``.dbf``: records × record length + header length (ESRI Shapefile Technical
+    Description, 1998; dBASE III file structure).
+    """
+    path = Path(path)
+    problems = []
+    hint = "the file was cut short (copy or download interrupted?): copy the shapefile again"
+    for suffix in (".shp", ".shx"):
+        part = _sidecar(path, suffix)
+        if part is None:
+            continue
+        try:
+            with open(part, "rb") as fh:
+                head = fh.read(100)
+            size = part.stat().st_size
+        except OSError as exc:
+            problems.append(Problem(f"cannot read {part.name}: {exc.strerror or exc}", **where,
+                                    hint="check the file's permissions"))
+            continue
+        declared = int.from_bytes(head[24:28], "big") * 2 if len(head) >= 28 else None
+        if len(head) < 100 or head[:4] != b"\x00\x00\x27\x0a":
+            problems.append(Problem(f"{part.name} is not a shapefile part (bad header)", **where,
+                                    value=size, hint=hint))
+        elif declared is not None and size < declared:
+            problems.append(Problem(f"{part.name} is truncated: its header says {declared} bytes, "
+                                    f"the file has {size}", **where, hint=hint))
+    dbf = _sidecar(path, ".dbf")
+    if dbf is not None:
+        try:
+            with open(dbf, "rb") as fh:
+                head = fh.read(32)
+            size = dbf.stat().st_size
+        except OSError as exc:
+            problems.append(Problem(f"cannot read {dbf.name}: {exc.strerror or exc}", **where,
+                                    hint="check the file's permissions"))
+            return problems
+        if len(head) < 32:
+            problems.append(Problem(f"{dbf.name} is truncated (no complete header)", **where,
+                                    value=size, hint=hint))
+        else:
+            n = int.from_bytes(head[4:8], "little")
+            header_len = int.from_bytes(head[8:10], "little")
+            record_len = int.from_bytes(head[10:12], "little")
+            need = header_len + n * record_len
+            if size < need:
+                problems.append(Problem(f"{dbf.name} is truncated: {n} records need {need} bytes, "
+                                        f"the file has {size}", **where, hint=hint))
+    return problems
+
+
+def _sidecar(path: Path, suffix: str) -> Path | None:
+    for cand in (path.with_suffix(suffix), path.with_suffix(suffix.upper())):
+        if cand.exists():
+            return cand
+    return None
 
 
 def _first_line(exc: BaseException) -> str:
@@ -267,24 +344,39 @@ def suggest_crs(bounds) -> CRS | None:
 def check_crs(gdf: gpd.GeoDataFrame, *, declared: str | None, where: dict) -> tuple[CRS | None, list[Problem]]:
     """Decide the layer's CRS and check that its coordinates fit it.
 
-    ``declared`` (from the run file) is used only when the file has none.  Coordinates that do
-    not fit (zone-prefixed eastings declared as a central-meridian CRS, metres declared as
-    degrees) are an error naming the CRS they do fit.
+    ``declared`` (from the run file) is used when the file has none, and also overrides the
+    file's own CRS when the coordinates do not fit that one but do fit the declared one (a wrong
+    ``.prj``; reported as a warning).  Coordinates that fit neither (zone-prefixed eastings
+    declared as a central-meridian CRS, metres declared as degrees) are an error naming the CRS
+    they do fit.
     """
     problems = []
+    bounds = gdf.total_bounds if len(gdf) else np.full(4, np.nan)
+    finite = bool(np.all(np.isfinite(bounds)))
     crs = gdf.crs
+    if crs is not None and declared:
+        wanted = CRS.from_user_input(declared)
+        if (wanted != CRS.from_user_input(crs) and finite and not _fits(bounds, crs)
+                and _fits(bounds, wanted)):
+            problems.append(Problem(f"the file's CRS ({CRS.from_user_input(crs).name}) does not fit "
+                                    f"its coordinates; the run file's {declared} is used", **where,
+                                    severity="warning", hint="fix or remove the file's .prj"))
+            crs = wanted
     if crs is None and declared:
         crs = CRS.from_user_input(declared)
     if crs is None:
-        guess = suggest_crs(gdf.total_bounds) if len(gdf) else None
+        guess = suggest_crs(bounds) if finite else None
+        prj = Path(where.get("file") or "").with_suffix(".prj")
+        msg = ("the layer's .prj could not be understood: the layer has no CRS"
+               if prj.suffix and Path(where.get("file") or "").suffix.lower() == ".shp"
+               and prj.exists() else "the layer has no CRS")
         hint = "add a .prj to the file or set `crs = \"EPSG:…\"` for this layer in the run file"
         if guess is not None:
             hint += f"; the coordinates fit EPSG:{guess.to_epsg()} ({guess.name})"
-        problems.append(Problem("the layer has no CRS", **where, hint=hint))
+        problems.append(Problem(msg, **where, hint=hint))
         return None, problems
     crs = CRS.from_user_input(crs)
-    bounds = gdf.total_bounds
-    if len(gdf) and np.all(np.isfinite(bounds)) and not _fits(bounds, crs):
+    if len(gdf) and finite and not _fits(bounds, crs):
         guess = suggest_crs(bounds)
         epsg = crs.to_epsg()
         name = f"EPSG:{epsg}" if epsg else crs.name
@@ -293,10 +385,15 @@ def check_crs(gdf: gpd.GeoDataFrame, *, declared: str | None, where: dict) -> tu
         if guess is not None and guess != crs:
             hint = (f"they fit EPSG:{guess.to_epsg()} ({guess.name}): "
                     f"set `crs = \"EPSG:{guess.to_epsg()}\"` for this layer and remove the wrong .prj")
-        problems.append(Problem(msg, **where, value=f"x {bounds[0]:.0f}…{bounds[2]:.0f}, "
-                                f"y {bounds[1]:.0f}…{bounds[3]:.0f}", hint=hint))
+        problems.append(Problem(msg, **where, value=f"x {_num(bounds[0])}…{_num(bounds[2])}, "
+                                f"y {_num(bounds[1])}…{_num(bounds[3])}", hint=hint))
         return None, problems
     return crs, problems
+
+
+def _num(value: float) -> str:
+    """A coordinate for a message: whole metres, or 6 significant digits when absurd."""
+    return f"{value:.0f}" if abs(value) < 1e9 else f"{value:.6g}"
 
 
 def working_crs(given: str | None, gdfs: list[gpd.GeoDataFrame]) -> CRS:
@@ -305,7 +402,10 @@ def working_crs(given: str | None, gdfs: list[gpd.GeoDataFrame]) -> CRS:
         return CRS.from_user_input(given)
     for gdf in gdfs:
         if gdf is not None and len(gdf) and gdf.crs is not None:
-            return gdf.estimate_utm_crs()
+            try:
+                return gdf.estimate_utm_crs()
+            except (RuntimeError, ValueError):  # no UTM zone fits (bounds beyond ±84°)
+                continue
     return CRS.from_epsg(4548)
 
 
@@ -322,6 +422,16 @@ def clean_polygons(gdf: gpd.GeoDataFrame, *, where: dict) -> tuple[gpd.GeoDataFr
     problems: list[Problem] = []
     geom = gdf.geometry.values
     missing = shapely.is_missing(geom) | shapely.is_empty(geom)
+    # NaN or infinite coordinates would be "repaired" into a different shape, or give NaN areas
+    coords, owner = shapely.get_coordinates(geom, return_index=True)
+    bad_xy = np.zeros(len(gdf), dtype=bool)
+    if len(coords):
+        bad_xy[owner[~np.isfinite(coords).all(axis=1)]] = True
+    if bad_xy.any():
+        problems.append(Problem(f"{int(bad_xy.sum())} features have NaN or infinite coordinates",
+                                **where, value=_row_labels(gdf, bad_xy),
+                                hint="fix or delete these shapes in your GIS"))
+        return gdf.iloc[:0], problems
     if missing.all():
         problems.append(Problem("every geometry is empty", **where,
                                 hint="the layer has no shapes: re-export it with geometry"))
@@ -344,7 +454,8 @@ def clean_polygons(gdf: gpd.GeoDataFrame, *, where: dict) -> tuple[gpd.GeoDataFr
     if not poly.all():
         labels = {0: "Point", 1: "LineString", 2: "LinearRing", 4: "MultiPoint",
                   5: "MultiLineString", 7: "GeometryCollection"}
-        found = sorted({labels.get(int(t), str(t)) for t in types[~poly] if t >= 0})
+        found = sorted({labels.get(int(t), "GeometryCollection without polygons")
+                        for t in np.unique(types[~poly])})
         problems.append(Problem(f"{int((~poly).sum())} of {len(gdf)} features are not polygons",
                                 **where, value=found,
                                 hint="this layer needs polygons (footprints, parcels, zones)"))
@@ -361,3 +472,8 @@ def clean_polygons(gdf: gpd.GeoDataFrame, *, where: dict) -> tuple[gpd.GeoDataFr
                                 **where, severity="warning"))
         gdf = gdf.loc[~gone]
     return gdf, problems
+
+
+def _row_labels(gdf: gpd.GeoDataFrame, mask: np.ndarray, n: int = 5) -> list:
+    """Up to ``n`` labels of the rows in ``mask`` for messages: feature ids (FIDs) from 0."""
+    return [int(i) if isinstance(i, int | np.integer) else str(i) for i in gdf.index[mask][:n]]

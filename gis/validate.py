@@ -21,10 +21,14 @@ from pyproj import CRS
 
 from gis import io
 from gis._errors import InputError, Problem
-from gis.config import CANONICAL_COLUMNS, VECTOR_KINDS, ZONE_LEVELS, LayerSpec, RunConfig
-
-CATEGORIES = ("government", "public", "commercial", "industrial", "residential",
-              "rural_residential", "other")
+from gis.config import (
+    CANONICAL_COLUMNS,
+    CATEGORIES,
+    VECTOR_KINDS,
+    ZONE_LEVELS,
+    LayerSpec,
+    RunConfig,
+)
 
 #: column names recognised without a mapping (third-survey and common GIS field names)
 _DEFAULT_NAMES = {
@@ -44,6 +48,10 @@ _RANGES = {
     "year_built": (1800, 2100), "pv_kw": (0, 1e5), "area": (0, 1e9), "tbmj": (0, 1e9),
     "kcmj": (0, 1e9), "stock_m3_ha": (0, 2000), "stock_m3": (0, 1e8),
 }
+#: plausible storey height [m]: below or above, floors or height is probably wrong
+_STOREY_M = (1.8, 10.0)
+#: sum of official parcel areas ÷ geometric areas beyond which the area column is in other units
+_OFFICIAL_RATIO = (0.5, 2.0)
 _ROOF_TYPES = {"flat": "flat", "pitched": "pitched", "平": "flat", "平顶": "flat",
                "平屋顶": "flat", "坡": "pitched", "坡顶": "pitched", "坡屋顶": "pitched",
                "gabled": "pitched", "hipped": "pitched"}
@@ -72,6 +80,9 @@ class Layers:
     def site(self) -> tuple[float, float]:
         """Latitude and longitude [°] of the district's centre."""
         frames = [g for g in (self.buildings, self.landuse, self.zones) if g is not None and len(g)]
+        if not frames:
+            raise InputError(Problem("no usable buildings, land-use or zones layer to locate the "
+                                     "district", hint="fix the errors reported for the layers"))
         x0, y0, x1, y1 = frames[0].total_bounds
         lon, lat = gpd.GeoSeries(gpd.points_from_xy([(x0 + x1) / 2], [(y0 + y1) / 2]),
                                  crs=self.crs).to_crs(4326).iloc[0].coords[0]
@@ -141,7 +152,11 @@ def _resolve_columns(kind: str, spec: LayerSpec, gdf: gpd.GeoDataFrame,
 def canonical_frame(kind: str, spec: LayerSpec, gdf: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, list[Problem]]:
     """Rename, convert and check the columns of one layer (no geometry work)."""
     where = {"file": str(spec.path), "layer": spec.layer or kind}
+    osm_problems: list[Problem] = []
+    if kind == "landuse" and spec.scheme == "osm" and "code" not in spec.columns:
+        gdf, osm_problems = _osm_landuse(gdf, spec, where)
     mapping, problems = _resolve_columns(kind, spec, gdf, where)
+    problems = osm_problems + problems
     data = {canon: gdf[col] for canon, col in mapping.items()}
     out = gpd.GeoDataFrame(data, geometry=gdf.geometry.values, crs=gdf.crs, index=gdf.index)
 
@@ -151,13 +166,28 @@ def canonical_frame(kind: str, spec: LayerSpec, gdf: gpd.GeoDataFrame) -> tuple[
     for canon, table in spec.values.items():
         if canon in out:
             raw = out[canon]
-            keys = raw.astype("string").str.strip()
+            keys = _as_text(raw)
             lookup = {str(k).strip(): v for k, v in table.items()}
-            out[canon] = keys.map(lookup).where(keys.isin(list(lookup)), raw)
+            hit = keys.isin(list(lookup)).fillna(False).astype(bool)
+            if lookup and not hit.any():  # a table that maps nothing: a typo or the wrong column
+                problems.append(Problem("none of the values mapped in the run file occur in the "
+                                        "column", **colref(canon), value=sorted(lookup)[:5],
+                                        severity="warning",
+                                        hint=f"check [layers.{kind}.values.{canon}] against the "
+                                             f"values in the file, e.g. {_examples(keys)}"))
+            mapped = keys.map(lookup)
+            out[canon] = (mapped.where(hit, raw) if hit.any() else raw)
     for canon in _NUMERIC.get(kind, ()):
         if canon not in out:
             continue
         raw = out[canon]
+        if pd.api.types.is_datetime64_any_dtype(raw):
+            if canon != "year_built":
+                problems.append(Problem("the column holds dates, not numbers", **colref(canon),
+                                        hint="map the right column in the run file"))
+                out[canon] = np.nan
+                continue
+            raw = raw.dt.year  # a date of construction: its year is what counts
         num = pd.to_numeric(raw, errors="coerce")
         bad_text = num.isna() & raw.notna() & (raw.astype("string").str.strip() != "")
         if bad_text.any():
@@ -174,10 +204,7 @@ def canonical_frame(kind: str, spec: LayerSpec, gdf: gpd.GeoDataFrame) -> tuple[
         out[canon] = num
     for canon in ("id",):
         if canon in out:
-            ids = out[canon]
-            if pd.api.types.is_float_dtype(ids) and np.all(np.mod(ids.dropna(), 1) == 0):
-                ids = ids.astype("Int64")
-            out[canon] = ids.astype("string").str.strip()
+            out[canon] = _as_text(out[canon])
             blank = out[canon].isna() | (out[canon] == "")
             if blank.any():
                 problems.append(Problem(f"{int(blank.sum())} features have no id", **colref(canon),
@@ -237,12 +264,25 @@ def _check_kind(kind, spec, out, colref) -> tuple[gpd.GeoDataFrame, list[Problem
                 problems.append(Problem(f"{int(nan.sum())} buildings have no floor count",
                                         **colref("floors"), severity="warning",
                                         hint="floor area (for the substitution rate) then uses 1 floor"))
+        if "floors" in out and "height" in out:
+            # storeys are 2.5–6 m in practice; far outside that, one of the two columns is wrong
+            # (a height in floors, floors in metres, a missing decimal point)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                storey = out["height"] / out["floors"]
+            odd = ((storey < _STOREY_M[0]) | (storey > _STOREY_M[1])) & (out["floors"] >= 1)
+            if odd.any():
+                problems.append(Problem(
+                    f"{int(odd.sum())} buildings have an implausible storey height (height ÷ floors "
+                    f"outside {_STOREY_M[0]:g}–{_STOREY_M[1]:g} m)", **colref("height"),
+                    value=_examples(out["id"][odd]) if "id" in out else None, severity="warning",
+                    hint="check floors and height of these buildings (ids shown)"))
         out["pv_kw"] = out["pv_kw"].fillna(0.0) if "pv_kw" in out else 0.0
         for col in ("name", "street"):
             if col in out:
                 out[col] = out[col].astype("string")
     elif kind == "landuse":
-        out["code"] = out["code"].astype("string").str.strip()
+        if "code" in out:
+            out["code"] = _as_text(out["code"])
         if "removal" in out:
             key = out["removal"].astype("string").str.strip().str.lower()
             flag = pd.Series(pd.NA, index=out.index, dtype="boolean")
@@ -255,21 +295,36 @@ def _check_kind(kind, spec, out, colref) -> tuple[gpd.GeoDataFrame, list[Problem
                                         hint="use 是/否, yes/no, 1/0 or map them in "
                                              "[layers.landuse.values.removal]"))
             out["removal"] = flag.fillna(False).astype(bool)
+        if "tbmj" in out and "kcmj" in out:
+            over = out["kcmj"] > out["tbmj"]
+            if over.any():
+                problems.append(Problem(f"{int(over.sum())} parcels deduct more field ridge (KCMJ) "
+                                        "than their whole area (TBMJ)", **colref("kcmj"),
+                                        value=_examples(out["id"][over]) if "id" in out else None,
+                                        hint="check the KCMJ and TBMJ columns (swapped?)"))
         if "area" in out:
             out = out.rename(columns={"area": "area_official_m2"})
         out = out.rename(columns={"tbmj": "tbmj_m2", "kcmj": "kcmj_m2"})
     elif kind == "zones":
-        level = out["level"].astype("string").str.strip().str.lower()
-        bad = ~level.isin(ZONE_LEVELS)
-        if bad.any():
-            problems.append(Problem(f"{int(bad.sum())} zones have an unknown level", **colref("level"),
-                                    value=_examples(out["level"][bad]),
-                                    hint=f"levels: {', '.join(ZONE_LEVELS)}; map your labels in "
-                                         "[layers.zones.values.level] \"一级管控区\" = \"level1\""))
-        out["level"] = level
-        out["name"] = out["name"].astype("string")
+        if "level" in out:
+            level = out["level"].astype("string").str.strip().str.lower()
+            bad = ~level.isin(ZONE_LEVELS).fillna(False).astype(bool)
+            if bad.any():
+                problems.append(Problem(f"{int(bad.sum())} zones have an unknown level",
+                                        **colref("level"), value=_examples(out["level"][bad]),
+                                        hint=f"levels: {', '.join(ZONE_LEVELS)}; map your labels in "
+                                             "[layers.zones.values.level] \"一级管控区\" = \"level1\""))
+            out["level"] = level
+        if "name" in out:
+            out["name"] = out["name"].astype("string")
+            blank = out["name"].isna() | (out["name"].str.strip() == "")
+            if blank.any():
+                problems.append(Problem(f"{int(blank.sum())} zones have no name", **colref("name"),
+                                        severity="warning",
+                                        hint="their rows in the zone table have an empty name"))
     elif kind == "streets":
-        out["name"] = out["name"].astype("string")
+        if "name" in out:
+            out["name"] = out["name"].astype("string")
     elif kind == "forest":
         if "stock_m3_ha" not in out and "stock_m3" not in out:
             problems.append(Problem("stands need a stock column", file=colref("id")["file"],
@@ -282,45 +337,125 @@ def _check_kind(kind, spec, out, colref) -> tuple[gpd.GeoDataFrame, list[Problem
 
 
 def _examples(values: pd.Series, n: int = 5) -> list:
-    uniq = pd.unique(values.dropna()) if len(values) else []
-    return [v.item() if hasattr(v, "item") else v for v in list(uniq)[:n]]
+    """Up to ``n`` distinct offending values for a message; missing ones shown as ``<empty>``."""
+    uniq = list(pd.unique(values.dropna())) if len(values) else []
+    if len(values) and values.isna().any():
+        uniq.append("<empty>")
+    return [v.item() if hasattr(v, "item") else v for v in uniq[:n]]
 
 
-def _read_one(spec: LayerSpec) -> tuple[gpd.GeoDataFrame | None, list[Problem], dict]:
+def _as_text(values: pd.Series) -> pd.Series:
+    """Values as stripped text; whole-number floats (ids, codes read from a DBF) without ``.0``."""
+    if pd.api.types.is_float_dtype(values):
+        whole = values.notna() & np.isfinite(values) & (np.mod(values.fillna(0.5), 1) == 0) \
+            & (values.abs() < 2**53)
+        text = values.astype("string")
+        ints = values[whole].astype("int64").astype("string")
+        return text.where(~whole, ints.reindex(values.index)).str.strip()
+    return values.astype("string").str.strip()
+
+
+#: OSM keys that make a polygon a land-use area (gis.landuse.OSM_KEYS)
+_OSM_KEYS = ("natural", "water", "waterway", "wetland", "landuse", "leisure")
+
+
+def _osm_landuse(gdf: gpd.GeoDataFrame, spec: LayerSpec,
+                 where: dict) -> tuple[gpd.GeoDataFrame, list[Problem]]:
+    """OSM polygons (GDAL's ``multipolygons`` layer) → ``id``, the key columns and ``code``.
+
+    GDAL puts the common keys in columns and the rest in ``other_tags`` as ``"k"=>"v"`` text;
+    each key is taken from its column or else from ``other_tags``.  Polygons with none of the
+    land-use keys (buildings, amenities) are not land use: dropped, with a count.
+    """
+    from gis.landuse import classify_osm
+
+    problems = []
+    gdf = gdf.copy()
+    other = gdf["other_tags"].astype("string") if "other_tags" in gdf else None
+    for key in _OSM_KEYS:
+        col = gdf[key].astype("string") if key in gdf else pd.Series(pd.NA, index=gdf.index,
+                                                                         dtype="string")
+        if other is not None:
+            col = col.fillna(other.str.extract(rf'"{key}"=>"([^"]*)"', expand=False))
+        gdf[key] = col
+    if "tags" in gdf and other is None:
+        gdf["code"] = classify_osm(gdf[["tags"]])
+    else:
+        gdf["code"] = classify_osm(gdf[list(_OSM_KEYS)])
+    if "id" not in spec.columns and "id" not in gdf and ("osm_id" in gdf or "osm_way_id" in gdf):
+        rel = _as_text(gdf["osm_id"]) if "osm_id" in gdf else pd.Series(pd.NA, index=gdf.index)
+        way = _as_text(gdf["osm_way_id"]) if "osm_way_id" in gdf else pd.Series(pd.NA,
+                                                                                 index=gdf.index)
+        gdf["id"] = ("relation/" + rel).fillna("way/" + way)
+    untagged = gdf["code"].fillna("") == ""
+    if untagged.all():
+        problems.append(Problem("no polygon has a land-use tag (natural, water, waterway, wetland, "
+                                "landuse, leisure)", **where,
+                                hint="give the multipolygons of an OSM extract with land use"))
+    elif untagged.any():
+        problems.append(Problem(f"{int(untagged.sum())} OSM polygons without land-use tags "
+                                "(buildings, amenities …) are not land use: left out", **where,
+                                severity="warning"))
+        gdf = gdf.loc[~untagged]
+    return gdf, problems
+
+
+def _read_one(spec: LayerSpec) -> tuple[gpd.GeoDataFrame | None, gpd.GeoDataFrame | None,
+                                        list[Problem], dict]:
+    """Read one vector layer: (canonical frame, its geometry, problems, input record).
+
+    The frame is None only when the file cannot be read; the caller drops it when the problems
+    hold an error.  The geometry (a frame in the layer's CRS) is kept whenever the CRS and the
+    shapes are usable, so that the cross-layer checks still run.
+    Column checks run even when the CRS is missing or wrong: every problem at once.
+    """
     kind = spec.kind
     where = {"file": str(spec.path), "layer": spec.layer or kind}
-    encoding = spec.encoding or io.detect_encoding(spec.path)
+    info: dict[str, Any] = {"kind": kind, "path": str(spec.path), "layer": spec.layer}
+    try:
+        encoding = spec.encoding or io.detect_encoding(spec.path)
+    except OSError as exc:
+        return None, None, [Problem(f"cannot read the file: {exc.strerror or exc}", **where,
+                                    hint="check the file exists and can be read")], info
+    info["encoding"] = encoding
     gdf, problems = io.read_vector(spec.path, layer=spec.layer, encoding=encoding, label=kind)
-    info = {"kind": kind, "path": str(spec.path), "layer": spec.layer, "encoding": encoding}
     if gdf is None:
-        return None, problems, info
+        return None, None, problems, info
     info["features_read"] = int(len(gdf))
     if len(gdf) == 0:
         problems.append(Problem("the layer is empty", **where, hint="give a layer with features"))
-        return None, problems, info
+        return None, None, problems, info
     crs, crs_problems = io.check_crs(gdf, declared=spec.crs, where=where)
     problems += crs_problems
-    if crs is None:
-        return None, problems, info
-    gdf = gdf.set_crs(crs, allow_override=True)
-    info["crs"] = f"EPSG:{crs.to_epsg()}" if crs.to_epsg() else crs.to_string()
+    if crs is not None:
+        gdf = gdf.set_crs(crs, allow_override=True)
+        info["crs"] = f"EPSG:{crs.to_epsg()}" if crs.to_epsg() else crs.to_string()
     gdf, geom_problems = io.clean_polygons(gdf, where=where)
     problems += geom_problems
-    if any(p.severity == "error" for p in geom_problems) or len(gdf) == 0:
-        return None, problems, info
+    if len(gdf) == 0 or _has_error(geom_problems):
+        # points or lines where polygons belong: most likely the wrong file altogether, whose
+        # columns would only add noise to the report
+        return None, None, problems, info
+    geom_ok = crs is not None
     out, col_problems = canonical_frame(kind, spec, gdf)
     problems += col_problems
-    return out, problems, info
+    shapes = out[[out.geometry.name]] if geom_ok else None
+    return out, shapes, problems, info
+
+
+def _has_error(problems: list[Problem]) -> bool:
+    return any(p.severity == "error" for p in problems)
 
 
 def _check_raster(spec: LayerSpec, crs: CRS, extent: tuple | None) -> tuple[list[Problem], dict]:
+    """Open a raster and check its CRS, nodata, extent, data and (irradiance) value range."""
     import rasterio
-    from rasterio.errors import RasterioIOError
+    from rasterio.errors import RasterioError
     from rasterio.warp import transform_bounds
 
     where = {"file": str(spec.path), "layer": spec.kind}
-    info = {"kind": spec.kind, "path": str(spec.path)}
-    problems = []
+    info: dict[str, Any] = {"kind": spec.kind, "path": str(spec.path)}
+    problems: list[Problem] = []
     try:
         with rasterio.open(spec.path) as src:
             info.update(width=src.width, height=src.height, res=list(src.res))
@@ -328,39 +463,81 @@ def _check_raster(spec: LayerSpec, crs: CRS, extent: tuple | None) -> tuple[list
                 problems.append(Problem(f"the raster has {src.count} bands", **where,
                                         value=spec.band, hint="set `band` to an existing band"))
                 return problems, info
-            rcrs = src.crs or (CRS.from_user_input(spec.crs) if spec.crs else None)
+            file_crs = CRS.from_user_input(src.crs) if src.crs else None
+            rcrs = file_crs or (CRS.from_user_input(spec.crs) if spec.crs else None)
             if rcrs is None:
-                problems.append(Problem("the raster has no CRS", **where,
-                                        hint="set `crs = \"EPSG:…\"` for this layer in the run file"))
+                guess = io.suggest_crs(tuple(src.bounds))
+                problems.append(Problem(
+                    "the raster has no CRS", **where,
+                    hint="set `crs = \"EPSG:…\"` for this layer in the run file"
+                         + (f"; its coordinates fit EPSG:{guess.to_epsg()}" if guess else "")))
                 return problems, info
-            info["crs"] = str(rcrs)
+            info["crs"] = f"EPSG:{rcrs.to_epsg()}" if rcrs.to_epsg() else rcrs.to_string()
+            if not io._fits(tuple(src.bounds), rcrs):
+                guess = io.suggest_crs(tuple(src.bounds))
+                problems.append(Problem(
+                    f"the raster's coordinates do not fit its CRS ({rcrs.name})", **where,
+                    value=[io._num(b) for b in src.bounds],
+                    hint=(f"they fit EPSG:{guess.to_epsg()}: " if guess else "")
+                    + "fix the raster's CRS (gdal_edit.py -a_srs) or set `crs =` in the run file"))
+                return problems, info
             if src.nodata is None:
                 problems.append(Problem("the raster has no nodata value: every pixel is taken as "
                                         "data", **where, severity="warning",
                                         hint="set a nodata value (gdal_edit.py -a_nodata)"))
             bounds = transform_bounds(rcrs, crs, *src.bounds)
+            if not np.all(np.isfinite(bounds)):
+                problems.append(Problem("the raster cannot be placed in the working CRS", **where,
+                                        value=crs.to_string(),
+                                        hint="check the raster's CRS and extent"))
+                return problems, info
             if extent is not None and not shapely.box(*bounds).intersects(shapely.box(*extent)):
                 problems.append(Problem("the raster does not overlap the district", **where,
                                         value=[round(b) for b in bounds],
                                         hint="check the raster's CRS and extent"))
                 return problems, info
+            # a thumbnail of at most 512 × 512 pixels is enough to judge the values
             step = max(1, int(max(src.width, src.height) / 512))
             sample = src.read(spec.band, out_shape=(max(1, src.height // step),
                                                     max(1, src.width // step)), masked=True)
-            if sample.mask.all() if np.ndim(sample.mask) else False:
-                problems.append(Problem("every pixel of the raster is nodata", **where,
-                                        hint="give a raster with data"))
-            elif spec.kind == "irradiance":
-                vals = sample.compressed()
-                vals = vals[np.isfinite(vals)]
-                if vals.size and (vals.max() > 3000 or vals.min() < 0):
-                    problems.append(Problem("irradiation values outside 0–3000 kWh/m²/yr", **where,
-                                            value=[float(vals.min()), float(vals.max())],
-                                            hint="give annual roof irradiation in kWh/m²/yr"))
-    except RasterioIOError as exc:
-        problems.append(Problem(f"cannot read the raster: {io._first_line(exc)}", **where,
-                                hint="check the file is a complete GeoTIFF"))
+            pixel_m2 = abs(src.res[0] * src.res[1]) * step * step
+    except (RasterioError, OSError, ValueError, OverflowError) as exc:
+        problems.append(Problem(f"cannot read the raster (truncated or corrupt?): "
+                                f"{io._first_line(exc)}", **where,
+                                hint="check the file is a complete GeoTIFF; re-export it"))
+        return problems, info
+    data = np.ma.masked_invalid(sample.astype(float)).compressed()
+    if data.size == 0:
+        problems.append(Problem("every pixel of the raster is nodata (or NaN)", **where,
+                                hint="give a raster with data"))
+    elif spec.kind == "irradiance":
+        if data.max() > 3000 or data.min() < 0:
+            problems.append(Problem("irradiation values outside 0–3000 kWh/m²/yr", **where,
+                                    value=[float(data.min()), float(data.max())],
+                                    hint="give annual roof irradiation in kWh/m²/yr"))
+    elif spec.kind == "landcover":
+        problems += _landcover_classes(data, pixel_m2, spec)
     return problems, info
+
+
+def _landcover_classes(data: np.ndarray, pixel_m2: float, spec: LayerSpec) -> list[Problem]:
+    """Class values of a land-cover raster unknown to its scheme (same rule as land-use codes)."""
+    try:
+        from gis.landuse import unknown_codes
+    except ImportError:  # the classification module is optional for loading
+        return []
+    values, counts = np.unique(data, return_counts=True)
+    codes = pd.Series(values).map(lambda v: str(int(v)) if float(v).is_integer() else str(v))
+    table = unknown_codes(codes, spec.scheme, areas_m2=pd.Series(counts * pixel_m2, dtype=float))
+    if table is None or len(table) == 0:
+        return []
+    share = float(counts[codes.isin(table["code"]).to_numpy()].sum() / counts.sum())
+    sev = "error" if share > spec.max_unknown_share else "warning"
+    return [Problem(f"{share:.1%} of the pixels have classes unknown to scheme "
+                    f"{Path(str(spec.scheme)).name}"
+                    + ("; they count as neither blue nor green" if sev == "warning" else ""),
+                    file=str(spec.path), layer=spec.kind, value=table["code"].head(10).tolist(),
+                    severity=sev, hint="check `scheme` and `band` for this layer")]
 
 
 def load_layers(cfg: RunConfig, *, progress=None) -> Layers:
@@ -377,10 +554,17 @@ def load_layers(cfg: RunConfig, *, progress=None) -> Layers:
     -------
     Layers
         With ``problems`` listing every warning and error; layers with errors are None.
-        Call :meth:`raise_for_errors` (or check ``errors``) before using them.
+        Call :func:`raise_for_errors` (or check the severities) before using them.  The
+        ``[pv]`` and ``[ecology]`` tables and the weather file are checked too.
+
+    Notes
+    -----
+    Input files are only read, never written.
     """
     problems: list[Problem] = []
-    raw: dict[str, gpd.GeoDataFrame | None] = {}
+    frames: dict[str, gpd.GeoDataFrame | None] = {}
+    shapes: dict[str, gpd.GeoDataFrame] = {}
+    usable: dict[str, bool] = {}
     inputs: list[dict] = []
     for kind in VECTOR_KINDS:
         spec = cfg.layers.get(kind)
@@ -388,65 +572,164 @@ def load_layers(cfg: RunConfig, *, progress=None) -> Layers:
             continue
         if progress:
             progress(f"reading {kind}")
-        gdf, layer_problems, info = _read_one(spec)
+        gdf, geom, layer_problems, info = _read_one(spec)
         problems += layer_problems
-        info["sha256"] = io.file_hash(spec.path)
+        info["sha256"] = _hash(spec.path)
         inputs.append(info)
-        raw[kind] = gdf
+        frames[kind] = gdf
+        usable[kind] = gdf is not None and not _has_error(layer_problems)
+        if geom is not None:
+            shapes[kind] = geom
     for kind in ("buildings", "landuse", "zones"):
         if kind not in cfg.layers and not (kind == "landuse" and "landcover" in cfg.layers):
             sev = "error" if kind == "buildings" and "landuse" not in cfg.layers else "warning"
             problems.append(Problem(f"no {kind} layer: the analyses that need it are skipped",
                                     file=str(cfg.path) if cfg.path else None, severity=sev,
                                     hint=f"add [layers.{kind}] to the run file"))
-    crs = io.working_crs(cfg.crs, [g for g in raw.values() if g is not None])
+    crs = io.working_crs(cfg.crs, list(shapes.values()))
     layers = Layers(crs=crs)
-    for kind, gdf in raw.items():
-        if gdf is not None:
-            gdf = gdf.to_crs(crs)
-            setattr(layers, kind, gdf)
-    extent = _extent([layers.buildings, layers.landuse])
+    for kind, geom in list(shapes.items()):
+        geom = geom.to_crs(crs)
+        bad = ~np.isfinite(shapely.get_coordinates(geom.geometry.values)).all(axis=1)
+        if bad.any():
+            spec = cfg.layers[kind]
+            problems.append(Problem(f"the layer cannot be projected to the working CRS "
+                                    f"{crs.to_string()}", file=str(spec.path),
+                                    layer=spec.layer or kind,
+                                    hint="check the layer's CRS, or set [project] crs"))
+            del shapes[kind]
+            usable[kind] = False
+            continue
+        shapes[kind] = geom
+        if usable[kind]:
+            setattr(layers, kind, frames[kind].set_geometry(geom.geometry.values, crs=crs))
+    extent = _extent([shapes.get("buildings"), shapes.get("landuse")])
     for kind in ("irradiance", "landcover"):
         spec = cfg.layers.get(kind)
         if spec is None:
             continue
         raster_problems, info = _check_raster(spec, crs, extent)
-        info["sha256"] = io.file_hash(spec.path)
+        info["sha256"] = _hash(spec.path)
         inputs.append(info)
         problems += raster_problems
-        if not any(p.severity == "error" for p in raster_problems):
+        if not _has_error(raster_problems):
             layers.rasters[kind] = spec
-    problems += _cross_checks(layers, cfg)
+    problems += _cross_checks(shapes, layers, cfg)
     if cfg.weather is not None:
-        inputs.append({"kind": "weather", "path": str(cfg.weather),
-                       "sha256": io.file_hash(cfg.weather)})
-    if layers.landuse is not None:
-        problems += _landuse_codes(layers.landuse, cfg.layers["landuse"])
+        inputs.append({"kind": "weather", "path": str(cfg.weather), "sha256": _hash(cfg.weather)})
+        problems += _weather_problems(cfg.weather)
+    problems += _option_problems(cfg)
+    landuse = frames.get("landuse")
+    if landuse is not None and "code" in landuse:
+        spec = cfg.layers["landuse"]
+        areas = shapes["landuse"].geometry.area if "landuse" in shapes else None
+        problems += _landuse_codes(landuse["code"], spec, areas)
+        if layers.landuse is not None:
+            problems += _official_area_problems(layers.landuse, spec)
     layers.problems = problems
     layers.inputs = inputs
     return layers
 
 
-def _landuse_codes(landuse: gpd.GeoDataFrame, spec: LayerSpec) -> list[Problem]:
-    """Unknown land-use codes, with parcel count and area; an error past ``max_unknown_share``."""
+def _hash(path: Path) -> str | None:
+    try:
+        return io.file_hash(path)
+    except OSError:  # unreadable: reported by the reader
+        return None
+
+
+def _landuse_codes(codes: pd.Series, spec: LayerSpec, areas_m2: pd.Series | None) -> list[Problem]:
+    """Unknown land-use codes, with parcel count and area; an error past ``max_unknown_share``.
+
+    The share is by area when the parcels' areas are known, else by parcel count.
+    """
     try:
         from gis.landuse import unknown_codes
     except ImportError:  # the classification module is optional for loading
         return []
-    table = unknown_codes(landuse["code"], spec.scheme, areas_m2=landuse.geometry.area)
+    if areas_m2 is not None:
+        areas_m2 = areas_m2.reindex(codes.index)
+    table = unknown_codes(codes, spec.scheme, areas_m2=areas_m2)
     if table is None or len(table) == 0:
         return []
-    share = float(table["area_ha"].sum() * 1e4 / landuse.geometry.area.sum())
+    if areas_m2 is not None and areas_m2.sum() > 0:
+        share, basis = float(table["area_ha"].sum() * 1e4 / areas_m2.sum()), "of the area"
+    else:
+        share, basis = float(table["parcels"].sum() / len(codes)), "of the parcels"
     sev = "error" if share > spec.max_unknown_share else "warning"
-    listing = ", ".join(f"{r.code} ({r.parcels} parcels, {r.area_ha:.2f} ha)"
+    listing = ", ".join(f"{r.code} ({r.parcels} parcels"
+                        + ("" if pd.isna(r.area_ha) else f", {r.area_ha:.2f} ha") + ")"
                         for r in table.head(10).itertuples())
-    return [Problem(f"{int(table['parcels'].sum())} parcels ({share:.1%} of the area) have codes "
-                    f"unknown to scheme {Path(spec.scheme).name}: {listing}"
+    return [Problem(f"{int(table['parcels'].sum())} parcels ({share:.1%} {basis}) have codes "
+                    f"unknown to scheme {Path(str(spec.scheme)).name}: {listing}"
                     + ("; they count as neither blue nor green" if sev == "warning" else ""),
                     file=str(spec.path), layer=spec.layer or "landuse",
                     column=spec.columns.get("code", "code"), severity=sev,
+                    value=table["code"].head(10).tolist(),
                     hint="check `scheme` in the run file, or give a mapping CSV as scheme "
-                         "with these codes")]
+                         f"with these codes (max_unknown_share = {spec.max_unknown_share:g})")]
+
+
+def _official_area_problems(landuse: gpd.GeoDataFrame, spec: LayerSpec) -> list[Problem]:
+    """Official areas (TBDLMJ) in other units than m²: their sum far from the parcels' area."""
+    if "area_official_m2" not in landuse:
+        return []
+    official = landuse["area_official_m2"].astype(float)
+    geometric = landuse.geometry.area
+    known = official.notna()
+    if not known.any() or geometric[known].sum() <= 0:
+        return []
+    ratio = float(official[known].sum() / geometric[known].sum())
+    low, high = _OFFICIAL_RATIO
+    if low <= ratio <= high:
+        return []
+    return [Problem(f"official parcel areas add up to {ratio:.3g} × the parcels' drawn area",
+                    file=str(spec.path), layer=spec.layer or "landuse",
+                    column=spec.columns.get("area", "area"), value=round(ratio, 4),
+                    hint="the area column must be in m² (mu: × 666.67, ha: × 10 000) and belong "
+                         "to these parcels; map the right column as [layers.landuse.columns] area")]
+
+
+def _weather_problems(path: Path) -> list[Problem]:
+    """Problems of the weather file, found by reading it the way the PV step will."""
+    try:
+        from gis.solar import read_weather
+    except ImportError:
+        return []
+    try:
+        read_weather(path)
+    except InputError as exc:
+        return list(exc.problems)
+    return []
+
+
+def _option_problems(cfg: RunConfig) -> list[Problem]:
+    """Unknown keys and bad values in the ``[pv]`` and ``[ecology]`` tables of the run file."""
+    from dataclasses import replace
+
+    problems: list[Problem] = []
+    checks = []
+    try:
+        from gis.landuse import ecology_options
+
+        checks.append((ecology_options, cfg.ecology))
+    except ImportError:
+        pass
+    try:
+        from gis.rooftop import pv_params
+
+        checks.append((pv_params, cfg.pv))
+    except ImportError:
+        pass
+    for check, table in checks:
+        try:
+            check(**table)
+        except InputError as exc:
+            problems += [replace(p, file=p.file or (str(cfg.path) if cfg.path else None))
+                         for p in exc.problems]
+        except TypeError as exc:  # a key that is not a valid keyword
+            problems.append(Problem(f"bad table: {exc}", file=str(cfg.path) if cfg.path else None))
+    return problems
 
 
 def _extent(frames) -> tuple | None:
@@ -457,22 +740,28 @@ def _extent(frames) -> tuple | None:
     return (b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max())
 
 
-def _cross_checks(layers: Layers, cfg: RunConfig) -> list[Problem]:
+def _cross_checks(shapes: dict[str, gpd.GeoDataFrame], layers: Layers,
+                  cfg: RunConfig) -> list[Problem]:
+    """Layers that do not overlap the buildings (or the land use): one CRS is probably wrong."""
     problems = []
-    base = layers.buildings if layers.buildings is not None else layers.landuse
+    base_kind = "buildings" if "buildings" in shapes else "landuse"
+    base = shapes.get(base_kind)
     if base is None:
         return problems
-    box = shapely.box(*base.total_bounds)
+    tree = shapely.STRtree(base.geometry.values)
     for kind in ("landuse", "zones", "streets", "forest"):
-        gdf = getattr(layers, kind)
-        if gdf is None or gdf is base:
+        gdf = shapes.get(kind)
+        if gdf is None or kind == base_kind:
             continue
-        if not shapely.box(*gdf.total_bounds).intersects(box):
+        # shapes, not bounding boxes: an L-shaped district's box overlaps much that it does not
+        if tree.query(gdf.geometry.values, predicate="intersects").size == 0:
             spec = cfg.layers[kind]
             problems.append(Problem(f"the {kind} layer does not overlap the "
-                                    f"{'buildings' if base is layers.buildings else 'land use'}",
+                                    f"{'buildings' if base_kind == 'buildings' else 'land use'}",
                                     file=str(spec.path), layer=spec.layer or kind,
-                                    hint="check both layers' CRS: one of them is probably wrong"))
+                                    value=[round(b) for b in gdf.total_bounds],
+                                    hint="check both layers' CRS and extent: one of them is "
+                                         "probably wrong, or the layers are of different places"))
     if layers.zones is not None and (layers.zones["level"] == "barrier").sum() == 0 and \
             layers.zones["level"].isin(ZONE_LEVELS).all():
         problems.append(Problem("no zone has level 'barrier': barrier targets use the union of "
