@@ -176,10 +176,11 @@ def step_exports(ctx: Context) -> None:
         cols = [c for c in ("id", "code", "group", "name_zh") if c in classified]
         io.write_text(ctx.path("parcels.csv"),
                       "\ufeff" + pd.DataFrame(classified[cols]).to_csv(index=False))
-    cand = ctx.extras.get("afforestation")
-    if cand is not None and len(cand):
-        for suffix in (".csv", ".xlsx", ".gpkg"):
-            sites.export(cand, ctx.path(f"afforestation{suffix}"), meta=meta, kind="afforestation")
+    for name in ("afforestation", "bluegreen_candidates"):
+        cand = ctx.extras.get(name)
+        if cand is not None and len(cand):
+            for suffix in (".csv", ".xlsx", ".gpkg"):
+                sites.export(cand, ctx.path(f"{name}{suffix}"), meta=meta, kind="afforestation")
 
 
 def step_publish(ctx: Context) -> None:
@@ -370,6 +371,9 @@ def _with_barrier(zones):
 def _meta(ctx: Context) -> dict[str, Any]:
     return {
         "project": ctx.cfg.name,
+        "run": ctx.cfg.name + (" (synthetic demo data)" if ctx.cfg.synthetic else ""),
+        "parameters": {"pv": _plain(ctx.results.get("pv_params")),
+                       "targets": ctx.targets["params"] if ctx.targets else None},
         "synthetic": ctx.cfg.synthetic,
         "run_file": str(ctx.cfg.path) if ctx.cfg.path else None,
         "targets": ctx.targets["name"] if ctx.targets else None,
