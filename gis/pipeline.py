@@ -185,11 +185,11 @@ def step_exports(ctx: Context) -> None:
 
 def step_publish(ctx: Context) -> None:
     """Maps, report and dashboard."""
-    from gis import maps
+    from gis import dashboard
 
     ctx.files.update({"index.html": "index.html", "pv_map.html": "pv_map.html",
                       "ecology_map.html": "ecology_map.html", "report.html": "report.html"})
-    written = maps.publish(
+    written = dashboard.publish(
         ctx.stage or ctx.out_dir, pv=ctx.results.get("pv"), zones=ctx.results.get("zones"),
         landuse=ctx.results.get("landuse"), candidates=ctx.extras.get("afforestation"),
         streets=ctx.layers.streets, scorecard=ctx.results["scorecard"], meta=_meta(ctx),
@@ -382,6 +382,8 @@ def _meta(ctx: Context) -> dict[str, Any]:
         "definitions": _definitions(ctx),
         "pv_params": _plain(ctx.results.get("pv_params")),
         "time": datetime.now(UTC).isoformat(timespec="seconds"),
+        "run_time": datetime.now(UTC).isoformat(timespec="seconds"),
+        "preset": ctx.targets["name"] if ctx.targets else None,
         "tianditu_key": os.environ.get("TIANDITU_KEY") or None,
         "max_buildings_drawn": ctx.cfg.output.max_buildings_drawn,
     }
