@@ -48,8 +48,9 @@ _RANGES = {
     "year_built": (1800, 2100), "pv_kw": (0, 1e5), "area": (0, 1e9), "tbmj": (0, 1e9),
     "kcmj": (0, 1e9), "stock_m3_ha": (0, 2000), "stock_m3": (0, 1e8),
 }
-#: plausible storey height [m]: below or above, floors or height is probably wrong
-_STOREY_M = (1.8, 10.0)
+#: plausible heights [m]: at least 1.8 per floor, at most 10 per floor + 15 (halls); beyond
+#: that, floors or height is probably wrong
+_STOREY_M = (1.8, 10.0, 15.0)
 #: sum of official parcel areas ÷ geometric areas beyond which the area column is in other units
 _OFFICIAL_RATIO = (0.5, 2.0)
 _ROOF_TYPES = {"flat": "flat", "pitched": "pitched", "平": "flat", "平顶": "flat",
@@ -265,15 +266,17 @@ def _check_kind(kind, spec, out, colref) -> tuple[gpd.GeoDataFrame, list[Problem
                                         **colref("floors"), severity="warning",
                                         hint="floor area (for the substitution rate) then uses 1 floor"))
         if "floors" in out and "height" in out:
-            # storeys are 2.5–6 m in practice; far outside that, one of the two columns is wrong
-            # (a height in floors, floors in metres, a missing decimal point)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                storey = out["height"] / out["floors"]
-            odd = ((storey < _STOREY_M[0]) | (storey > _STOREY_M[1])) & (out["floors"] >= 1)
+            # storeys are 2.5–6 m in practice, single-storey halls up to ~20 m; far outside
+            # that, one of the two columns is wrong (a height in floors, floors in metres, a
+            # missing decimal point)
+            low, per_floor, hall = _STOREY_M
+            floors, height = out["floors"], out["height"]
+            odd = ((height < low * floors) | (height > per_floor * floors + hall)) & (floors >= 1)
             if odd.any():
                 problems.append(Problem(
-                    f"{int(odd.sum())} buildings have an implausible storey height (height ÷ floors "
-                    f"outside {_STOREY_M[0]:g}–{_STOREY_M[1]:g} m)", **colref("height"),
+                    f"{int(odd.sum())} buildings have an implausible height for their floors "
+                    f"(below {low:g} m per floor or above {per_floor:g} m per floor + {hall:g} m)",
+                    **colref("height"),
                     value=_examples(out["id"][odd]) if "id" in out else None, severity="warning",
                     hint="check floors and height of these buildings (ids shown)"))
         out["pv_kw"] = out["pv_kw"].fillna(0.0) if "pv_kw" in out else 0.0
@@ -748,13 +751,14 @@ def _cross_checks(shapes: dict[str, gpd.GeoDataFrame], layers: Layers,
     base = shapes.get(base_kind)
     if base is None:
         return problems
-    tree = shapely.STRtree(base.geometry.values)
+    district = shapely.box(*_extent([shapes.get("buildings"), shapes.get("landuse")]))
     for kind in ("landuse", "zones", "streets", "forest"):
         gdf = shapes.get(kind)
         if gdf is None or kind == base_kind:
             continue
-        # shapes, not bounding boxes: an L-shaped district's box overlaps much that it does not
-        if tree.query(gdf.geometry.values, predicate="intersects").size == 0:
+        # the layer's shapes against the district's extent (stands or zones may well lie
+        # where there are no buildings, but not outside the district)
+        if not shapely.intersects(gdf.geometry.values, district).any():
             spec = cfg.layers[kind]
             problems.append(Problem(f"the {kind} layer does not overlap the "
                                     f"{'buildings' if base_kind == 'buildings' else 'land use'}",
