@@ -12,8 +12,9 @@ How the work is split
   touch few blocks and its spatial-index queries few zones.
 * Everything that depends on the whole layer is computed **once** on the client and shipped to
   every worker: the site (centre of all buildings) and its weather (:func:`gis.solar.climate_model`
-  when no weather file is given), the flat-roof ground coverage ratio at that latitude, and the
-  unshaded reference of the irradiance raster.  A partition therefore never sees a "local" site
+  when no weather file is given), the specific-yield table of every orientation class
+  (:func:`class_yields`, passed as ``known_yields``), the flat-roof ground coverage ratio at that
+  latitude, and the unshaded reference of the irradiance raster.  A partition therefore never sees a "local" site
   and per-building figures are independent of how the layer is cut.
 * Zone shares are not additive.  Parcels are partitioned; each partition yields the **area sums**
   per accounting unit (zone feature, level union, street); the sums are added over partitions
@@ -435,7 +436,76 @@ def _pv_shared(crs, bounds, kwargs: dict[str, Any]) -> dict[str, Any]:
             reference_percentile=params.shading_reference_percentile)
         params = replace(params, shading_reference_kwh_m2=reference)
     shared["params"] = params
+    if shared.get("known_yields") is None and _accepts(rooftop.pv_potential, "known_yields"):
+        table = class_yields(params, shared["weather"])
+        if table is not None:
+            shared["known_yields"] = table
     return shared
+
+
+def _accepts(func, name: str) -> bool:
+    import inspect
+
+    return name in inspect.signature(func).parameters
+
+
+def class_yields(params, weather: tuple[pd.DataFrame, dict], *, max_classes: int = 5000
+                 ) -> pd.DataFrame | None:
+    """Specific yield of every orientation class a roof can fall in, computed once.
+
+    The classes are those :func:`gis.rooftop.pv_potential` forms: flat roofs carry one class
+    (``flat_tilt``, ``flat_azimuth``); pitched roofs any tilt class from 0 to 90° by
+    ``tilt_step_deg`` and any azimuth class by ``azimuth_step_deg`` (horizontal: 180° only).
+    Shipping this table to every partition (``known_yields``) avoids recomputing pvlib per
+    partition.
+
+    Parameters
+    ----------
+    params : gis.rooftop.PVParams
+    weather : (data, meta)
+        As for :func:`gis.solar.yield_table`.
+    max_classes : int
+        Above this many classes (very fine steps) return None: each partition then computes the
+        classes it holds.
+
+    Returns
+    -------
+    pandas.DataFrame or None
+        ``roof_type`` ("flat" | "pitched"), ``tilt``, ``azimuth`` [°, class values rounded to
+        0.1° as the lookup is] and ``specific_yield_kwh_kwp`` [kWh/kWp/yr].
+    """
+    from gis import solar
+
+    tstep, astep = params.tilt_step_deg, params.azimuth_step_deg
+
+    def tilt_class(t):
+        return np.clip(np.round(np.asarray(t, float) / tstep) * tstep, 0.0, 90.0)
+
+    def az_class(a):
+        return np.mod(np.round(np.asarray(a, float) / astep) * astep, 360.0)
+
+    tilts = np.unique(tilt_class(np.arange(0, int(math.ceil(90 / tstep)) + 1) * tstep))
+    azimuths = np.unique(az_class(np.arange(0, int(math.ceil(360 / astep)) + 1) * astep))
+    if len(tilts) * len(azimuths) > max_classes:
+        return None
+    tt, aa = np.meshgrid(tilts, azimuths, indexing="ij")
+    pitched = pd.DataFrame({"tilt": tt.ravel(), "azimuth": aa.ravel()})
+    pitched.loc[pitched["tilt"] == 0, "azimuth"] = 180.0
+    ft = float(tilt_class(params.flat_tilt))
+    flat = pd.DataFrame({"tilt": [ft],
+                         "azimuth": [180.0 if ft == 0 else float(az_class(params.flat_azimuth))]})
+    data, meta = weather
+    parts = []
+    for roof_type, classes, mount in (("flat", flat, params.mount_flat),
+                                      ("pitched", pitched, params.mount_pitched)):
+        # the same 0.1° values the per-building lookup uses, so each class is computed exactly
+        # as the single-machine path computes it
+        classes = classes.round(1).drop_duplicates(ignore_index=True)
+        table = solar.yield_table(data, meta, classes["tilt"], classes["azimuth"],
+                                  params=params.solar(mount), grid=False)
+        parts.append(table.assign(roof_type=roof_type))
+    out = pd.concat(parts, ignore_index=True)
+    return out[["roof_type", "tilt", "azimuth", "specific_yield_kwh_kwp"]]
 
 
 def _combine_zone_tables(tables: list[pd.DataFrame], *, has_stands: bool) -> pd.DataFrame:

@@ -176,3 +176,25 @@ def test_pv_parquet_partitions(engine, tmp_path):
     local = rooftop.pv_potential(buildings, **kw)
     np.testing.assert_allclose(back["annual_kwh"], local["annual_kwh"], rtol=RTOL)
     assert back.crs == local.crs
+
+
+def test_class_yields_cover_every_roof():
+    from gis import solar
+
+    buildings = _buildings(200, seed=11)
+    params = rooftop.pv_params("ambitious")
+    weather = solar.climate_model(39.1, 117.0)
+    table = distributed.class_yields(params, weather)
+    # 18 pitched tilts (5°…90°) × 24 azimuths (15° steps) + horizontal + the flat-roof class
+    assert len(table) == 18 * 24 + 1 + 1
+    flat = table[table["roof_type"] == "flat"].iloc[0]
+    assert (flat["tilt"], flat["azimuth"]) == (25.0, 180.0)
+    # with every class found, the weather passed is never used: a far-away one changes nothing
+    data, meta = weather
+    elsewhere = (data * 0.5, meta)  # half the irradiance: would halve every yield
+    looked_up = rooftop.pv_potential(buildings, params=params, weather=elsewhere,
+                                     known_yields=table)
+    local = rooftop.pv_potential(buildings, params=params, weather=weather)
+    np.testing.assert_allclose(looked_up["specific_yield_kwh_kwp"],
+                               local["specific_yield_kwh_kwp"], rtol=RTOL)
+    assert 1100 < flat["specific_yield_kwh_kwp"] < 1600
