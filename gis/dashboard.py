@@ -87,7 +87,7 @@ def write_dashboard(out_dir: str | Path, *, scorecard: Mapping, meta: Mapping,
     scorecard : dict
         ``{"targets": [entry, ...]}`` (see the output contract); ``value`` None = not evaluated.
     meta : dict
-        project, synthetic, run_time, preset.
+        project, synthetic, run_id, preset.
     files : dict
         Label → path of every other output to link (maps, report, exports); paths under
         ``out_dir`` are linked relatively.
@@ -106,8 +106,8 @@ def write_dashboard(out_dir: str | Path, *, scorecard: Mapping, meta: Mapping,
     if meta.get("synthetic"):
         parts.append("<div class='synthetic'>合成演示数据 — synthetic demo data, not real "
                      "buildings or parcels</div>")
-    parts.append(f"<p class='muted'>预设 preset: {esc(meta.get('preset'))} · 运行时间 run: "
-                 f"{esc(meta.get('run_time'))}</p>")
+    parts.append(f"<p class='muted'>预设 preset: {esc(meta.get('preset'))} · 运行标识 run id: "
+                 f"{esc(meta.get('run_id'))} (inputs + settings; see run.json)</p>")
     parts.append("<h2>目标记分卡 Scorecard</h2>" + scorecard_table(scorecard))
     links = "".join(f"<li><a href='{esc(_href(path, out_dir))}'>{esc(label)}</a></li>"
                     for label, path in files.items())

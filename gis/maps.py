@@ -754,11 +754,27 @@ def render_map(m: folium.Map, *, offline: bool = False) -> str:
         page = m.get_root().render()
     finally:
         env.policies["json.dumps_kwargs"] = saved
+    page = _stable_ids(page)
     if offline:
         from gis._assets import inline
 
         page = inline(page)
     return page
+
+
+def _stable_ids(page: str) -> str:
+    """Replace folium's random element ids (uuid4 hex) by ids numbered in order of appearance.
+
+    The same inputs then give the same page, byte for byte, so two runs can be compared.
+    """
+    import re
+
+    ids: dict[str, str] = {}
+
+    def number(match: re.Match) -> str:
+        return ids.setdefault(match.group(0), f"{len(ids) + 1:032x}")
+
+    return re.sub(r"(?<=_)[0-9a-f]{32}(?![0-9a-f])", number, page)
 
 
 def save_map(m: folium.Map, path: str | Path, *, offline: bool = False) -> Path:

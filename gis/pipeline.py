@@ -217,6 +217,7 @@ def step_provenance(ctx: Context) -> None:
         "versions": _versions(),
         "python": platform.python_version(),
         "platform": platform.platform(),
+        "run_id": _run_id(ctx),
         "timings_s": {k: round(v, 3) for k, v in ctx.timings.items()},
         "outputs": sorted(ctx.files),
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -277,11 +278,16 @@ def run(cfg: RunConfig | str | Path, *, out_dir: str | Path | None = None, offli
     _timed(ctx, first)
     ctx.out_dir.parent.mkdir(parents=True, exist_ok=True)
     ctx.stage = Path(tempfile.mkdtemp(prefix=f".{ctx.out_dir.name}.staging-", dir=ctx.out_dir.parent))
+    import pyogrio
+
+    # GeoPackages record their write time; pin it so that the same inputs give the same bytes
+    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": "2000-01-01T00:00:00.000Z"})
     try:
         for step in rest:
             _timed(ctx, step)
         _swap_in(ctx.stage, ctx.out_dir, keep_previous=not force)
     finally:
+        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": None})
         if ctx.stage.exists():
             shutil.rmtree(ctx.stage, ignore_errors=True)
     ctx.stage = None
@@ -381,15 +387,27 @@ def _meta(ctx: Context) -> dict[str, Any]:
         "crs": ctx.layers.crs.to_string() if ctx.layers else None,
         "definitions": _definitions(ctx),
         "pv_params": _plain(ctx.results.get("pv_params")),
-        "time": datetime.now(UTC).isoformat(timespec="seconds"),
-        "run_time": datetime.now(UTC).isoformat(timespec="seconds"),
+        # no clock time outside run.json: the same inputs give the same files (a run is named
+        # by the fingerprint of its inputs and settings instead)
+        "time": None,
+        "run_id": _run_id(ctx),
         "preset": ctx.targets["name"] if ctx.targets else None,
-        "tianditu_key": os.environ.get("TIANDITU_KEY") or None,
         "max_buildings_drawn": ctx.cfg.output.max_buildings_drawn,
     }
 
 
-def _definitions(ctx: Context) -> dict[str, Any]:
+def _run_id(ctx: Context) -> str:
+    """A short fingerprint of the inputs (hashes) and the resolved settings."""
+    import hashlib
+
+    settings = _resolved(ctx.cfg)
+    settings.pop("output", None)  # the same inputs and settings written elsewhere: same run
+    payload = _json({"inputs": [(i["kind"], i.get("sha256")) for i in ctx.layers.inputs],
+                     "settings": settings, "version": _versions().get("gis-planner")})
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:12]
+
+
+def _definitions(ctx: Context, *, with_pv: bool = True) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if "landuse" in ctx.cfg.layers:
         out["landuse_scheme"] = ctx.cfg.layers["landuse"].scheme
@@ -398,7 +416,7 @@ def _definitions(ctx: Context) -> dict[str, Any]:
     if opts is not None:
         out["ecology"] = _plain(opts)
     params = ctx.results.get("pv_params")
-    if params is not None:
+    if params is not None and with_pv:
         out["pv"] = _plain(params)
     out["weather"] = str(ctx.cfg.weather) if ctx.cfg.weather else "built-in climate model"
     return out

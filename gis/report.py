@@ -256,7 +256,7 @@ def write_report(out_dir: str | Path, *, scorecard: Mapping, pv: pd.DataFrame | 
     rollups : dict of DataFrame, optional
         Extra tables (by street, by category …) shown as they are.
     meta : dict
-        project, synthetic, run_time, preset, definitions (dict), and anything else worth
+        project, synthetic, run_id, preset, definitions (dict), and anything else worth
         recording (inputs, versions) — shown under provenance.
 
     Returns
@@ -275,8 +275,8 @@ def write_report(out_dir: str | Path, *, scorecard: Mapping, pv: pd.DataFrame | 
         parts.append("<div class='synthetic'>合成演示数据 — synthetic demo data: the buildings, "
                      "parcels and zones are generated, not surveyed. Do not use the figures for "
                      "decisions.</div>")
-    parts.append(f"<p class='muted'>预设 preset: {esc(meta.get('preset'))} · 运行时间 run: "
-                 f"{esc(meta.get('run_time'))}</p>")
+    parts.append(f"<p class='muted'>预设 preset: {esc(meta.get('preset'))} · 运行标识 run id: "
+                 f"{esc(meta.get('run_id'))} (inputs + settings; see run.json)</p>")
     n_met = sum(1 for e in entries if e.get("met") and e.get("value") is not None)
     n_eval = sum(1 for e in entries if e.get("value") is not None)
     parts.append(f"<p class='figure'>{n_met} / {n_eval} 项目标达标 targets met "

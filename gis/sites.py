@@ -452,6 +452,30 @@ def _write_xlsx(gdf: gpd.GeoDataFrame, path: Path, *, meta: dict, kind: str) -> 
     wb.properties.modified = stamp
     with atomic_path(path) as tmp:
         wb.save(tmp)
+        _pin_zip_times(tmp, stamp)
+
+
+def _pin_zip_times(path: Path, stamp: _dt.datetime) -> None:
+    """Give every part of an .xlsx the same fixed time, so equal content means equal bytes.
+
+    openpyxl stamps the save time into ``docProps/core.xml`` and the zip entries; both are
+    replaced by ``stamp``.
+    """
+    import re
+    import zipfile
+
+    with zipfile.ZipFile(path) as zin:
+        parts = [(info.filename, zin.read(info.filename)) for info in zin.infolist()]
+    iso = stamp.strftime("%Y-%m-%dT%H:%M:%SZ").encode()
+    when = (max(stamp.year, 1980), stamp.month, stamp.day, stamp.hour, stamp.minute, stamp.second)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zout:
+        for name, data in parts:
+            if name == "docProps/core.xml":
+                data = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*(</dcterms:modified>)",
+                              rb"\g<1>" + iso + rb"\g<2>", data)
+            info = zipfile.ZipInfo(name, date_time=when)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zout.writestr(info, data)
 
 
 def _parse_time(value: Any) -> _dt.datetime:

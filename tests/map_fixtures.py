@@ -136,7 +136,7 @@ def scorecard() -> dict:
 
 
 def meta(*, synthetic: bool = True) -> dict:
-    return {"project": "东丽区 <demo>", "synthetic": synthetic, "run_time": "2025-01-01T00:00:00",
+    return {"project": "东丽区 <demo>", "synthetic": synthetic, "run_id": "0123456789ab",
             "preset": "dongli-2025",
             "definitions": {"blue-green space": "water, wetland, forest, grass and park land",
                             "forest coverage": "forest land ÷ zone area (TBDLMJ basis)"},

@@ -84,3 +84,17 @@ def test_validate_ok_on_the_demo(demo_dir):
     assert result.returncode == 0, result.stderr
     assert "all layers usable" in result.stdout
     assert "encoding gbk" in result.stdout
+
+
+def test_two_runs_give_identical_outputs_apart_from_run_json(demo_run, demo_dir, tmp_path):
+    _, first = demo_run
+    second = tmp_path / "again"
+    pipeline.run(demo_dir / "run.toml", out_dir=second, offline=False)
+    names = sorted(p.name for p in first.iterdir())
+    assert names == sorted(p.name for p in second.iterdir())
+    differing = [n for n in names if n != "run.json"
+                 and (first / n).read_bytes() != (second / n).read_bytes()]
+    assert differing == []
+    a = json.loads((first / "run.json").read_text(encoding="utf-8"))
+    b = json.loads((second / "run.json").read_text(encoding="utf-8"))
+    assert a["run_id"] == b["run_id"] and a["inputs"] == b["inputs"]
