@@ -181,8 +181,14 @@ def sites(
 ) -> None:
     """A ranked rooftop site list, filtered, in the format of the output file's suffix."""
     from gis import sites as sites_mod
+    from gis.validate import map_categories
 
     pv, meta = _run_results(runfile)
+    if category:  # Chinese or English labels (学校, factory …) as well as canonical names
+        import pandas as pd
+
+        labels = pd.Series(category, dtype="string")
+        category = map_categories(labels).fillna(labels).tolist()
     ranked = sites_mod.select_sites(pv, street=street or None, category=category or None,
                                     min_kwp=min_kwp, new_only=new_only, without_pv=without_pv,
                                     top=top, rank_by=rank_by)

@@ -98,3 +98,36 @@ def test_two_runs_give_identical_outputs_apart_from_run_json(demo_run, demo_dir,
     a = json.loads((first / "run.json").read_text(encoding="utf-8"))
     b = json.loads((second / "run.json").read_text(encoding="utf-8"))
     assert a["run_id"] == b["run_id"] and a["inputs"] == b["inputs"]
+
+
+def test_compare_names_exactly_the_parcel_that_changed_class(demo_run, demo_dir, tmp_path):
+    import shutil
+
+    import pyogrio
+
+    from gis.compare import compare_runs
+
+    _, run_a = demo_run
+    changed = tmp_path / "layers"
+    shutil.copytree(demo_dir, changed)
+    lu = pyogrio.read_dataframe(changed / "landuse.shp", encoding="gbk")
+    pick = lu.index[lu["DLBM"] == "0103"][0]  # a dry-cropland parcel becomes arbor forest
+    parcel_id = lu.loc[pick, "BSM"]
+    lu.loc[pick, ["DLBM", "DLMC"]] = ["0301", "乔木林地"]
+    lu.loc[pick, "KCMJ"] = 0.0
+    lu.loc[pick, "TBDLMJ"] = lu.loc[pick, "TBMJ"]
+    pyogrio.write_dataframe(lu, changed / "landuse.shp", encoding="gbk")
+    (changed / "landuse.cpg").unlink(missing_ok=True)
+    run_b = tmp_path / "after"
+    pipeline.run(changed / "run.toml", out_dir=run_b)
+    result = compare_runs(run_a, run_b)
+    parcels = result["parcels"]
+    assert [c["id"] for c in parcels["changed"]] == [parcel_id]
+    assert parcels["changed"][0]["code_a"] == "0103" and parcels["changed"][0]["code_b"] == "0301"
+    assert parcels["added"] == [] and parcels["removed"] == []
+    assert result["sites"]["added"] == [] and result["sites"]["removed"] == []
+    assert result["sites"]["changed"] == []
+    forest = next(t for t in result["targets"] if t["id"] == "forest-level1")
+    pv = next(t for t in result["targets"] if t["id"] == "pv-pilot-public")
+    assert pv["status"] == "same"
+    assert forest["status"] in ("same", "changed")
