@@ -239,6 +239,17 @@ METHODS = [
 ]
 
 
+def _detail(key: str, value: object) -> str:
+    """A detail value as a planner reads it: shares in %, other numbers rounded with separators."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if value != value:  # NaN
+        return "—"
+    if key.startswith("value") or key.endswith(("share", "coverage")):
+        return f"{value:.2%}"
+    return f"{value:,.1f}" if abs(value) < 1e6 else f"{value:,.0f}"
+
+
 def write_report(out_dir: str | Path, *, scorecard: Mapping, pv: pd.DataFrame | None,
                  zones: pd.DataFrame | None, rollups: Mapping[str, pd.DataFrame] | None,
                  meta: Mapping) -> Path:
@@ -313,7 +324,7 @@ def write_report(out_dir: str | Path, *, scorecard: Mapping, pv: pd.DataFrame | 
             parts.append(_img(zchart, f"{e.get('id')}: by zone"))
         details = e.get("details")
         if isinstance(details, Mapping) and details:
-            rows = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>"
+            rows = "".join(f"<tr><th>{esc(k)}</th><td>{esc(_detail(k, v))}</td></tr>"
                            for k, v in details.items() if not isinstance(v, (dict, list)))
             if rows:
                 parts.append(f"<table>{rows}</table>")
