@@ -113,6 +113,16 @@ def load_code_table(scheme: str | Path | None = None) -> pd.DataFrame:
     ------
     InputError
         Unknown scheme name, missing CSV, missing columns, bad flag values or duplicate codes.
+
+    Examples
+    --------
+    >>> load_code_table("worldcover")[["code", "name_en", "forest"]].head(3)
+      code     name_en  forest
+    0   10  Tree cover  proxy1
+    1   20   Shrubland       0
+    2   30   Grassland       0
+    >>> sorted(load_code_table()["scheme"].unique())
+    ['gbt21010', 'osm', 'worldcover', 'ydyh2023']
     """
     if scheme is None:
         return _builtin_table().copy()
@@ -288,6 +298,17 @@ def ecology_options(**table: Any) -> EcologyOptions:
     ------
     InputError
         Every unknown key (named ``ecology.<key>``) and every bad value, all at once.
+
+    Examples
+    --------
+    >>> ecology_options(bluegreen="narrow").bluegreen_label
+    'narrow blue-green (without cropland and gardens)'
+    >>> ecology_options(default_stock_m3_ha={"arbor": 45.0}).default_stock_m3_ha
+    {'arbor': 45.0, 'bamboo': 0.0, 'shrub': 0.0}
+    >>> ecology_options(bluegren="narrow")
+    Traceback (most recent call last):
+    ...
+    gis._errors.InputError: error: column 'ecology.bluegren': unknown key -> allowed: ...
     """
     problems: list[Problem] = []
     for key in sorted(set(table) - _OPTION_KEYS):
@@ -446,6 +467,14 @@ def normalise_codes(codes: pd.Series, scheme: str | Path) -> pd.DataFrame:
     pandas.DataFrame
         Aligned to ``codes``: ``code`` (cleaned text), ``class_code`` (the table row used, NA when
         unknown), ``fallback`` (bool: matched by a shorter prefix).
+
+    Examples
+    --------
+    >>> normalise_codes(pd.Series([" 0307k ", 301.0, "0301X"]), "gbt21010")
+        code class_code  fallback
+    0  0307K      0307K     False
+    1   0301       0301     False
+    2  0301X       0301      True
     """
     name = _scheme_name(scheme)
     table_codes = set(load_code_table(scheme)["code"])
@@ -562,6 +591,27 @@ def classify(codes: pd.Series, scheme: str | Path, *, options: EcologyOptions | 
     -----
     UserWarning
         When codes with unknown suffixes fall back to their base code.
+
+    Examples
+    --------
+    Arbor forest counts as forest; other forest land (0307) only "in the pipeline"; cropland is
+    blue-green under the broad definition only:
+
+    >>> flags = classify(pd.Series(["0301", "0307", "0101", "0601"]), "gbt21010")
+    >>> flags[["code", "forest", "pipeline", "bluegreen", "cropland", "group"]]
+       code  forest  pipeline  bluegreen  cropland         group
+    0  0301    True     False       True     False        forest
+    1  0307   False      True       True     False         green
+    2  0101   False     False       True      True      cropland
+    3  0601   False     False      False     False  construction
+    >>> narrow = ecology_options(bluegreen="narrow")
+    >>> bool(classify(pd.Series(["0101"]), "gbt21010", options=narrow).loc[0, "bluegreen"])
+    False
+
+    Codes collide across schemes: 0601 is industrial land in the survey, a rural road in 用地用海.
+
+    >>> classify(pd.Series(["0601"]), "ydyh2023").loc[0, "name_en"]
+    'rural road (060101 村道用地/060102 田间道)'
     """
     options = options or EcologyOptions()
     norm = normalise_codes(codes, scheme)
@@ -606,6 +656,17 @@ def classify_layer(landuse: gpd.GeoDataFrame, scheme: str | Path, *,
 
     OSM layers without a ``code`` column are flattened and their tags picked first
     (:func:`classify_osm`).  The raw ``code`` column is kept as ``code`` (cleaned).
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> parcels = gpd.GeoDataFrame({"id": ["a", "b"], "code": ["0301", "0404"]},
+    ...                            geometry=[shapely.box(0, 0, 100, 100), shapely.box(100, 0, 200, 100)],
+    ...                            crs="EPSG:4548")
+    >>> classify_layer(parcels, "gbt21010")[["id", "code", "forest", "candidate", "name_en"]]
+      id  code  forest  candidate        name_en
+    0  a  0301    True      False   arbor forest (canopy>=0.2)
+    1  b  0404   False       True  other grassland
     """
     layer = landuse.copy()
     if str(scheme) == "osm" and "code" not in layer.columns:
@@ -652,6 +713,15 @@ def classify_osm(gdf: pd.DataFrame) -> pd.Series:
     -------
     pandas.Series of str
         Aligned to ``gdf``; ``""`` where nothing matched (reported by :func:`unknown_codes`).
+
+    Examples
+    --------
+    >>> tags = pd.DataFrame({"natural": ["water", None, None], "leisure": ["park", "park", None],
+    ...                      "landuse": [None, None, "farmland"]})
+    >>> classify_osm(tags).tolist()
+    ['natural=water', 'leisure=park', 'landuse=farmland']
+    >>> classify_osm(pd.DataFrame({"tags": ['"landuse"=>"forest"', "natural=wood;name=x"]})).tolist()
+    ['landuse=forest', 'natural=wood']
     """
     tags = _tag_columns(gdf)
     known = set(load_code_table("osm")["code"])
@@ -696,6 +766,17 @@ def flatten_overlaps(gdf: gpd.GeoDataFrame, priority: list[str] | tuple[str, ...
     -------
     GeoDataFrame
         A copy with disjoint geometries (empty results dropped), same columns.
+
+    Examples
+    --------
+    A pond inside a park: the water keeps its area, the park loses the pond's.
+
+    >>> import geopandas as gpd, shapely
+    >>> osm = gpd.GeoDataFrame({"group": ["green", "blue"]},
+    ...                        geometry=[shapely.box(0, 0, 100, 100), shapely.box(25, 25, 75, 75)],
+    ...                        crs="EPSG:4548")
+    >>> flatten_overlaps(osm).area.tolist()
+    [7500.0, 2500.0]
     """
     priority = list(priority or OSM_PRIORITY)
     out = gdf.copy()
@@ -757,6 +838,14 @@ def unknown_codes(codes: pd.Series, scheme: str | Path, *,
     -------
     pandas.DataFrame
         ``code, parcels, area_ha`` (area NaN without ``areas_m2``), largest area first.
+
+    Examples
+    --------
+    >>> unknown_codes(pd.Series(["0301", "9999", "9999", ""]), "gbt21010",
+    ...               areas_m2=pd.Series([1e4, 2e4, 3e4, 5e3]))
+          code  parcels  area_ha
+    0     9999        2      5.0
+    1  <empty>        1      0.5
     """
     norm = normalise_codes(codes, scheme)
     unknown = norm["class_code"].isna()
