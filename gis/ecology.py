@@ -95,6 +95,16 @@ def accounting_units(zones: gpd.GeoDataFrame, streets: gpd.GeoDataFrame | None =
     GeoDataFrame
         ``zone, level, kind`` (``zone | level | street``) and the unit geometry; level rows have
         ``zone`` = level name.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> zones = gpd.GeoDataFrame({"name": ["金钟河湿地片区", "林水涵养区"], "level": ["subzone", "subzone"]},
+    ...                          geometry=[shapely.box(0, 0, 100, 100), shapely.box(50, 0, 150, 100)],
+    ...                          crs="EPSG:4548")
+    >>> units = accounting_units(zones)
+    >>> units["kind"].tolist(), (units.area / 1e4).round(2).tolist()
+    (['zone', 'zone', 'level'], [1.0, 1.0, 1.5])
     """
     _require(zones, ("name", "level"), "zones")
     geom = zones.geometry.to_numpy()
@@ -248,6 +258,35 @@ def zone_accounts(landuse: gpd.GeoDataFrame, zones: gpd.GeoDataFrame, *, scheme:
         stock_m3, stock_basis, carbon_t``, the ``*_official`` twins and ``ridge_ha_official``
         (KCMJ counted as 1203) when official areas are used, ``bluegreen_definition``, ``basis``
         and the unit geometry.  Shares are fractions 0–1.
+
+    Examples
+    --------
+    A 100 m × 100 m first-level zone (1 ha), half arbor forest (0301), half paddy field (0101):
+
+    >>> import geopandas as gpd, shapely
+    >>> zones = gpd.GeoDataFrame({"name": ["一级管控区"], "level": ["level1"]},
+    ...                          geometry=[shapely.box(0, 0, 100, 100)], crs="EPSG:4548")
+    >>> parcels = gpd.GeoDataFrame({"id": ["a", "b"], "code": ["0301", "0101"]},
+    ...                            geometry=[shapely.box(0, 0, 50, 100), shapely.box(50, 0, 100, 100)],
+    ...                            crs="EPSG:4548")
+    >>> table = zone_accounts(parcels, zones, scheme="gbt21010")
+    >>> table[["zone", "kind", "area_ha", "bluegreen_share", "forest_coverage", "stock_m3"]]
+         zone   kind  area_ha  bluegreen_share  forest_coverage  stock_m3
+    0   一级管控区   zone      1.0              1.0              0.5     29.65
+    1  level1  level      1.0              1.0              0.5     29.65
+
+    The stock is the default 59.30 m³/ha of arbor forest × 0.5 ha.  With the narrow definition the
+    paddy field is not blue-green; with third-survey official areas (TBDLMJ) the targets use those:
+
+    >>> from gis.landuse import ecology_options
+    >>> narrow = zone_accounts(parcels, zones, scheme="gbt21010",
+    ...                        options=ecology_options(bluegreen="narrow"))
+    >>> float(narrow.loc[0, "bluegreen_share"])
+    0.5
+    >>> parcels["area_official_m2"] = [4800.0, 5000.0]
+    >>> official = zone_accounts(parcels, zones, scheme="gbt21010")
+    >>> official.loc[0, ["forest_ha", "forest_ha_official", "forest_coverage_official"]].tolist()
+    [0.5, 0.48, 0.48]
     """
     options = options or EcologyOptions()
     _require(landuse, () if str(scheme) == "osm" else ("code",), "landuse")
@@ -392,6 +431,29 @@ def landcover_accounts(raster_path: str | Path, zones: gpd.GeoDataFrame, *,
         ``zone, level, kind, area_ha`` and the area/share/stock columns of
         :func:`zone_accounts` (no official twins; ``pipeline_forest_ha`` is 0 for land-cover
         classes), plus ``nodata_ha``.  Forest is the scheme's forest (proxy) class.
+
+    Examples
+    --------
+    A 10 × 10 ESA WorldCover raster of 10 m pixels: the west half tree cover (10), the east half
+    cropland (40):
+
+    >>> import pathlib, tempfile
+    >>> import geopandas as gpd, numpy as np, rasterio, shapely
+    >>> from rasterio.transform import from_origin
+    >>> tif = pathlib.Path(tempfile.mkdtemp()) / "worldcover.tif"
+    >>> classes = np.where(np.arange(10) < 5, 10, 40).astype("uint8")[None, :].repeat(10, axis=0)
+    >>> with rasterio.open(tif, "w", driver="GTiff", width=10, height=10, count=1, dtype="uint8",
+    ...                    crs="EPSG:4548", transform=from_origin(534000, 4331100, 10, 10),
+    ...                    nodata=0) as dst:
+    ...     dst.write(classes, 1)
+    >>> zones = gpd.GeoDataFrame({"name": ["z"], "level": ["level1"]},
+    ...                          geometry=[shapely.box(534000, 4331000, 534100, 4331100)],
+    ...                          crs="EPSG:4548")
+    >>> table = landcover_accounts(tif, zones)
+    >>> table[["zone", "area_ha", "forest_ha", "cropland_ha", "bluegreen_share", "nodata_ha"]]
+         zone  area_ha  forest_ha  cropland_ha  bluegreen_share  nodata_ha
+    0       z      1.0        0.5          0.5              1.0        0.0
+    1  level1      1.0        0.5          0.5              1.0        0.0
     """
     import rasterio
     from exactextract import exact_extract
@@ -464,6 +526,17 @@ def compare_sources(vector_table: pd.DataFrame, raster_table: pd.DataFrame) -> p
         ``zone, level, kind, area_ha`` and, for ``bluegreen_share, forest_coverage, blue_share,
         green_share``: ``<m>_vector``, ``<m>_raster`` (fractions) and ``<m>_diff_pp``
         (raster − vector, percentage points).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> survey = pd.DataFrame({"zone": ["level1"], "level": ["level1"], "area_ha": [100.0],
+    ...                        "bluegreen_ha": [80.0], "forest_ha": [24.0], "blue_ha": [20.0],
+    ...                        "green_ha": [60.0]})
+    >>> cover = survey.assign(bluegreen_ha=77.0, forest_ha=30.0)
+    >>> diff = compare_sources(survey, cover).iloc[0]
+    >>> round(diff["forest_coverage_diff_pp"], 2), round(diff["bluegreen_share_diff_pp"], 2)
+    (6.0, -3.0)
     """
     keys = ["zone", "level", "kind"] if "kind" in vector_table and "kind" in raster_table \
         else ["zone", "level"]
@@ -583,6 +656,26 @@ def afforestation_candidates(landuse_classified: gpd.GeoDataFrame, zones: gpd.Ge
         ``area_official_m2``, else geometric; ``closes_gap`` marks the shortest prefix of the
         ranking that closes the gap.  ``attrs`` hold ``candidates_ha``, ``gap_closed_share`` and
         ``remaining_gap_ha``.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> from gis.landuse import classify_layer
+    >>> zones = gpd.GeoDataFrame({"name": ["一级管控区"], "level": ["level1"]},
+    ...                          geometry=[shapely.box(0, 0, 300, 100)], crs="EPSG:4548")
+    >>> parcels = gpd.GeoDataFrame(
+    ...     {"id": ["grass", "crop", "young"], "code": ["0404", "0102", "0307"]},
+    ...     geometry=[shapely.box(0, 0, 100, 100), shapely.box(100, 0, 200, 100),
+    ...               shapely.box(200, 0, 300, 50)], crs="EPSG:4548")
+    >>> cands = afforestation_candidates(classify_layer(parcels, "gbt21010"), zones, gap_ha=0.6)
+    >>> cands[["id", "tier", "area_ha", "cumulative_ha", "closes_gap"]]
+          id  tier  area_ha  cumulative_ha  closes_gap
+    0  young     1      0.5            0.5        True
+    1  grass     2      1.0            1.5        True
+    >>> cands.attrs["gap_closed_share"]
+    1.0
+
+    Cropland is left out unless ``include_cropland_candidates`` is switched on.
     """
     options = options or EcologyOptions()
     _check_classified(landuse_classified)
@@ -675,6 +768,31 @@ def ecology_targets(zones_table: pd.DataFrame, targets: dict, *,
         ``candidates_count``, ``gap_closed_share``, ``remaining_gap_ha``) and
         ``{"afforestation": GeoDataFrame, "bluegreen_candidates": GeoDataFrame}`` of ranked
         candidate parcels (``target_id`` says which target each row serves).
+
+    Examples
+    --------
+    Forest coverage of 50 % against a target of 60 %: 0.1 ha short in a 1 ha zone, closed by the
+    grassland parcel next to the forest.
+
+    >>> import geopandas as gpd, shapely
+    >>> from gis.landuse import classify_layer
+    >>> zones = gpd.GeoDataFrame({"name": ["一级管控区"], "level": ["level1"]},
+    ...                          geometry=[shapely.box(0, 0, 100, 100)], crs="EPSG:4548")
+    >>> parcels = gpd.GeoDataFrame({"id": ["a", "b"], "code": ["0301", "0404"]},
+    ...                            geometry=[shapely.box(0, 0, 50, 100), shapely.box(50, 0, 100, 100)],
+    ...                            crs="EPSG:4548")
+    >>> table = zone_accounts(parcels, zones, scheme="gbt21010")
+    >>> targets = {"targets": {"forest-level1": {
+    ...     "id": "forest-level1", "measure": "forest coverage", "where": "level1",
+    ...     "target": 0.6, "unit": "share"}}}
+    >>> entries, lists = ecology_targets(table, targets, zones=zones,
+    ...                                  landuse_classified=classify_layer(parcels, "gbt21010"))
+    >>> e = entries[0]
+    >>> e["value"], e["met"], round(e["gap"], 3), e["gap_unit"], e["gap_closed_share"]
+    (0.5, False, 0.1, 'ha', 1.0)
+    >>> lists["afforestation"][["id", "code", "area_ha", "rank", "closes_gap"]]
+      id  code  area_ha  rank  closes_gap
+    0  b  0404      0.5     1        True
     """
     options = options or EcologyOptions()
     entries: list[dict] = []
