@@ -535,7 +535,7 @@ def compare_sources(vector_table: pd.DataFrame, raster_table: pd.DataFrame) -> p
     ...                        "green_ha": [60.0]})
     >>> cover = survey.assign(bluegreen_ha=77.0, forest_ha=30.0)
     >>> diff = compare_sources(survey, cover).iloc[0]
-    >>> round(diff["forest_coverage_diff_pp"], 2), round(diff["bluegreen_share_diff_pp"], 2)
+    >>> round(float(diff["forest_coverage_diff_pp"]), 2), round(float(diff["bluegreen_share_diff_pp"]), 2)
     (6.0, -3.0)
     """
     keys = ["zone", "level", "kind"] if "kind" in vector_table and "kind" in raster_table \
