@@ -197,6 +197,16 @@ def pv_params(preset: str = "base", **overrides: Any) -> PVParams:
     ------
     InputError
         Listing every unknown key, wrong type or out-of-range value (named ``pv.<key>``).
+
+    Examples
+    --------
+    >>> p = pv_params("ambitious", min_usable_area_m2=20)
+    >>> p.preset, p.module_efficiency, p.usable_fraction_flat, p.min_usable_area_m2
+    ('ambitious', 0.225, 0.8, 20.0)
+    >>> pv_params("base", module_efficency=0.2)
+    Traceback (most recent call last):
+    ...
+    gis._errors.InputError: error: column 'pv.module_efficency': unknown PV parameter -> allowed: ...
     """
     problems: list[Problem] = []
     if preset not in PRESETS:
@@ -375,6 +385,26 @@ def shading_factors(footprints: gpd.GeoSeries, irradiance: str | Path, *,
         Shading factor per footprint in [0, 1]; 1 where the raster does not cover the roof.
     reference : float
         The reference used [kWh/m²/yr].
+
+    Examples
+    --------
+    An irradiation raster of 1 500 kWh/m²/yr with a shaded half (750) under one of two roofs:
+
+    >>> import pathlib, tempfile
+    >>> import geopandas as gpd, numpy as np, rasterio, shapely
+    >>> from rasterio.transform import from_origin
+    >>> tif = pathlib.Path(tempfile.mkdtemp()) / "irradiance.tif"
+    >>> grid = np.full((10, 20), 1500.0, dtype="float32")
+    >>> grid[:, 15:] = 750.0
+    >>> with rasterio.open(tif, "w", driver="GTiff", width=20, height=10, count=1,
+    ...                    dtype="float32", crs="EPSG:4548", nodata=-1,
+    ...                    transform=from_origin(534000, 4331010, 1, 1)) as dst:
+    ...     dst.write(grid, 1)
+    >>> roofs = gpd.GeoSeries([shapely.box(534000, 4331000, 534010, 4331010),
+    ...                        shapely.box(534010, 4331000, 534020, 4331010)], crs="EPSG:4548")
+    >>> factors, reference = shading_factors(roofs, tif)
+    >>> factors.round(2).tolist(), reference
+    ([1.0, 0.75], 1500.0)
     """
     import rasterio
     from exactextract import exact_extract
@@ -461,6 +491,34 @@ def pv_potential(buildings: gpd.GeoDataFrame, *, params: PVParams | None = None,
     ------
     InputError
         Buildings without a CRS or in a geographic CRS.
+
+    Examples
+    --------
+    A 50 m × 20 m flat factory roof (1 000 m²) and a 4 m × 4 m shed, with a known specific yield of
+    1 300 kWh/kWp for rows at 25° facing south (``known_yields``, so that no weather is needed) and
+    rows covering half the roof (``ground_coverage_ratio``):
+
+    >>> import geopandas as gpd, shapely
+    >>> buildings = gpd.GeoDataFrame(
+    ...     {"id": ["F1", "S1"], "category": ["industrial", "public"], "street": ["金桥街道"] * 2,
+    ...      "year_built": [2023, 2010], "pv_kw": [0.0, 0.0]},
+    ...     geometry=[shapely.box(534000, 4331000, 534050, 4331020),
+    ...               shapely.box(534100, 4331000, 534104, 4331004)], crs="EPSG:4548")
+    >>> yields = pd.DataFrame({"roof_type": ["flat"], "tilt": [25.0], "azimuth": [180.0],
+    ...                        "specific_yield_kwh_kwp": [1300.0]})
+    >>> pv = pv_potential(buildings, params=pv_params(ground_coverage_ratio=0.5),
+    ...                   known_yields=yields)
+    >>> pv[["id", "roof_area_m2", "usable_area_m2", "capacity_kwp", "annual_kwh", "reason"]].round(1)
+       id  roof_area_m2  usable_area_m2  capacity_kwp  annual_kwh          reason
+    0  F1        1000.0           578.9          62.2     80896.2
+    1  S1          16.0             0.0           0.0         0.0  roof too small
+
+    Usable area = (50 − 2 × 0.8) × (20 − 2 × 0.8) m² set back × 0.65 = 578.9 m²; capacity =
+    578.9 m² × 0.5 × 0.215 kW/m² = 62.2 kWp; energy = 62.2 kWp × 1 300 kWh/kWp.  Savings use the
+    grid factor [t/MWh] and the coal supply consumption [gce/kWh]:
+
+    >>> round(float(pv.loc[0, "co2_t"]), 2), round(float(pv.loc[0, "coal_t"]), 2)
+    (46.14, 23.46)
     """
     params = params or pv_params()
     if buildings.crs is None or buildings.crs.is_geographic:
@@ -657,6 +715,26 @@ def pv_rollups(pv: pd.DataFrame) -> dict[str, pd.DataFrame]:
         ``buildings_with_potential``, ``roof_area_m2``, ``usable_area_m2`` [m²], ``mwp`` [MWp],
         ``gwh`` [GWh/yr], ``co2_t``, ``coal_t`` [t/yr].  Buildings without a street are grouped
         under ``"(unassigned)"``.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> buildings = gpd.GeoDataFrame(
+    ...     {"id": ["F1", "F2"], "category": ["industrial", "commercial"],
+    ...      "street": ["金桥街道", None]},
+    ...     geometry=[shapely.box(534000, 4331000, 534050, 4331020),
+    ...               shapely.box(534100, 4331000, 534150, 4331020)], crs="EPSG:4548")
+    >>> yields = pd.DataFrame({"roof_type": ["flat"], "tilt": [25.0], "azimuth": [180.0],
+    ...                        "specific_yield_kwh_kwp": [1300.0]})
+    >>> pv = pv_potential(buildings, params=pv_params(ground_coverage_ratio=0.5),
+    ...                   known_yields=yields)
+    >>> street = pv_rollups(pv)["street"]
+    >>> street[["street", "buildings", "mwp", "gwh"]].round(4)
+             street  buildings     mwp     gwh
+    0  (unassigned)          1  0.0622  0.0809
+    1          金桥街道          1  0.0622  0.0809
+    >>> round(float(pv_rollups(pv)["district"].loc[0, "mwp"]), 4)
+    0.1245
     """
     return {"street": _rollup(pv, "street"), "category": _rollup(pv, "category"),
             "district": _rollup(pv, "")}
@@ -728,6 +806,30 @@ def pv_targets(pv: pd.DataFrame, targets: dict[str, Any], *,
     lists : dict of DataFrame
         ``{"new_building_gap": ...}``: new public/factory buildings without PV, best first
         (``rank``, ``closes_gap``).
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> from gis.targets import load_targets
+    >>> buildings = gpd.GeoDataFrame(
+    ...     {"id": ["F1", "S1"], "category": ["industrial", "public"], "street": ["金桥街道"] * 2,
+    ...      "year_built": [2023, 2023], "pv_kw": [0.0, 0.0]},
+    ...     geometry=[shapely.box(534000, 4331000, 534050, 4331020),
+    ...               shapely.box(534100, 4331000, 534104, 4331004)], crs="EPSG:4548")
+    >>> yields = pd.DataFrame({"roof_type": ["flat"], "tilt": [25.0], "azimuth": [180.0],
+    ...                        "specific_yield_kwh_kwp": [1300.0]})
+    >>> pv = pv_potential(buildings, params=pv_params(ground_coverage_ratio=0.5),
+    ...                   known_yields=yields)
+    >>> entries, lists = pv_targets(pv, load_targets("dongli-2025"))
+    >>> new = next(e for e in entries if e["id"] == "pv-new-public-factory")
+    >>> new["value"], new["gap"], new["gap_unit"], new["buildings_new"]
+    (0.0, 1.0, 'buildings', 2)
+    >>> lists["new_building_gap"][["rank", "id", "closes_gap"]]
+       rank  id  closes_gap
+    0     1  F1        True
+    >>> pilot = next(e for e in entries if e["id"] == "pv-pilot-commercial-industrial")
+    >>> round(pilot["value"], 3), pilot["met"]
+    (0.579, True)
     """
     specs = targets.get("targets", {})
     params = targets.get("params", {})
