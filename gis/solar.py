@@ -187,6 +187,13 @@ def read_weather(path: str | Path, *, year: int = 2023) -> tuple[pd.DataFrame, d
     InputError
         When the file is missing, unreadable, truncated (less than a year of hours) or holds
         missing or impossible values.
+
+    Examples
+    --------
+    >>> read_weather("no-such-file.epw")
+    Traceback (most recent call last):
+    ...
+    gis._errors.InputError: error: file no-such-file.epw, layer 'weather': weather file not found ...
     """
     path = Path(path)
     if not path.is_file():
@@ -327,6 +334,21 @@ def climate_model(latitude: float, longitude: float, altitude: float = 0.0, *, y
     ------
     InputError
         When no built-in figures lie near the site and none are given.
+
+    Examples
+    --------
+    >>> data, meta = climate_model(39.1, 117.4)
+    >>> meta["source"], len(data), list(data.columns)
+    ('climate-model', 8760, ['ghi', 'dni', 'dhi', 'temp_air', 'wind_speed'])
+
+    The annual horizontal irradiation [kWh/m²] equals the monthly NASA POWER figures summed:
+
+    >>> round(data["ghi"].sum() / 1000)
+    1509
+    >>> climate_model(30.6, 114.3)
+    Traceback (most recent call last):
+    ...
+    gis._errors.InputError: error: layer 'weather': no built-in climate figures near 30.60 N 114.30 E ...
     """
     if site is None:
         name, site = min(CLIMATE_SITES.items(), key=lambda kv: _distance_km(
@@ -494,6 +516,16 @@ def yield_table(data: pd.DataFrame, meta: dict[str, Any], tilts: Any, azimuths: 
     pandas.DataFrame
         Columns ``tilt``, ``azimuth`` [°], ``specific_yield_kwh_kwp`` [kWh/kWp/yr] (AC energy per
         kWp of DC nameplate for the weather's year).
+
+    Examples
+    --------
+    >>> data, meta = climate_model(39.1, 117.4)
+    >>> yield_table(data, meta, [0, 35], [90, 180]).round(0)
+       tilt  azimuth  specific_yield_kwh_kwp
+    0   0.0     90.0                  1193.0
+    1   0.0    180.0                  1193.0
+    2  35.0     90.0                  1085.0
+    3  35.0    180.0                  1381.0
     """
     params = params or SolarParams()
     tilts = np.atleast_1d(np.asarray(tilts, dtype=float))
