@@ -25,7 +25,13 @@ ENTRY_KEYS = ("id", "measure", "where", "value", "target", "unit", "met", "gap",
 
 
 def preset_names() -> list[str]:
-    """Names of the built-in target presets."""
+    """Names of the built-in target presets.
+
+    Examples
+    --------
+    >>> preset_names()
+    ['dongli-2025', 'dongli-2030']
+    """
     folder = resources.files("gis") / "data" / "targets"
     return sorted(p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml"))
 
@@ -49,6 +55,14 @@ def load_targets(name_or_path: str | Path, *, base: Path | None = None) -> dict[
     ------
     RunFileError
         When the file is missing, unreadable or has unknown or missing keys (all reported at once).
+
+    Examples
+    --------
+    >>> t = load_targets("dongli-2025")
+    >>> len(t["targets"]), t["params"]["grid_co2_t_per_mwh"], t["params"]["coal_gce_per_kwh"]
+    (10, 0.5703, 290.0)
+    >>> t["targets"]["forest-level1"]["target"], t["targets"]["forest-level1"]["unit"]
+    (0.275, 'share')
     """
     text_name = str(name_or_path)
     if text_name in preset_names():
@@ -156,6 +170,13 @@ def entry(spec: dict, *, value: float, gap: float, gap_unit: str, basis: str,
         Defaults to ``value >= target``.
     **extra
         Further keys (details, candidate lists) kept in the entry.
+
+    Examples
+    --------
+    >>> spec = load_targets("dongli-2025")["targets"]["forest-level1"]
+    >>> e = entry(spec, value=0.24, gap=338.0, gap_unit="ha", basis="geometric areas")
+    >>> e["met"], e["gap"], e["unit"], e["by"]
+    (False, 338.0, 'share', 2025)
     """
     target = float(spec["target"])
     value = float(value)
@@ -181,6 +202,19 @@ def scorecard(entries: list[dict], targets: dict[str, Any], **meta: Any) -> dict
 
     Targets the run could not evaluate (a layer missing) are kept with ``value`` None and a
     ``basis`` saying why, so that nothing drops out of a planner's view silently.
+
+    Examples
+    --------
+    Targets without an entry are kept, unevaluated:
+
+    >>> t = load_targets("dongli-2025")
+    >>> e = entry(t["targets"]["forest-level1"], value=0.24, gap=338.0, gap_unit="ha",
+    ...           basis="geometric areas")
+    >>> card = scorecard([e], t, project="示例")
+    >>> len(card["targets"]), card["targets"][2]["id"], card["targets"][2]["met"]
+    (10, 'forest-level1', False)
+    >>> card["targets"][0]["value"], card["meta"]["preset"]
+    (None, 'dongli-2025')
     """
     by_id = {e["id"]: e for e in entries}
     ordered = []
