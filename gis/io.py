@@ -95,6 +95,19 @@ def detect_encoding(path: str | Path) -> str | None:
     -------
     str or None
         ``None`` for files that are not shapefiles or have only ASCII text.
+
+    Examples
+    --------
+    A GBK shapefile without ``.cpg`` (as third-survey tools export them):
+
+    >>> import pathlib, tempfile, shapely
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "landuse.shp"
+    >>> gdf = gpd.GeoDataFrame({"DLMC": ["乔木林地"]}, geometry=[shapely.box(0, 0, 1, 1)],
+    ...                        crs="EPSG:4548")
+    >>> gdf.to_file(path, encoding="gbk")
+    >>> path.with_suffix(".cpg").unlink(missing_ok=True)
+    >>> detect_encoding(path)
+    'gbk'
     """
     path = Path(path)
     if path.suffix.lower() != ".shp":
@@ -330,7 +343,17 @@ def _fits(bounds, crs: CRS) -> bool:
 
 
 def suggest_crs(bounds) -> CRS | None:
-    """A CRS the coordinates fit, for messages: lon/lat, zone-prefixed or central-meridian GK."""
+    """A CRS the coordinates fit, for messages: lon/lat, zone-prefixed or central-meridian GK.
+
+    Examples
+    --------
+    Zone-prefixed CGCS2000 Gauss–Krüger eastings (zone 39 in front of the easting) and degrees:
+
+    >>> suggest_crs((39_515_000, 4_318_000, 39_545_000, 4_345_000)).to_epsg()
+    4527
+    >>> suggest_crs((117.2, 38.9, 117.6, 39.3)).to_epsg()
+    4326
+    """
     x0, y0, x1, y1 = bounds
     if -180 <= x0 <= x1 <= 180 and -90 <= y0 <= y1 <= 90:
         return CRS.from_epsg(4326)
@@ -349,6 +372,17 @@ def check_crs(gdf: gpd.GeoDataFrame, *, declared: str | None, where: dict) -> tu
     ``.prj``; reported as a warning).  Coordinates that fit neither (zone-prefixed eastings
     declared as a central-meridian CRS, metres declared as degrees) are an error naming the CRS
     they do fit.
+
+    Examples
+    --------
+    Zone-prefixed eastings declared as the central-meridian CRS: the error names the CRS they fit.
+
+    >>> import shapely
+    >>> gdf = gpd.GeoDataFrame(geometry=[shapely.box(39_530_000, 4_330_000, 39_530_100, 4_330_100)],
+    ...                        crs="EPSG:4548")
+    >>> crs, problems = check_crs(gdf, declared=None, where={"file": "landuse.shp"})
+    >>> crs is None, problems[0].hint
+    (True, 'they fit EPSG:4527 (CGCS2000 / 3-degree Gauss-Kruger zone 39): ...')
     """
     problems = []
     bounds = gdf.total_bounds if len(gdf) else np.full(4, np.nan)
@@ -397,7 +431,15 @@ def _num(value: float) -> str:
 
 
 def working_crs(given: str | None, gdfs: list[gpd.GeoDataFrame]) -> CRS:
-    """The metric CRS every layer is reprojected to: the run file's, or an estimated UTM zone."""
+    """The metric CRS every layer is reprojected to: the run file's, or an estimated UTM zone.
+
+    Examples
+    --------
+    >>> import shapely
+    >>> pts = gpd.GeoDataFrame(geometry=[shapely.Point(117.4, 39.1)], crs="EPSG:4326")
+    >>> working_crs("EPSG:4548", [pts]).to_epsg(), working_crs(None, [pts]).to_epsg()
+    (4548, 32650)
+    """
     if given:
         return CRS.from_user_input(given)
     for gdf in gdfs:
