@@ -95,6 +95,12 @@ def category_table(extra: dict[str, str] | None = None) -> dict[str, str]:
 
     Labels are matched case-insensitively after stripping spaces.  A label not in the table is
     also matched by the first table label it contains (``新建厂房`` → ``industrial``).
+
+    Examples
+    --------
+    >>> table = category_table({"物流园": "industrial"})
+    >>> table["医院"], table["物流园"]
+    ('public', 'industrial')
     """
     ref = resources.files("gis") / "data" / "categories.csv"
     with ref.open(encoding="utf-8") as fh:
@@ -105,7 +111,15 @@ def category_table(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def map_categories(labels: pd.Series, extra: dict[str, str] | None = None) -> pd.Series:
-    """Canonical category for each label; ``<NA>`` where nothing matches."""
+    """Canonical category for each label; ``<NA>`` where nothing matches.
+
+    Examples
+    --------
+    >>> map_categories(pd.Series(["党政机关", "新建厂房", "区人民医院", "农村住宅", "车库"])).tolist()
+    ['government', 'industrial', 'public', 'rural_residential', <NA>]
+    >>> map_categories(pd.Series(["车库"]), {"车库": "other"}).tolist()
+    ['other']
+    """
     table = category_table(extra)
     key = labels.astype("string").str.strip().str.lower()
     out = key.map(table)
