@@ -9,7 +9,9 @@ How the work is split
 ---------------------
 * Features are ordered along a Hilbert curve of their bounding-box centres and cut into
   ``partitions`` contiguous pieces, so each partition covers a compact area: its raster reads
-  touch few blocks and its spatial-index queries few zones.
+  touch few blocks and its spatial-index queries few zones.  In-memory layers are scattered to
+  the workers piece by piece; GeoParquet layers are read partition by partition with
+  ``dask_geopandas.read_parquet`` on the workers (:meth:`Engine.pv_potential_parquet`).
 * Everything that depends on the whole layer is computed **once** on the client and shipped to
   every worker: the site (centre of all buildings) and its weather (:func:`gis.solar.climate_model`
   when no weather file is given), the specific-yield table of every orientation class
@@ -132,22 +134,20 @@ def default_partitions(n: int, spec: EngineSpec | None = None, *, workers: int =
     return max(1, min(k, n))
 
 
-def partition(gdf: gpd.GeoDataFrame, npartitions: int):
-    """Spatially sorted dask-geopandas partitions of ``gdf`` and the sort order.
+def split(gdf: gpd.GeoDataFrame, npartitions: int) -> tuple[list[gpd.GeoDataFrame], np.ndarray]:
+    """``gdf`` in Hilbert order, cut into ``npartitions`` contiguous pieces (input index kept).
 
     Returns
     -------
-    ddf : dask_geopandas.GeoDataFrame
-        ``gdf`` in Hilbert order, cut into ``npartitions`` contiguous pieces (input index kept).
+    parts : list of geopandas.GeoDataFrame
+        The non-empty pieces.
     order : numpy.ndarray
         Positions of the input rows in Hilbert order (``gdf.iloc[order]``).
     """
-    import dask_geopandas
-
     order = hilbert_order(gdf.geometry)
-    ordered = gdf.iloc[order]
-    ddf = dask_geopandas.from_geopandas(ordered, npartitions=max(1, npartitions), sort=False)
-    return ddf, order
+    cuts = np.linspace(0, len(gdf), max(1, npartitions) + 1).astype(int)
+    parts = [gdf.iloc[order[a:b]] for a, b in zip(cuts[:-1], cuts[1:], strict=True) if b > a]
+    return parts, order
 
 
 def write_partitions(gdf: gpd.GeoDataFrame, path: str | Path, *, npartitions: int) -> Path:
@@ -167,11 +167,10 @@ def write_partitions(gdf: gpd.GeoDataFrame, path: str | Path, *, npartitions: in
     pathlib.Path
         The folder.
     """
-    order = hilbert_order(gdf.geometry)
-    bounds = np.linspace(0, len(gdf), max(1, min(npartitions, max(len(gdf), 1))) + 1).astype(int)
+    parts, _ = split(gdf, min(npartitions, max(len(gdf), 1)))
     with _atomic_dir(path) as tmp:
-        for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
-            gdf.iloc[order[a:b]].to_parquet(tmp / f"part.{i}.parquet")
+        for i, part in enumerate(parts):
+            part.to_parquet(tmp / f"part.{i}.parquet")
     return Path(path)
 
 
@@ -295,11 +294,11 @@ class Engine:
             return rooftop.pv_potential(buildings, **kwargs)
         shared = _pv_shared(buildings.crs, buildings.total_bounds, kwargs)
         k = default_partitions(n, self.spec, workers=self._nworkers())
-        ddf, order = partition(buildings, k)
+        parts, order = split(buildings, k)
         client = self.client
         shared_f = client.scatter(shared, broadcast=True)
         futures = [client.submit(_pv_partition, part, shared_f, pure=False)
-                   for part in _parts(client, ddf)]
+                   for part in client.scatter(parts)]
         parts = client.gather(futures)
         out = pd.concat(parts)
         inverse = np.empty(n, dtype=np.int64)
@@ -376,11 +375,11 @@ class Engine:
         if kwargs.get("official") is None:
             kwargs["official"] = "area_official_m2" in landuse.columns
         k = default_partitions(n, self.spec, workers=self._nworkers())
-        ddf, _ = partition(landuse, k)
+        parts, _ = split(landuse, k)
         client = self.client
         zones_f = client.scatter(zones, broadcast=True)
         futures = []
-        for i, part in enumerate(_parts(client, ddf)):
+        for i, part in enumerate(client.scatter(parts)):
             # stands go with the first partition only: their stock is summed there once
             kw = {**kwargs, "stands": stands if i == 0 else None}
             futures.append(client.submit(_zone_partition, part, zones_f, kw, pure=False))
@@ -397,11 +396,6 @@ def _shutdown(client, cluster) -> None:
     client.close()
     if cluster is not None:
         cluster.close()
-
-
-def _parts(client, ddf) -> list:
-    """The partitions of ``ddf`` as futures on the cluster (one task each, no driver copy)."""
-    return client.compute(list(ddf.to_delayed()))
 
 
 def _site_lonlat(crs, bounds) -> tuple[float, float]:
