@@ -150,6 +150,29 @@ def select_sites(
     InputError
         For an unknown street, category or ranking key (listing the valid values), a negative
         ``min_kwp``, a ``top`` below 1, or a filter whose column is missing from ``pv``.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> pv = gpd.GeoDataFrame(
+    ...     {"id": ["A", "B", "C", "D"], "street": ["金桥街道", "金桥街道", "华明街道", "金桥街道"],
+    ...      "category": ["industrial", "public", "industrial", "residential"],
+    ...      "capacity_kwp": [120.0, 35.0, 300.0, 0.0],
+    ...      "annual_kwh": [156000.0, 44800.0, 390000.0, 0.0], "pv_kw": [0.0, 10.0, 0.0, 0.0]},
+    ...     geometry=[shapely.box(534000 + 100 * i, 4331000, 534040 + 100 * i, 4331030)
+    ...               for i in range(4)], crs="EPSG:4548")
+    >>> select_sites(pv)[["rank", "id", "annual_kwh"]]
+       rank id  annual_kwh
+    2     1  C    390000.0
+    0     2  A    156000.0
+    1     3  B     44800.0
+    >>> select_sites(pv, street="金桥街道", without_pv=True)[["rank", "id", "capacity_kwp"]]
+       rank id  capacity_kwp
+    0     1  A         120.0
+    >>> select_sites(pv, street="金钟街道")
+    Traceback (most recent call last):
+    ...
+    gis._errors.InputError: error: column 'street': unknown street(s): 金钟街道 ...
     """
     problems = Problems()
     if rank_by not in RANK_BY:
@@ -308,6 +331,22 @@ def export(
     ------
     InputError
         For an unsupported suffix or kind (listing the supported ones), or a layer without CRS.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> import geopandas as gpd, shapely
+    >>> sites = gpd.GeoDataFrame({"rank": [1], "id": ["A"], "capacity_kwp": [120.0]},
+    ...                          geometry=[shapely.box(534000, 4331000, 534040, 4331030)],
+    ...                          crs="EPSG:4548")
+    >>> out = export(sites, pathlib.Path(tempfile.mkdtemp()) / "sites.csv")
+    >>> pd.read_csv(out, encoding="utf-8-sig")[["rank", "id", "capacity_kwp", "lon", "lat"]].round(3)
+       rank id  capacity_kwp      lon     lat
+    0     1  A         120.0  117.393  39.112
+    >>> export(sites, out.with_suffix(".shp"))
+    Traceback (most recent call last):
+    ...
+    gis._errors.InputError: error: file ...sites.shp: cannot write 'sites.shp': unsupported file type '.shp' -> use one of: .csv, .xlsx, .gpkg, .geojson, .parquet
     """
     path = Path(path)
     suffix = path.suffix.lower()
