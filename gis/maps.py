@@ -86,6 +86,11 @@ def escape_text(values: pd.Series) -> pd.Series:
     -------
     pandas.Series
         Strings in which ``& < > " '`` are character references.
+
+    Examples
+    --------
+    >>> escape_text(pd.Series(["<script>alert(1)</script>", "金桥 & 东丽", None])).tolist()
+    ['&lt;script&gt;alert(1)&lt;/script&gt;', '金桥 &amp; 东丽', '']
     """
     s = values.astype("string").fillna("")
     return (
@@ -436,6 +441,20 @@ def pv_map(pv: gpd.GeoDataFrame, *, streets: gpd.GeoDataFrame | None = None, top
     Returns
     -------
     folium.Map
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> pv = gpd.GeoDataFrame(
+    ...     {"id": ["A", "B"], "name": ["<b>厂房</b>", "学校"], "street": ["金桥街道"] * 2,
+    ...      "category": ["industrial", "public"], "capacity_kwp": [120.0, 0.0],
+    ...      "annual_kwh": [156000.0, 0.0], "specific_yield_kwh_kwp": [1300.0, 1300.0],
+    ...      "usable_area_m2": [700.0, 0.0], "reason": ["", "roof too small"]},
+    ...     geometry=[shapely.box(534000, 4331000, 534040, 4331030),
+    ...               shapely.box(534100, 4331000, 534104, 4331004)], crs="EPSG:4548")
+    >>> page = render_map(pv_map(pv, offline=True, synthetic=True))
+    >>> page_features(page), "厂房" in page, "<b>厂房" in page  # two roofs and one top site; escaped
+    (3, True, False)
     """
     if color_by not in ("capacity_kwp", "specific_yield_kwh_kwp"):
         raise InputError(Problem("unknown colour measure for the PV map", value=color_by,
@@ -798,7 +817,13 @@ def save_map(m: folium.Map, path: str | Path, *, offline: bool = False) -> Path:
 
 
 def page_features(page: str) -> int:
-    """Number of GeoJSON features embedded in a rendered page (for checks and reports)."""
+    """Number of GeoJSON features embedded in a rendered page (for checks and reports).
+
+    Examples
+    --------
+    >>> page_features('{"type":"FeatureCollection","features":[{"type":"Feature"},{"type":"Feature"}]}')
+    2
+    """
     return page.count('"type": "Feature"') + page.count('"type":"Feature"')
 
 
