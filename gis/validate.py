@@ -172,7 +172,10 @@ def canonical_frame(kind: str, spec: LayerSpec, gdf: gpd.GeoDataFrame) -> tuple[
         gdf, osm_problems = _osm_landuse(gdf, spec, where)
     mapping, problems = _resolve_columns(kind, spec, gdf, where)
     problems = osm_problems + problems
-    data = {canon: gdf[col] for canon, col in mapping.items()}
+    # object columns (GeoJSON properties of mixed types, lists, dicts) become text first: every
+    # later check then sees one type, and nothing unhashable reaches pandas
+    data = {canon: gdf[col].astype("string") if gdf[col].dtype == object else gdf[col]
+            for canon, col in mapping.items()}
     out = gpd.GeoDataFrame(data, geometry=gdf.geometry.values, crs=gdf.crs, index=gdf.index)
 
     def colref(canon: str) -> dict:

@@ -298,6 +298,19 @@ def nan_coordinates(folder: Path) -> dict:
     return _layer("streets", "nan.geojson", columns={"name": "JDMC"})
 
 
+def mixed_property_types(folder: Path) -> dict:
+    stands = gpd.GeoDataFrame({"XBH": ["s1", "s2", "s3"], "MGXJ": [80.0, 60.0, 70.0]},
+                              geometry=shapely.box(X0 + np.arange(3) * 100.0, Y0,
+                                                   X0 + np.arange(3) * 100.0 + 100, Y0 + 100),
+                              crs=CRS)
+    data = json.loads(stands.to_crs(4326).to_json())
+    data["features"][0]["properties"]["MGXJ"] = [80, 90]  # a list where a number belongs
+    data["features"][1]["properties"]["MGXJ"] = {"m3": 60}
+    data["features"][2]["properties"]["MGXJ"] = True
+    (folder / "mixed.geojson").write_text(json.dumps(data), encoding="utf-8")
+    return _layer("forest", "mixed.geojson", columns={"id": "XBH", "stock_m3_ha": "MGXJ"})
+
+
 def bad_options(folder: Path) -> dict:
     return {"pv": {"module_eficiency": 0.2}, "ecology": {"bluegreen": "wide"}}
 
@@ -364,6 +377,9 @@ CASES: dict[str, Case] = {c.name: c for c in [
     Case("nan_coordinates", nan_coordinates,
          [("nan.geojson", ["1 features have NaN or infinite coordinates"], "error")],
          ("streets",)),
+    Case("mixed_property_types", mixed_property_types,
+         [("mixed.geojson", ["'MGXJ'", "3 values are not numbers", "[80, 90]", "True"], "error")],
+         ("forest",)),
     Case("bad_options", bad_options,
          [("run", ["pv.module_eficiency", "unknown PV parameter", "module_efficiency"], "error"),
           ("run", ["ecology.bluegreen", "broad or narrow", "wide"], "error")], ("options",)),
