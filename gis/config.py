@@ -161,6 +161,27 @@ def load_runfile(path: str | Path) -> RunConfig:
     ------
     RunFileError
         Listing every problem, each naming the key and the file.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "run.toml").write_text(
+    ...     '[project]\\nname = "示例"\\ncrs = "EPSG:4548"\\n\\n[pv]\\npreset = "ambitious"\\n\\n'
+    ...     '[output]\\ndir = "out"\\n', encoding="utf-8")
+    >>> cfg = load_runfile(folder / "run.toml")
+    >>> cfg.name, cfg.crs, cfg.targets, cfg.pv, cfg.output.dir == folder / "out"
+    ('示例', 'EPSG:4548', 'dongli-2025', {'preset': 'ambitious'}, True)
+
+    Every problem is reported at once, each naming the key:
+
+    >>> _ = (folder / "bad.toml").write_text('[project]\\nnmae = "x"\\ncrs = "EPSG:4326"\\n',
+    ...                                      encoding="utf-8")
+    >>> load_runfile(folder / "bad.toml")
+    Traceback (most recent call last):
+    ...
+    gis._errors.RunFileError: error: file ...bad.toml, column 'project.nmae': unknown key -> did you mean 'name'? ...
+    error: file ...bad.toml, column 'project.crs': the working CRS must be projected (metres); ...
     """
     path = Path(path)
     if not path.is_file():
@@ -178,7 +199,19 @@ def load_runfile(path: str | Path) -> RunConfig:
 
 
 def parse_runfile(raw: dict[str, Any], *, base: str | Path, source: Path | None = None) -> RunConfig:
-    """Validate a run-file dictionary; relative paths resolve against ``base``."""
+    """Validate a run-file dictionary; relative paths resolve against ``base``.
+
+    Examples
+    --------
+    >>> cfg = parse_runfile({"project": {"name": "示例"}, "ecology": {"bluegreen": "narrow"}},
+    ...                     base=".")
+    >>> cfg.ecology, cfg.engine.kind, cfg.output.max_buildings_drawn
+    ({'bluegreen': 'narrow'}, 'local', 20000)
+    >>> parse_runfile({"layers": {"building": {"path": "b.gpkg"}}}, base=".")
+    Traceback (most recent call last):
+    ...
+    gis._errors.RunFileError: error: file <run file>, column 'layers.building': unknown layer kind -> did you mean 'buildings'? ...
+    """
     base = Path(base).resolve()
     src = str(source) if source else "<run file>"
     problems: list[Problem] = []
