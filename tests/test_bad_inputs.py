@@ -300,3 +300,16 @@ def test_float_ids_and_codes_read_from_a_dbf_lose_their_decimal_point(tmp_path):
     assert layers.landuse["id"].tolist() == ["101", "102", "103"]
     assert layers.landuse["code"].tolist() == ["301", "1101", "404"]
     assert not [p for p in layers.problems if "unknown to scheme" in p.message]
+
+
+def test_an_output_folder_that_holds_the_inputs_is_refused(tmp_path):
+    buildings().to_file(tmp_path / "b.gpkg")
+    parcels().to_file(tmp_path / "lu.gpkg")
+    (tmp_path / "run.toml").write_text(toml({"project": {"crs": "EPSG:4548"}, "layers": {
+        "buildings": {"path": "b.gpkg", "columns": BUILDING_COLUMNS},
+        "landuse": {"path": "lu.gpkg"}}, "output": {"dir": "."}}), encoding="utf-8")
+    before = snapshot(tmp_path)
+    result = cli("run", "run.toml", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "the output folder holds an input file" in result.stderr
+    assert snapshot(tmp_path) == before
