@@ -44,7 +44,12 @@ def _guard(fn):
             return fn(*args, **kwargs)
         except InputError as exc:
             _fail_input(exc)
-        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+        except KeyboardInterrupt as exc:
+            err.print("interrupted: the previous outputs are unchanged, nothing was written",
+                      markup=False)
+            terminated = type(exc).__name__ == "Terminated"  # SIGTERM, see gis.pipeline
+            raise typer.Exit(143 if terminated else 130) from None
+        except (typer.Exit, typer.Abort):
             raise
         except Exception as exc:  # noqa: BLE001 - the last line of defence of the CLI
             if os.environ.get("GIS_PLANNER_DEBUG"):

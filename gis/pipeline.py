@@ -9,6 +9,7 @@ always has something to compare with, and a killed run never leaves half a resul
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -277,21 +278,66 @@ def run(cfg: RunConfig | str | Path, *, out_dir: str | Path | None = None, offli
     first, rest = steps[0], steps[1:]
     _timed(ctx, first)
     ctx.out_dir.parent.mkdir(parents=True, exist_ok=True)
-    ctx.stage = Path(tempfile.mkdtemp(prefix=f".{ctx.out_dir.name}.staging-", dir=ctx.out_dir.parent))
+    _remove_stale_stages(ctx.out_dir)
+    ctx.stage = Path(tempfile.mkdtemp(prefix=f".{ctx.out_dir.name}.staging-{os.getpid()}-",
+                                      dir=ctx.out_dir.parent))
     import pyogrio
 
     # GeoPackages record their write time; pin it so that the same inputs give the same bytes
     pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": "2000-01-01T00:00:00.000Z"})
     try:
-        for step in rest:
-            _timed(ctx, step)
-        _swap_in(ctx.stage, ctx.out_dir, keep_previous=not force)
+        with _terminate_as_interrupt():
+            for step in rest:
+                _timed(ctx, step)
+            _swap_in(ctx.stage, ctx.out_dir, keep_previous=not force)
     finally:
         pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": None})
         if ctx.stage.exists():
             shutil.rmtree(ctx.stage, ignore_errors=True)
     ctx.stage = None
     return ctx
+
+
+class Terminated(KeyboardInterrupt):
+    """The run was asked to stop (SIGTERM); the staging folder is removed, outputs untouched."""
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt():
+    """Turn SIGTERM into an exception while the run writes, so its clean-up runs."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _remove_stale_stages(out_dir: Path) -> None:
+    """Remove staging folders left by runs that were killed (their process is gone)."""
+    for stage in out_dir.parent.glob(f".{out_dir.name}.staging-*"):
+        pid = stage.name.removeprefix(f".{out_dir.name}.staging-").split("-")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(stage, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _timed(ctx: Context, step: Step) -> None:
