@@ -95,7 +95,7 @@ class OutputSpec:
 
     dir: Path = Path("maps/output")
     offline: bool = False
-    max_buildings_drawn: int = 20000
+    max_buildings_drawn: int = 15000
 
 
 @dataclass(frozen=True)
@@ -206,7 +206,7 @@ def parse_runfile(raw: dict[str, Any], *, base: str | Path, source: Path | None 
     >>> cfg = parse_runfile({"project": {"name": "示例"}, "ecology": {"bluegreen": "narrow"}},
     ...                     base=".")
     >>> cfg.ecology, cfg.engine.kind, cfg.output.max_buildings_drawn
-    ({'bluegreen': 'narrow'}, 'local', 20000)
+    ({'bluegreen': 'narrow'}, 'local', 15000)
     >>> parse_runfile({"layers": {"building": {"path": "b.gpkg"}}}, base=".")
     Traceback (most recent call last):
     ...
@@ -303,7 +303,7 @@ def parse_runfile(raw: dict[str, Any], *, base: str | Path, source: Path | None 
         engine=EngineSpec(engine.get("kind", "local"), engine.get("address"),
                           engine.get("partitions")),
         output=OutputSpec(out_dir, output.get("offline", False),
-                          output.get("max_buildings_drawn", 20000)),
+                          output.get("max_buildings_drawn", 15000)),
         raw=raw,
     )
 

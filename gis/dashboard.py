@@ -160,16 +160,21 @@ def publish(out_dir: str | Path, *, pv, zones, landuse, candidates, streets,
     synthetic = bool(meta.get("synthetic"))
     project = str(meta.get("project", ""))
     written: dict[str, Path] = {}
-    m = maps.pv_map(pv, streets=streets, offline=offline, synthetic=synthetic,
-                    title=f"{project} 屋顶光伏潜力 Rooftop PV potential")
-    written["pv_map"] = maps.save_map(m, out_dir / "pv_map.html", offline=offline)
-    m = maps.ecology_map(zones, landuse, candidates, targets=_map_targets(scorecard),
-                         offline=offline, synthetic=synthetic,
-                         title=f"{project} 生态屏障 Green ecological barrier")
-    written["ecology_map"] = maps.save_map(m, out_dir / "ecology_map.html", offline=offline)
+    if pv is not None and len(pv):
+        m = maps.pv_map(pv, streets=streets, offline=offline, synthetic=synthetic,
+                        max_buildings=int(meta.get("max_buildings_drawn") or 15_000),
+                        title=f"{project} 屋顶光伏潜力 Rooftop PV potential")
+        written["pv_map"] = maps.save_map(m, out_dir / "pv_map.html", offline=offline)
+    if zones is not None and len(zones) and landuse is not None:
+        m = maps.ecology_map(zones, landuse, candidates, targets=_map_targets(scorecard),
+                             offline=offline, synthetic=synthetic,
+                             title=f"{project} 生态屏障 Green ecological barrier")
+        written["ecology_map"] = maps.save_map(m, out_dir / "ecology_map.html", offline=offline)
     written["report"] = write_report(out_dir, scorecard=scorecard, pv=pv, zones=zones,
                                      rollups=rollups, meta=meta)
-    links: dict[str, str | Path] = {label: name for name, label in PAGES.items()}
+    written_names = {path.name for path in written.values()} | {"report.html"}
+    links: dict[str, str | Path] = {label: name for name, label in PAGES.items()
+                                    if name in written_names}
     links.update(files or {})
     written["index"] = write_dashboard(out_dir, scorecard=scorecard, meta=meta, files=links)
     return written

@@ -30,6 +30,7 @@ import shapely
 
 from gis import targets as _targets
 from gis._errors import InputError, Problem
+from gis.config import LayerSpec
 from gis.landuse import (
     EcologyOptions,
     classify,
@@ -403,7 +404,7 @@ def _stand_stock(stands: gpd.GeoDataFrame, ugeom: np.ndarray,
 # ---------------------------------------------------------------------------------------------
 # Raster land cover
 # ---------------------------------------------------------------------------------------------
-def landcover_accounts(raster_path: str | Path, zones: gpd.GeoDataFrame, *,
+def landcover_accounts(raster_path: str | Path | LayerSpec, zones: gpd.GeoDataFrame, *,
                        scheme: str | Path = "worldcover",
                        options: EcologyOptions | None = None,
                        streets: gpd.GeoDataFrame | None = None) -> pd.DataFrame:
@@ -457,19 +458,24 @@ def landcover_accounts(raster_path: str | Path, zones: gpd.GeoDataFrame, *,
     """
     import rasterio
     from exactextract import exact_extract
+    from exactextract.raster import RasterioRasterSource
+
+    from gis.io import raster_ref
 
     options = options or EcologyOptions()
     units = accounting_units(zones, streets)
+    raster_path, band_idx, declared_crs = raster_ref(raster_path)
     with rasterio.open(raster_path) as src:
-        crs = src.crs
+        crs = src.crs or declared_crs
         px_area = abs(src.transform.a * src.transform.e - src.transform.b * src.transform.d)
     area_m2 = shapely.area(units.geometry.to_numpy())
     vec = units[["geometry"]].copy()
     vec["unit"] = np.arange(len(units))
     if crs is not None and units.crs is not None:
         vec = vec.to_crs(crs)
-    res = exact_extract(str(raster_path), vec, ["unique", "frac", "count"], include_cols=["unit"],
-                        output="pandas")
+    with rasterio.open(raster_path) as src:
+        res = exact_extract(RasterioRasterSource(src, band_idx=band_idx), vec,
+                            ["unique", "frac", "count"], include_cols=["unit"], output="pandas")
     res = res.set_index("unit").reindex(np.arange(len(units)))
     # Covered share measured in the raster's own CRS (pixels vs the reprojected polygon), then
     # applied to the unit's area in the working CRS: a raster in another projection (UTM's

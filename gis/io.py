@@ -59,6 +59,16 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             tmp.unlink()
 
 
+def raster_ref(raster) -> tuple[Path, int, str | None]:
+    """Path, band and declared CRS of a raster given as a path or a run-file layer spec.
+
+    The declared CRS (``crs =`` in the run file) only stands in for a raster that has none.
+    """
+    if hasattr(raster, "path"):
+        return Path(raster.path), int(getattr(raster, "band", 1) or 1), getattr(raster, "crs", None)
+    return Path(raster), 1, None
+
+
 def write_text(path: str | Path, text: str) -> Path:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     with atomic_path(path) as tmp:

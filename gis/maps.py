@@ -171,6 +171,8 @@ def _classes(values: np.ndarray, breaks: Sequence[float]) -> np.ndarray:
 
 
 def _break_label(lo: float | None, hi: float | None, fmt) -> str:
+    if lo is None and hi is None:
+        return "全部 all"
     if lo is None:
         return f"< {fmt(hi)}"
     if hi is None:

@@ -84,14 +84,14 @@ def step_pv(ctx: Context) -> None:
     weather = solar.read_weather(ctx.cfg.weather) if ctx.cfg.weather else None
     p = ctx.targets["params"]
     irradiance = ctx.layers.rasters.get("irradiance")
-    kwargs = {}
     if irradiance is not None and irradiance.reference_kwh_m2:
-        kwargs["reference_kwh_m2"] = irradiance.reference_kwh_m2
+        from dataclasses import replace
+
+        params = replace(params, shading_reference_kwh_m2=float(irradiance.reference_kwh_m2))
     pv = _engine(ctx).pv_potential(
-        ctx.layers.buildings, params=params, weather=weather,
-        irradiance=irradiance.path if irradiance is not None else None,
+        ctx.layers.buildings, params=params, weather=weather, irradiance=irradiance,
         grid_co2_t_per_mwh=p["grid_co2_t_per_mwh"], coal_gce_per_kwh=p["coal_gce_per_kwh"],
-        new_building_since=int(p["new_building_since"]), **kwargs)
+        new_building_since=int(p["new_building_since"]))
     ctx.results["pv"] = pv
     ctx.results["pv_params"] = params
     ctx.results["pv_rollups"] = rooftop.pv_rollups(pv)
@@ -119,7 +119,7 @@ def step_ecology(ctx: Context) -> None:
         table = None
     if "landcover" in lay.rasters:
         spec = lay.rasters["landcover"]
-        raster_table = ecology.landcover_accounts(spec.path, zones, scheme=spec.scheme,
+        raster_table = ecology.landcover_accounts(spec, zones, scheme=spec.scheme,
                                                   options=options)
         ctx.results["landcover_table"] = raster_table
         if table is not None:
@@ -172,6 +172,12 @@ def step_exports(ctx: Context) -> None:
             geo = geo[~geo.geometry.isna()]
             with io.atomic_path(ctx.path("zones.gpkg")) as tmp:
                 geo.to_file(tmp, layer="zones", driver="GPKG")
+    for key, name in (("landcover_table", "zones_landcover.csv"),
+                      ("source_comparison", "landcover_comparison.csv")):
+        table = ctx.results.get(key)
+        if table is not None and not (key == "landcover_table" and zones is table):
+            flat = pd.DataFrame(table.drop(columns="geometry", errors="ignore"))
+            io.write_text(ctx.path(name), "\ufeff" + flat.to_csv(index=False))
     classified = ctx.results.get("landuse")
     if classified is not None:
         cols = [c for c in ("id", "code", "group", "name_zh") if c in classified]
@@ -188,8 +194,6 @@ def step_publish(ctx: Context) -> None:
     """Maps, report and dashboard."""
     from gis import dashboard
 
-    ctx.files.update({"index.html": "index.html", "pv_map.html": "pv_map.html",
-                      "ecology_map.html": "ecology_map.html", "report.html": "report.html"})
     written = dashboard.publish(
         ctx.stage or ctx.out_dir, pv=ctx.results.get("pv"), zones=ctx.results.get("zones"),
         landuse=ctx.results.get("landuse"), candidates=ctx.extras.get("afforestation"),

@@ -39,6 +39,7 @@ from pyproj import Transformer
 
 from gis import solar
 from gis._errors import InputError, Problem
+from gis.config import LayerSpec
 from gis.targets import entry
 
 CATEGORIES = ("government", "public", "commercial", "industrial", "residential",
@@ -362,7 +363,7 @@ def _number_column(frame: pd.DataFrame, name: str) -> np.ndarray:
 # Shading from an irradiance raster
 
 
-def shading_factors(footprints: gpd.GeoSeries, irradiance: str | Path, *,
+def shading_factors(footprints: gpd.GeoSeries, irradiance: str | Path | LayerSpec, *,
                     reference_kwh_m2: float | None = None,
                     reference_percentile: float = 99.0) -> tuple[np.ndarray, float]:
     """Roof mean of an annual irradiation raster ÷ unshaded reference, per footprint.
@@ -371,8 +372,9 @@ def shading_factors(footprints: gpd.GeoSeries, irradiance: str | Path, *,
     ----------
     footprints : geopandas.GeoSeries
         Roof footprints (any CRS; reprojected to the raster's).
-    irradiance : str or Path
-        GeoTIFF of annual irradiation [kWh/m²/yr].
+    irradiance : str, Path or gis.config.LayerSpec
+        GeoTIFF of annual irradiation [kWh/m²/yr]; a layer spec also gives the band and a CRS
+        for a raster that has none.
     reference_kwh_m2 : float, optional
         Unshaded irradiation [kWh/m²/yr]; default: the raster's ``reference_percentile``-th
         percentile of valid cells.
@@ -408,16 +410,19 @@ def shading_factors(footprints: gpd.GeoSeries, irradiance: str | Path, *,
     """
     import rasterio
     from exactextract import exact_extract
+    from exactextract.raster import RasterioRasterSource
 
-    path = Path(irradiance)
+    from gis.io import raster_ref
+
+    path, band_idx, declared_crs = raster_ref(irradiance)
     try:
         with rasterio.open(path) as src:
-            raster_crs = src.crs
+            raster_crs = src.crs or declared_crs
             if reference_kwh_m2 is None:
                 # a decimated read (≤ ~4 M cells) is enough for a percentile
                 scale = max(1, int(math.ceil(math.sqrt(src.width * src.height / 4e6))))
-                band = src.read(1, masked=True, out_shape=(max(1, src.height // scale),
-                                                           max(1, src.width // scale)))
+                band = src.read(band_idx, masked=True, out_shape=(max(1, src.height // scale),
+                                                                  max(1, src.width // scale)))
                 valid = np.asarray(band.compressed(), dtype=float)
                 valid = valid[np.isfinite(valid) & (valid > 0)]
                 if valid.size == 0:
@@ -434,8 +439,9 @@ def shading_factors(footprints: gpd.GeoSeries, irradiance: str | Path, *,
         vec = gpd.GeoDataFrame(geometry=geoms[present].reset_index(drop=True))
         if raster_crs is not None and vec.crs is not None:
             vec = vec.to_crs(raster_crs)
-        stats = exact_extract(str(path), vec, ["mean"], output="pandas",
-                              strategy="raster-sequential")
+        with rasterio.open(path) as src:
+            stats = exact_extract(RasterioRasterSource(src, band_idx=band_idx), vec, ["mean"],
+                                  output="pandas", strategy="raster-sequential")
         mean = pd.to_numeric(stats["mean"], errors="coerce").to_numpy(dtype=float)
         f = np.clip(mean / reference_kwh_m2, 0.0, 1.0)
         factors[present] = np.where(np.isfinite(f), f, 1.0)
@@ -448,7 +454,8 @@ def shading_factors(footprints: gpd.GeoSeries, irradiance: str | Path, *,
 
 def pv_potential(buildings: gpd.GeoDataFrame, *, params: PVParams | None = None,
                  weather: tuple[pd.DataFrame, dict] | None = None,
-                 irradiance: str | Path | None = None, grid_co2_t_per_mwh: float = 0.5703,
+                 irradiance: str | Path | LayerSpec | None = None,
+                 grid_co2_t_per_mwh: float = 0.5703,
                  coal_gce_per_kwh: float = 290.0,
                  new_building_since: int = 2022,
                  known_yields: pd.DataFrame | None = None) -> gpd.GeoDataFrame:

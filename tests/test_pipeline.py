@@ -131,3 +131,54 @@ def test_compare_names_exactly_the_parcel_that_changed_class(demo_run, demo_dir,
     pv = next(t for t in result["targets"] if t["id"] == "pv-pilot-public")
     assert pv["status"] == "same"
     assert forest["status"] in ("same", "changed")
+
+
+def test_ecology_only_run_with_a_landcover_raster(tmp_path):
+    """No buildings: PV targets are listed as not evaluated, the land-cover comparison is written."""
+    import geopandas as gpd
+    import numpy as np
+    import rasterio
+    import shapely
+    from rasterio.transform import from_origin
+
+    x0, y0 = 534_000.0, 4_331_000.0
+    # a 200 m × 100 m zone: west half arbor forest (0301), east half dry cropland (0103)
+    parcels = gpd.GeoDataFrame({"BSM": ["a", "b"], "DLBM": ["0301", "0103"]},
+                               geometry=[shapely.box(x0, y0, x0 + 100, y0 + 100),
+                                         shapely.box(x0 + 100, y0, x0 + 200, y0 + 100)],
+                               crs=4548)
+    parcels.to_file(tmp_path / "landuse.gpkg")
+    zones = gpd.GeoDataFrame({"MC": ["屏障", "一级"], "GKJB": ["barrier", "level1"]},
+                             geometry=[shapely.box(x0, y0, x0 + 200, y0 + 100)] * 2, crs=4548)
+    zones.to_file(tmp_path / "zones.gpkg")
+    classes = np.where(np.arange(20) < 10, 10, 40).astype("uint8")[None, :].repeat(10, axis=0)
+    with rasterio.open(tmp_path / "wc.tif", "w", driver="GTiff", width=20, height=10, count=1,
+                       dtype="uint8", crs="EPSG:4548", nodata=0,
+                       transform=from_origin(x0, y0 + 100, 10, 10)) as dst:
+        dst.write(classes, 1)
+    (tmp_path / "run.toml").write_text("""
+[project]
+name = "ecology only"
+crs = "EPSG:4548"
+[layers.landuse]
+path = "landuse.gpkg"
+[layers.zones]
+path = "zones.gpkg"
+[layers.landcover]
+path = "wc.tif"
+[output]
+dir = "out"
+""", encoding="utf-8")
+    ctx = pipeline.run(tmp_path / "run.toml")
+    out = tmp_path / "out"
+    card = {e["id"]: e for e in json.loads((out / "scorecard.json").read_text("utf-8"))["targets"]}
+    assert card["forest-level1"]["value"] == pytest.approx(0.5, abs=1e-9)
+    assert card["bluegreen-level1"]["value"] == pytest.approx(1.0, abs=1e-9)
+    assert card["pv-pilot-public"]["value"] is None
+    assert "not evaluated" in card["pv-pilot-public"]["basis"]
+    assert not (out / "pv_map.html").exists() and (out / "ecology_map.html").exists()
+    assert "pv_map.html" not in (out / "index.html").read_text("utf-8")
+    comparison = (out / "landcover_comparison.csv").read_text("utf-8-sig")
+    assert "forest_coverage_diff_pp" in comparison
+    diff = ctx.results["source_comparison"]["forest_coverage_diff_pp"].abs().max()
+    assert diff < 1e-6  # the raster is the same layer rasterised on its own edges

@@ -274,3 +274,26 @@ def test_geographic_crs_is_refused():
     b = layer([{"id": "f", "category": "public", "geometry": box(0, 50, 20)}]).to_crs(4326)
     with pytest.raises(InputError, match="projected metric CRS"):
         rooftop.pv_potential(b, params=rooftop.pv_params())
+
+
+def test_shading_reads_the_configured_band_and_a_declared_crs(tmp_path):
+    """A raster with no CRS of its own and the irradiation in band 2 (band 1 is a mask)."""
+    import rasterio
+    from rasterio.transform import from_origin
+
+    from gis.config import LayerSpec
+    from gis.rooftop import shading_factors
+
+    tif = tmp_path / "two_bands.tif"
+    irr = np.full((10, 20), 1500.0, dtype="float32")
+    irr[:, 10:] = 750.0
+    with rasterio.open(tif, "w", driver="GTiff", width=20, height=10, count=2, dtype="float32",
+                       nodata=-1, transform=from_origin(534000, 4331010, 1, 1)) as dst:
+        dst.write(np.ones((10, 20), dtype="float32"), 1)
+        dst.write(irr, 2)
+    roofs = gpd.GeoSeries([shapely.box(534000, 4331000, 534010, 4331010),
+                           shapely.box(534010, 4331000, 534020, 4331010)], crs="EPSG:4548")
+    spec = LayerSpec(kind="irradiance", path=tif, band=2, crs="EPSG:4548")
+    factors, reference = shading_factors(roofs.to_crs(4527), spec, reference_kwh_m2=1500.0)
+    np.testing.assert_allclose(factors, [1.0, 0.5], atol=1e-6)
+    assert reference == 1500.0
