@@ -1121,5 +1121,8 @@ preset = "base"
 
 [output]
 dir = "{output_dir}"
-offline = false
+# the demo's maps work with no network: scripts, styles and data inlined, no basemap tiles
+# (install the assets once with `bash scripts/install_assets.sh`); set false for an
+# OpenStreetMap basemap (or Tianditu with TIANDITU_KEY)
+offline = true
 """
