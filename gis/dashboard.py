@@ -16,7 +16,16 @@ import pandas as pd
 
 from gis import maps
 from gis.io import write_text
-from gis.report import CSS, esc, fmt_gap, fmt_value, met_text, where_text, write_report
+from gis.report import (
+    CSS,
+    closing_text,
+    esc,
+    fmt_gap,
+    fmt_value,
+    met_text,
+    where_text,
+    write_report,
+)
 
 DASH_CSS = CSS + """
 body {max-width: 72rem}
@@ -72,7 +81,9 @@ def scorecard_table(scorecard: Mapping) -> str:
             f"<td class='num'>{esc(fmt_value(e.get('value'), e.get('unit')))}</td>"
             f"<td class='num'>≥ {esc(fmt_value(e.get('target'), e.get('unit')))}</td>"
             f"<td>{_bar(e)}</td><td class='{cls}'>{label}</td>"
-            f"<td class='num'>{esc(fmt_gap(e))}</td><td>{esc(e.get('by'))}</td>"
+            f"<td class='num'>{esc(fmt_gap(e))}"
+            + (f"<br><span class='muted'>{esc(closing_text(e))}</span>" if closing_text(e) else "")
+            + f"</td><td>{esc(e.get('by'))}</td>"
             f"<td class='muted'>{esc(e.get('basis'))}</td></tr>")
     return f"<table class='scorecard'>{head}{''.join(rows)}</table>"
 

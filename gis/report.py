@@ -88,6 +88,23 @@ def fmt_gap(entry: Mapping) -> str:
     return fmt_value(gap, unit)
 
 
+def closing_text(entry: Mapping) -> str:
+    """What the published lists do about a gap: candidate parcels or roofs, and how much."""
+    if not entry.get("gap") or entry.get("value") is None:
+        return ""
+    if entry.get("candidates_count") is not None:
+        share = entry.get("gap_closed_share")
+        text = (f"候选 {int(entry['candidates_count']):,} 地块 parcels, "
+                f"{float(entry.get('candidates_ha') or 0):,.0f} ha")
+        if share is not None:
+            text += f" → 可补足 closes {float(share):.0%}"
+        return text
+    if entry.get("gap_list"):
+        done = "可补足 closes it" if entry.get("closable") else "不足以补足 not enough"
+        return f"清单 list: {entry['gap_list']}.csv ({done})"
+    return ""
+
+
 def met_text(entry: Mapping) -> tuple[str, str]:
     """(css class, label) of whether a target is met."""
     met = entry.get("met")

@@ -915,8 +915,11 @@ def pv_targets(pv: pd.DataFrame, targets: dict[str, Any], *,
             entries.append(_unevaluated(spec, basis + ": no urban floor area", "share"))
         else:
             value = pv_kwh / use_kwh
+            # the gap as the yearly renewable energy still missing: what a planner can act on
+            missing_gwh = (float(spec["target"]) * use_kwh - pv_kwh) / 1e6
             entries.append(entry(
-                spec, value=value, gap=float(spec["target"]) - value, gap_unit="share",
+                spec, value=value, gap=missing_gwh, gap_unit="GWh/yr",
+                gap_pp=max(0.0, float(spec["target"]) - value) * 100,
                 basis=basis, pv_gwh=pv_kwh / 1e6, energy_use_gwh=use_kwh / 1e6,
                 existing_pv_share=float(existing_kwh[urban].sum()) / use_kwh,
                 energy_intensity_kwh_m2=eui))
