@@ -296,6 +296,9 @@ def run(cfg: RunConfig | str | Path, *, out_dir: str | Path | None = None, offli
             _swap_in(ctx.stage, ctx.out_dir, keep_previous=not force)
     finally:
         pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": None})
+        engine = ctx.extras.pop("engine", None)
+        if engine is not None:
+            engine.close()
         if ctx.stage.exists():
             shutil.rmtree(ctx.stage, ignore_errors=True)
     ctx.stage = None
@@ -395,11 +398,13 @@ def _output_dir_problems(ctx: Context) -> list[Problem]:
 
 
 def _engine(ctx: Context):
-    """The module that runs per-building and per-zone work for the configured engine."""
+    """What runs the per-building and per-zone work: one dask Engine per run, or local calls."""
     if ctx.cfg.engine.kind == "dask":
-        from gis import distributed
+        if "engine" not in ctx.extras:
+            from gis import distributed
 
-        return distributed.Engine(ctx.cfg.engine)
+            ctx.extras["engine"] = distributed.Engine(ctx.cfg.engine)
+        return ctx.extras["engine"]
     from gis import ecology, rooftop
 
     class _Local:

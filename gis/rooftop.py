@@ -363,6 +363,27 @@ def _number_column(frame: pd.DataFrame, name: str) -> np.ndarray:
 # Shading from an irradiance raster
 
 
+def _raster_sample(src, band_idx: int, *, max_cells: float = 4e6) -> np.ndarray:
+    """Valid cells of a band for a percentile: every cell of a small raster, else a sample.
+
+    A decimated read of a large raster without overviews decompresses every block; instead,
+    read whole blocks spread evenly over the raster (or use the overviews when there are).
+    """
+    cells = src.width * src.height
+    if cells <= max_cells or src.overviews(band_idx):
+        scale = max(1, int(math.ceil(math.sqrt(cells / max_cells))))
+        data = src.read(band_idx, masked=True, out_shape=(max(1, src.height // scale),
+                                                          max(1, src.width // scale)))
+        return np.asarray(data.compressed(), dtype=float)
+    windows = [w for _, w in src.block_windows(band_idx)]
+    block_cells = max(1, windows[0].width * windows[0].height)
+    step = max(1, int(len(windows) * block_cells // max_cells))
+    # an odd stride through the block grid so that the sample does not line up with its columns
+    picked = windows[::step | 1]
+    parts = [src.read(band_idx, window=w, masked=True).compressed() for w in picked]
+    return np.concatenate(parts).astype(float) if parts else np.empty(0)
+
+
 def shading_factors(footprints: gpd.GeoSeries, irradiance: str | Path | LayerSpec, *,
                     reference_kwh_m2: float | None = None,
                     reference_percentile: float = 99.0) -> tuple[np.ndarray, float]:
@@ -419,11 +440,7 @@ def shading_factors(footprints: gpd.GeoSeries, irradiance: str | Path | LayerSpe
         with rasterio.open(path) as src:
             raster_crs = src.crs or declared_crs
             if reference_kwh_m2 is None:
-                # a decimated read (≤ ~4 M cells) is enough for a percentile
-                scale = max(1, int(math.ceil(math.sqrt(src.width * src.height / 4e6))))
-                band = src.read(band_idx, masked=True, out_shape=(max(1, src.height // scale),
-                                                                  max(1, src.width // scale)))
-                valid = np.asarray(band.compressed(), dtype=float)
+                valid = _raster_sample(src, band_idx)
                 valid = valid[np.isfinite(valid) & (valid > 0)]
                 if valid.size == 0:
                     raise InputError(Problem("irradiance raster has no valid cells",

@@ -297,3 +297,23 @@ def test_shading_reads_the_configured_band_and_a_declared_crs(tmp_path):
     factors, reference = shading_factors(roofs.to_crs(4527), spec, reference_kwh_m2=1500.0)
     np.testing.assert_allclose(factors, [1.0, 0.5], atol=1e-6)
     assert reference == 1500.0
+
+
+def test_reference_sample_of_a_large_raster_reads_whole_blocks(tmp_path):
+    import rasterio
+    from rasterio.transform import from_origin
+
+    from gis.rooftop import _raster_sample
+
+    tif = tmp_path / "tiled.tif"
+    grid = np.full((256, 256), 1500.0, dtype="float32")
+    grid[:, :64] = 600.0  # a shaded quarter
+    with rasterio.open(tif, "w", driver="GTiff", width=256, height=256, count=1,
+                       dtype="float32", nodata=-1, tiled=True, blockxsize=32, blockysize=32,
+                       crs="EPSG:4548", transform=from_origin(534000, 4331256, 1, 1)) as dst:
+        dst.write(grid, 1)
+    with rasterio.open(tif) as src:
+        sample = _raster_sample(src, 1, max_cells=32 * 32 * 8)
+    assert sample.size % (32 * 32) == 0 and 0 < sample.size < 256 * 256  # whole blocks only
+    assert set(np.unique(sample)) <= {600.0, 1500.0}
+    assert np.percentile(sample, 99) == 1500.0
