@@ -683,15 +683,8 @@ def afforestation_candidates(landuse_classified: gpd.GeoDataFrame, zones: gpd.Ge
 
     Cropland is left out unless ``include_cropland_candidates`` is switched on.
     """
-    options = options or EcologyOptions()
-    _check_classified(landuse_classified)
     lc = landuse_classified
-    crop = lc["cropland"].to_numpy(bool)
-    removal = (lc["removable"] & lc["removal"]).to_numpy(bool)
-    mask = lc["candidate"].to_numpy(bool) & ~crop & ~removal
-    mask |= removal & options.include_removal_candidates
-    mask |= crop & options.include_cropland_candidates
-    mask &= ~lc["forest"].to_numpy(bool)
+    mask = _candidate_mask(lc, options) & ~lc["forest"].to_numpy(bool)
     return _ranked(lc, zones, level, mask, gap_ha, target_id)
 
 
@@ -704,16 +697,21 @@ def bluegreen_candidates(landuse_classified: gpd.GeoDataFrame, zones: gpd.GeoDat
 
     Same columns and ranking as :func:`afforestation_candidates`.
     """
-    options = options or EcologyOptions()
-    _check_classified(landuse_classified)
     lc = landuse_classified
+    mask = _candidate_mask(lc, options) & ~lc["bluegreen"].to_numpy(bool)
+    return _ranked(lc, zones, level, mask, gap_ha, target_id)
+
+
+def _candidate_mask(lc: gpd.GeoDataFrame, options: EcologyOptions | None) -> np.ndarray:
+    """Parcels that may change class: candidate codes, removal land and (switched) cropland."""
+    options = options or EcologyOptions()
+    _check_classified(lc)
     crop = lc["cropland"].to_numpy(bool)
     removal = (lc["removable"] & lc["removal"]).to_numpy(bool)
     mask = lc["candidate"].to_numpy(bool) & ~crop & ~removal
     mask |= removal & options.include_removal_candidates
     mask |= crop & options.include_cropland_candidates
-    mask &= ~lc["bluegreen"].to_numpy(bool)
-    return _ranked(lc, zones, level, mask, gap_ha, target_id)
+    return mask
 
 
 def _empty_candidates(crs) -> gpd.GeoDataFrame:
