@@ -156,6 +156,9 @@ def step_exports(ctx: Context) -> None:
         ctx.results["sites"] = ranked
         for suffix in (".csv", ".xlsx", ".gpkg"):
             sites.export(ranked, ctx.path(f"sites{suffix}"), meta=meta, kind="sites")
+        for level, table in (ctx.results.get("pv_rollups") or {}).items():
+            io.write_text(ctx.path(f"pv_by_{level}.csv"),
+                          "\ufeff" + pd.DataFrame(table).to_csv(index=False))
         gap_list = ctx.extras.get("new_building_gap")
         if gap_list is not None and len(gap_list):
             io.write_text(ctx.path("new_building_gap.csv"),

@@ -182,3 +182,17 @@ dir = "out"
     assert "forest_coverage_diff_pp" in comparison
     diff = ctx.results["source_comparison"]["forest_coverage_diff_pp"].abs().max()
     assert diff < 1e-6  # the raster is the same layer rasterised on its own edges
+
+
+def test_rollup_files_equal_the_sum_of_buildings(demo_run):
+    import geopandas as gpd
+    import pandas as pd
+
+    _, out = demo_run
+    pv = gpd.read_file(out / "buildings_pv.gpkg")
+    by_street = pd.read_csv(out / "pv_by_street.csv", encoding="utf-8-sig")
+    district = pd.read_csv(out / "pv_by_district.csv", encoding="utf-8-sig")
+    assert by_street["gwh"].sum() == pytest.approx(pv["annual_kwh"].sum() / 1e6, rel=1e-9)
+    assert district["mwp"].iloc[0] == pytest.approx(pv["capacity_kwp"].sum() / 1e3, rel=1e-9)
+    assert by_street["buildings"].sum() == len(pv)
+    assert set(by_street["street"]) == set(pv["street"])
