@@ -230,6 +230,14 @@ def compare(
     """What changed between two runs: metrics, targets, sites and parcels."""
     from gis import compare as compare_mod
 
+    from gis._errors import Problem
+
+    missing = [Problem("no such run output folder or run file", value=str(t),
+                       hint="give two output folders of `gis-planner run` (each holds run.json), "
+                            "or their run files")
+               for t in (run_a, run_b) if not t.exists()]
+    if missing:
+        raise InputError(missing)
     dirs = []
     for target in (run_a, run_b):
         if target.is_dir():
