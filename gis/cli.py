@@ -229,7 +229,6 @@ def compare(
 ) -> None:
     """What changed between two runs: metrics, targets, sites and parcels."""
     from gis import compare as compare_mod
-
     from gis._errors import Problem
 
     missing = [Problem("no such run output folder or run file", value=str(t),
