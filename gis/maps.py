@@ -4,7 +4,9 @@ Pages stay light because geometries are simplified in metres before they are rep
 WGS 84, coordinates are rounded to 6 decimals (about 0.1 m), only the columns shown are kept
 (under one-letter keys), and every colour class is its own layer with one static style — no
 per-feature style function.  When a district has more buildings than a page should hold, the
-buildings with the largest yield are drawn and the rest are summed on a grid; the page says so.
+buildings with the largest yield are drawn and the rest are summed on a grid; when it has more
+land-use parcels, they are dissolved by group within grid cells (or, when too mixed for that,
+generalised to a grid of dominant groups).  The page says which.
 
 Every attribute value shown in a tooltip is HTML-escaped here, before it reaches folium: folium's
 tooltips put property values into ``innerHTML`` as they are.
@@ -625,9 +627,132 @@ def _zone_rows(zones: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return z[~summary.to_numpy()]
 
 
+
+# Aggregated land use: the tooltip fields of the dissolved shapes and of the generalised grid.
+_AGG_ALIASES = {"n": "地类 group", "p": "地块数 parcels", "a": "面积 area",
+                "x": "网格 cells", "s": "本类面积 area of this group in these cells"}
+#: Cell sizes tried for the generalised grid, smallest first [m].
+_GRID_SIZES_M = (10.0, 20.0, 25.0, 50.0, 100.0, 200.0, 250.0, 500.0, 1000.0, 2000.0, 5000.0)
+#: Vertices per parcel allowed on average: a page at the parcel budget drawn parcel by parcel
+#: carries about this many (the demo's parcels have 8–12), so the aggregate is no heavier.
+_COORDS_PER_PARCEL = 10
+
+
+def _group_label(group: pd.Series) -> pd.Series:
+    labels = {k: v[0] for k, v in LANDUSE_GROUPS.items()}
+    return escape_text(group.astype("string").map(labels).fillna(group.astype("string")))
+
+
+def _landuse_aggregate(lu: gpd.GeoDataFrame, group: pd.Series, *, max_parcels: int,
+                       grid_m: float, simplify_m: float) -> tuple[gpd.GeoDataFrame, str]:
+    """Land use too large to draw parcel by parcel, as fewer shapes per group.
+
+    First the parcels of one group are dissolved within square cells of ``grid_m`` metres (a
+    parcel goes to the cell of its representative point, so a parcel stays whole) and simplified
+    with ``max(simplify_m, grid_m / 100)`` metres.  Real land use is spatially clustered and
+    this keeps every parcel's outline at a fraction of the weight.  When the result still has
+    more than ``_COORDS_PER_PARCEL × max_parcels`` vertices (groups mixed at random, parcel by
+    parcel), the land use is generalised instead: on the coarsest grid needed to stay within
+    ``max_parcels`` cells, each cell is drawn in the group with the largest area in it (exact
+    areas of parcel ∩ cell); cells less than half covered by parcels are left out; cells of one
+    group are merged by blocks of 10 × 10 cells.
+
+    Returns
+    -------
+    (geopandas.GeoDataFrame, str)
+        Shapes with ``group`` and escaped text columns (``n``, ``p``, ``a`` or ``n``, ``x``,
+        ``s``), in the metric CRS of ``lu``; and the note for the page.
+    """
+    n = len(lu)
+    geoms = lu.geometry.values
+    area_m2 = shapely.area(np.asarray(geoms))
+    pts = shapely.point_on_surface(np.asarray(geoms))
+    frame = gpd.GeoDataFrame({
+        "ix": np.floor(shapely.get_x(pts) / grid_m).astype(np.int64),
+        "iy": np.floor(shapely.get_y(pts) / grid_m).astype(np.int64),
+        "group": group.to_numpy(),
+        "parcels": np.ones(n, dtype=np.int64),
+        "area_m2": area_m2,
+    }, geometry=np.asarray(geoms), crs=lu.crs)
+    # "disjoint_subset" gives the same union as "unary" for any input, faster for parcels that
+    # mostly do not overlap.
+    dissolved = frame.dissolve(by=["ix", "iy", "group"], aggfunc={"parcels": "sum",
+                                                                   "area_m2": "sum"},
+                               method="disjoint_subset").reset_index()
+    tolerance = max(simplify_m, grid_m / 100)
+    dissolved["geometry"] = shapely.simplify(dissolved.geometry.values, tolerance,
+                                             preserve_topology=True)
+    if int(shapely.get_num_coordinates(dissolved.geometry.values).sum()) <= (
+            _COORDS_PER_PARCEL * max_parcels):
+        out = gpd.GeoDataFrame({
+            "group": dissolved["group"].astype("string"),
+            "n": _group_label(dissolved["group"]),
+            "p": _num(dissolved["parcels"], 0),
+            "a": _num(dissolved["area_m2"] / 1e4, 2, "ha"),
+        }, geometry=dissolved.geometry.values, crs=lu.crs)
+        note = (f"用地：{n:,} 个地块按 {grid_m:g} m 网格内同类合并为 {len(out):,} 个图斑 — land use: "
+                f"{n:,} parcels (more than the page's {max_parcels:,}) dissolved by group within "
+                f"{grid_m:g} m cells into {len(out):,} shapes, simplified by {tolerance:g} m; "
+                "parcel ids are in parcels.csv.")
+        return out, note
+    return _landuse_dominant_grid(geoms, group, area_m2, max_parcels=max_parcels, n=n)
+
+
+def _landuse_dominant_grid(geoms, group: pd.Series, area_m2: np.ndarray, *, max_parcels: int,
+                           n: int) -> tuple[gpd.GeoDataFrame, str]:
+    """Each cell in the group with the largest area in it (see :func:`_landuse_aggregate`)."""
+    total = float(area_m2.sum())
+    size = next((s for s in _GRID_SIZES_M if total / s**2 <= max_parcels), _GRID_SIZES_M[-1])
+    arr = np.asarray(geoms)
+    b = shapely.bounds(arr)
+    ix0 = np.floor(b[:, 0] / size).astype(np.int64)
+    iy0 = np.floor(b[:, 1] / size).astype(np.int64)
+    nx = np.floor(b[:, 2] / size).astype(np.int64) - ix0 + 1
+    ny = np.floor(b[:, 3] / size).astype(np.int64) - iy0 + 1
+    # every (parcel, cell) pair of a parcel's bounding box, without a loop over parcels
+    k = nx * ny
+    rep = np.repeat(np.arange(len(arr)), k)
+    off = np.arange(int(k.sum())) - np.repeat(np.cumsum(k) - k, k)
+    cx = ix0[rep] + off % nx[rep]
+    cy = iy0[rep] + off // nx[rep]
+    boxes = shapely.box(cx * size, cy * size, (cx + 1) * size, (cy + 1) * size)
+    piece = shapely.area(shapely.intersection(arr[rep], boxes))
+    pairs = pd.DataFrame({"cx": cx, "cy": cy, "group": group.to_numpy()[rep], "m2": piece})
+    by = pairs[pairs["m2"] > 0].groupby(["cx", "cy", "group"], sort=True)["m2"].sum()
+    by = by.reset_index()
+    covered = by.groupby(["cx", "cy"])["m2"].transform("sum")
+    # the largest group of each cell; ties go to the group first in alphabetical order
+    top = (by.assign(covered=covered)
+           .sort_values(["cx", "cy", "m2", "group"], ascending=[True, True, False, True],
+                        kind="stable")
+           .drop_duplicates(["cx", "cy"]))
+    top = top[top["covered"] >= 0.5 * size**2]
+    tx, ty = top["cx"].to_numpy(), top["cy"].to_numpy()
+    cells = gpd.GeoDataFrame({
+        "bx": tx // 10, "by": ty // 10,
+        "group": top["group"].to_numpy(), "cells": np.ones(len(top), dtype=np.int64),
+        "m2": top["m2"].to_numpy(),
+    }, geometry=shapely.box(tx * size, ty * size, (tx + 1) * size, (ty + 1) * size))
+    # the cells tile exactly (integer multiples of the size), so a coverage union is exact
+    merged = cells.dissolve(by=["bx", "by", "group"], aggfunc={"cells": "sum", "m2": "sum"},
+                            method="coverage").reset_index()
+    out = gpd.GeoDataFrame({
+        "group": merged["group"].astype("string"),
+        "n": _group_label(merged["group"]),
+        "x": _num(merged["cells"], 0, f"× {size:g} m"),
+        "s": _num(merged["m2"] / 1e4, 2, "ha"),
+    }, geometry=shapely.simplify(merged.geometry.values, 0.01), crs=geoms.crs)
+    note = (f"用地：{n:,} 个地块概括为 {size:g} m 网格，每格显示面积最大的地类 — land use: "
+            f"{n:,} parcels (more than the page's {max_parcels:,}, too mixed to dissolve) "
+            f"generalised to a {size:g} m grid: each cell drawn in the group with the largest "
+            "area in it (cells less than half covered left out); parcel ids are in parcels.csv.")
+    return out, note
+
+
 def ecology_map(zones: gpd.GeoDataFrame, landuse: gpd.GeoDataFrame,
                 candidates: gpd.GeoDataFrame | None, *, targets: dict, offline: bool = False,
-                synthetic: bool = False, simplify_m: float = 1.0,
+                synthetic: bool = False, simplify_m: float = 1.0, max_parcels: int = 25_000,
+                landuse_grid_m: float = 250.0,
                 title: str = "生态屏障 Green ecological barrier") -> folium.Map:
     """The ecology map: zones by blue-green share and forest coverage, land use, candidates.
 
@@ -647,6 +772,13 @@ def ecology_map(zones: gpd.GeoDataFrame, landuse: gpd.GeoDataFrame,
         blue-green legend, ids starting with "forest" (not "stock") those of forest coverage.
     offline, synthetic, simplify_m, title
         As for :func:`pv_map`.
+    max_parcels : int
+        Parcel budget of the page.  Up to this many parcels are drawn one by one (the full demo
+        district, about 20 000 parcels, is); above it the land use is drawn aggregated (see
+        :func:`_landuse_aggregate`) and the page says how.  Zones and candidates are always
+        drawn exactly.
+    landuse_grid_m : float
+        Cell size within which parcels of one group are dissolved when aggregated [m].
 
     Returns
     -------
@@ -662,15 +794,30 @@ def ecology_map(zones: gpd.GeoDataFrame, landuse: gpd.GeoDataFrame,
     # Land use: one group per toggle, drawn first so that zones and candidates stay on top.
     if landuse is not None and len(landuse):
         lu = _to_metric(landuse, "landuse")
+        lu = lu[lu.geometry.notna() & ~lu.geometry.is_empty]
         group = _col(lu, "group").astype("string").fillna("other")
-        lprops = pd.DataFrame({
-            "i": escape_text(_col(lu, "id")), "c": escape_text(_col(lu, "code")),
-            "n": escape_text(_col(lu, "name_zh")), "a": _num(_col(lu, "area_ha"), 2, "ha"),
-        }, index=lu.index)
-        lgeoms = pd.Series(list(_web_geometry(lu.geometry, simplify_m)), index=lu.index)
+        if len(lu) <= max_parcels:
+            lprops = pd.DataFrame({
+                "i": escape_text(_col(lu, "id")), "c": escape_text(_col(lu, "code")),
+                "n": escape_text(_col(lu, "name_zh")), "a": _num(_col(lu, "area_ha"), 2, "ha"),
+            }, index=lu.index)
+            lgroup = group.to_numpy()
+            lgeoms = pd.Series(list(_web_geometry(lu.geometry, simplify_m)), index=lu.index)
+            lfields, laliases = ["i", "c", "n", "a"], ["编号 id", "地类编码 code", "地类 class",
+                                                       "面积 area"]
+            lnote = ""
+        else:
+            agg, lnote = _landuse_aggregate(lu, group, max_parcels=max_parcels,
+                                            grid_m=landuse_grid_m, simplify_m=simplify_m)
+            lgroup = agg["group"].to_numpy()
+            lprops = agg.drop(columns=["group", "geometry"])
+            lgeoms = pd.Series(list(_web_geometry(agg.geometry, 0.0)), index=agg.index)
+            lfields = list(lprops.columns)
+            laliases = [_AGG_ALIASES[f] for f in lfields]
+            notes.append(lnote)
         rows = []
         for key, (label, colour, show) in LANDUSE_GROUPS.items():
-            sel = (group == key).to_numpy()
+            sel = lgroup == key
             rows.append((colour, label))
             if not sel.any():
                 continue
@@ -678,11 +825,10 @@ def ecology_map(zones: gpd.GeoDataFrame, landuse: gpd.GeoDataFrame,
             _static_geojson(_feature_collection(lprops[sel], lgeoms[sel]), name=label,
                             control=False, style=_style("#555555", colour, weight=0.3,
                                                         fill_opacity=0.6),
-                            tooltip=_tooltip(["i", "c", "n", "a"],
-                                             ["编号 id", "地类编码 code", "地类 class",
-                                              "面积 area"])).add_to(fg)
+                            tooltip=_tooltip(lfields, laliases)).add_to(fg)
             fg.add_to(m)
-        _legend(m, key="landuse", title="用地 land use", rows=rows)
+        _legend(m, key="landuse", title="用地 land use", rows=rows,
+                note=lnote.split(" — ")[0] if lnote else "")
 
     # Zones: classes whose edges are exactly the targets.
     zf = _zone_rows(zones)

@@ -251,3 +251,102 @@ def test_page_size_of_a_65000_building_district(tmp_path):
                 if "i" in f["properties"] and "rk" not in f["properties"])
     assert drawn == 15_000
     assert "其余 50,000 栋" in page
+
+
+# ---------------------------------------------------------------------------------------------
+# Land use above the page's parcel budget
+
+
+def _squares(groups_by_cell: list[list[str]], *, size: float = 100.0, x0: float = 534_800.0,
+             y0: float = 4_329_000.0):
+    """Parcels ``size`` m square; ``groups_by_cell[row][col]``, row 0 at the bottom.
+
+    x0 and y0 are multiples of 200 m, so that 200 m cells hold 2 × 2 parcels.
+    """
+    g = np.array(groups_by_cell)
+    rows, cols = np.indices(g.shape)
+    x = x0 + cols.ravel() * size
+    y = y0 + rows.ravel() * size
+    return F.gpd.GeoDataFrame({
+        "id": [f"Q{k:03d}" for k in range(g.size)], "code": "0101", "name_zh": "水田",
+        "group": g.ravel(), "area_ha": size * size / 1e4,
+    }, geometry=F.shapely.box(x, y, x + size, y + size), crs=F.CRS)
+
+
+def landuse_features(page: str) -> list[dict]:
+    return [f["properties"] for b in geojson_blocks(page) for f in b["features"]
+            if "z" not in f["properties"] and "rk" not in f["properties"]]
+
+
+def test_landuse_within_budget_is_drawn_parcel_by_parcel():
+    page = maps.render_map(maps.ecology_map(F.zones(), F.landuse(), None, targets=F.TARGETS,
+                                            max_parcels=12))
+    feats = landuse_features(page)
+    assert len(feats) == 12 and sorted(f["i"] for f in feats) == [f"P{k:03d}" for k in range(12)]
+    assert "dissolved" not in page and "generalised" not in page
+
+
+def test_landuse_above_budget_dissolved_by_group_within_cells():
+    # 4 × 4 parcels of 1 ha: the left two columns forest, the right two blue; 200 m cells hold
+    # 2 × 2 parcels of one group → 4 shapes of 4 parcels and 4 ha each, 2 per group
+    lu = _squares([["forest", "forest", "blue", "blue"]] * 4)
+    m = maps.ecology_map(F.zones(), lu, None, targets=F.TARGETS, max_parcels=10,
+                         landuse_grid_m=200.0)
+    page = maps.render_map(m)
+    feats = landuse_features(page)
+    assert sorted((f["n"], f["p"], f["a"]) for f in feats) == (
+        [("林地 forest", "4", "4.0 ha")] * 2 + [("水域 blue (water, wetland)", "4", "4.0 ha")] * 2)
+    names = overlay_names_deep(m)
+    assert "用地 land use: 林地 forest" in names and "用地 land use: 水域 blue (water, wetland)" in names
+    assert "16 parcels (more than the page&#x27;s 10) dissolved by group within 200 m cells" in page
+    # each shape is one 200 m square: 5 coordinates
+    rings = [f["geometry"]["coordinates"][0] for b in geojson_blocks(page) for f in b["features"]
+             if "p" in f["properties"]]
+    assert [len(r) for r in rings] == [5, 5, 5, 5]
+
+
+def test_landuse_too_mixed_to_dissolve_is_generalised_to_a_grid():
+    # each 200 m cell: one blue parcel (lower left) and three forest parcels.  Dissolved, that
+    # is 4 squares + 4 L-shapes = 4 × (5 + 7) = 48 vertices > 10 × 4 (budget of 4 parcels), so
+    # the land use is generalised: 16 ha / 4 parcels = 4 ha per cell → 200 m cells, all four
+    # forest-dominated (3 ha vs 1 ha), merged into one 400 m × 400 m shape holding 12 ha forest
+    f, b = "forest", "blue"
+    lu = _squares([[b, f, b, f], [f, f, f, f], [b, f, b, f], [f, f, f, f]])
+    page = maps.render_map(maps.ecology_map(F.zones(), lu, None, targets=F.TARGETS,
+                                            max_parcels=4, landuse_grid_m=200.0))
+    feats = landuse_features(page)
+    assert [(x["n"], x["x"], x["s"]) for x in feats] == [("林地 forest", "4 × 200 m", "12.0 ha")]
+    assert "generalised to a 200 m grid" in page
+    ring = np.array(next(f["geometry"]["coordinates"][0] for bl in geojson_blocks(page)
+                         for f in bl["features"] if "x" in f["properties"]))
+    assert len(ring) == 5  # one square, the inner cell edges merged away
+
+
+def overlay_names_deep(m) -> list[str]:
+    return [c.layer_name for c in m._children.values() if getattr(c, "control", False)]
+
+
+def test_landuse_of_250000_parcels_stays_under_10_mb():
+    # a 10 km × 10 km grid of 20 m parcels, groups at random: the worst case for dissolving
+    n, size = 500, 20.0
+    i = np.arange(n * n)
+    x = F.X0 + (i % n) * size
+    y = F.Y0 + (i // n) * size
+    groups = np.array(list(maps.LANDUSE_GROUPS))
+    lu = F.gpd.GeoDataFrame({
+        "id": F.pd.array(np.char.add("P", i.astype(str)), dtype="string"), "code": "0101",
+        "name_zh": "水田", "group": groups[np.random.default_rng(0).integers(0, 6, len(i))],
+        "area_ha": size * size / 1e4,
+    }, geometry=F.shapely.box(x, y, x + size, y + size), crs=F.CRS)
+    m = maps.ecology_map(F.zones(), lu, F.candidates(), targets=F.TARGETS, offline=True)
+    page = maps.render_map(m)
+    assert len(page.encode("utf-8")) <= 10_000_000
+    # 10⁸ m² / 25 000 parcels = 4 000 m² a cell → 100 m cells, merged by 10 × 10 blocks
+    assert "250,000 parcels" in page and "generalised to a 100 m grid" in page
+    feats = landuse_features(page)
+    assert sum(int(f["x"].split()[0]) for f in feats) == 100 * 100
+    assert {f["n"].split()[0] for f in feats} == {"水域", "林地", "绿地", "耕地", "建设用地", "其他"}
+    # zones and candidates exact
+    all_feats = [f["properties"] for b in geojson_blocks(page) for f in b["features"]]
+    assert len([p for p in all_feats if "rk" in p]) == 3
+    assert len([p for p in all_feats if "z" in p]) == 6
