@@ -47,6 +47,7 @@ LEVEL_ZH = {
     "level2": "二级管控区",
     "level3": "三级管控区",
     "subzone": "分区",
+    "street": "街道",  # zone accounts by street (街道/镇) within the barrier
 }
 #: Land-use groups drawn on the ecology map: (label, fill colour, shown when the page opens).
 LANDUSE_GROUPS = {
@@ -806,6 +807,7 @@ def ecology_map(zones: gpd.GeoDataFrame, landuse: gpd.GeoDataFrame,
             lfields, laliases = ["i", "c", "n", "a"], ["编号 id", "地类编码 code", "地类 class",
                                                        "面积 area"]
             lnote = ""
+            outline = "#555555"
         else:
             agg, lnote = _landuse_aggregate(lu, group, max_parcels=max_parcels,
                                             grid_m=landuse_grid_m, simplify_m=simplify_m)
@@ -814,6 +816,9 @@ def ecology_map(zones: gpd.GeoDataFrame, landuse: gpd.GeoDataFrame,
             lgeoms = pd.Series(list(_web_geometry(agg.geometry, 0.0)), index=agg.index)
             lfields = list(lprops.columns)
             laliases = [_AGG_ALIASES[f] for f in lfields]
+            # outlined in their own colour: the edges of aggregated shapes are cell edges, not
+            # parcel boundaries, and would draw a misleading grid
+            outline = None
             notes.append(lnote)
         rows = []
         for key, (label, colour, show) in LANDUSE_GROUPS.items():
@@ -823,7 +828,7 @@ def ecology_map(zones: gpd.GeoDataFrame, landuse: gpd.GeoDataFrame,
                 continue
             fg = folium.FeatureGroup(name=f"用地 land use: {label}", show=show)
             _static_geojson(_feature_collection(lprops[sel], lgeoms[sel]), name=label,
-                            control=False, style=_style("#555555", colour, weight=0.3,
+                            control=False, style=_style(outline or colour, colour, weight=0.3,
                                                         fill_opacity=0.6),
                             tooltip=_tooltip(lfields, laliases)).add_to(fg)
             fg.add_to(m)
