@@ -4,7 +4,7 @@ Usage::
 
     python bench/run_all.py                          # 10⁴ and 10⁵ buildings, every stage
     python bench/run_all.py --sizes 1000000 --stages pv_raster raster raster_exactextract
-    python bench/run_all.py --demo                   # also time `gis-planner run` on the demo
+    python bench/run_all.py --demo                   # also time the demo run (bench_demo.py)
 
 Results are appended to ``<cache>/results.jsonl`` (one JSON object per stage run) and the table is
 printed from the latest entry of each (stage, size), so sizes run at different times combine.
@@ -53,16 +53,20 @@ def run_stage(stage: str, n: int, cache: Path, sample: int, timeout: float) -> d
     return out
 
 
-def run_demo(timeout: float) -> dict:
-    """Wall time of ``gis-planner run --out DIR`` on the built-in demo, as a planner types it."""
-    out = Path(tempfile.mkdtemp(prefix="gis-bench-demo-")) / "out"
-    cmd = ["gis-planner", "run", "--out", str(out)]
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                          cwd=tempfile.mkdtemp(prefix="gis-bench-demo-cwd-"))
-    wall = time.perf_counter() - t0
-    return {"stage": "demo_run", "n": 0, "wall_s": round(wall, 1), "exit": proc.returncode,
-            "stderr_tail": proc.stderr.strip().splitlines()[-2:]}
+def run_demo(timeout: float) -> list[dict]:
+    """``gis-planner run`` on the demo from the repository root, default and dask engine."""
+    import bench_demo
+
+    root = Path(tempfile.mkdtemp(prefix="gis-bench-demo-"))
+    out = []
+    for engine in ("local", "dask"):
+        r = bench_demo.run(engine, root, timeout)
+        out.append({"stage": "demo_run" if engine == "local" else "demo_run_dask", "n": 0, **r})
+    if all(r["exit"] == 0 for r in out):
+        cmp = bench_demo.compare(root / "local" / "out", root / "dask" / "out")
+        out[1]["same_outputs"] = {k: cmp[k]["equal"] for k in
+                                  ("scorecard", "zones_csv", "buildings_pv_gpkg")}
+    return out
 
 
 def latest(results_file: Path) -> dict[tuple[str, int], dict]:
@@ -124,9 +128,11 @@ def print_table(results: dict[tuple[str, int], dict]) -> None:
         if a and b:
             print(f"  raster statistics N={n}: ours {a:.1f} s vs exactextract {b:.1f} s "
                   f"({'met' if a <= b * 1.05 else 'missed'})")
-    demo = results.get(("demo_run", 0))
-    if demo:
-        print(f"  demo run: {demo['wall_s']} s (≤ 60), exit {demo['exit']}")
+    for stage in ("demo_run", "demo_run_dask"):
+        demo = results.get((stage, 0))
+        if demo:
+            same = f", same outputs as local: {demo['same_outputs']}" if "same_outputs" in demo else ""
+            print(f"  {stage}: {demo['wall_s']} s (≤ 60), exit {demo['exit']}{same}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -152,10 +158,10 @@ def main(argv: list[str] | None = None) -> None:
                 with results_file.open("a") as fh:
                     fh.write(json.dumps(r, ensure_ascii=False) + "\n")
         if args.demo:
-            r = run_demo(args.timeout)
-            print(json.dumps(r, ensure_ascii=False), flush=True)
-            with results_file.open("a") as fh:
-                fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+            for r in run_demo(args.timeout):
+                print(json.dumps(r, ensure_ascii=False), flush=True)
+                with results_file.open("a") as fh:
+                    fh.write(json.dumps(r, ensure_ascii=False) + "\n")
     print_table(latest(results_file))
 
 
