@@ -96,6 +96,7 @@ class OutputSpec:
     dir: Path = Path("maps/output")
     offline: bool = False
     max_buildings_drawn: int = 15000
+    max_parcels_drawn: int = 25000
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,8 @@ class RunConfig:
 _TOP_KEYS = {"project", "layers", "weather", "pv", "ecology", "engine", "output"}
 _PROJECT_KEYS = {"name": str, "crs": str, "targets": str, "synthetic": bool}
 _ENGINE_KEYS = {"kind": str, "address": str, "partitions": int}
-_OUTPUT_KEYS = {"dir": str, "offline": bool, "max_buildings_drawn": int}
+_OUTPUT_KEYS = {"dir": str, "offline": bool, "max_buildings_drawn": int,
+                "max_parcels_drawn": int}
 _WEATHER_KEYS = {"epw": str, "pvgis": str, "file": str}
 
 
@@ -286,6 +288,9 @@ def parse_runfile(raw: dict[str, Any], *, base: str | Path, source: Path | None 
         if spec is not None:
             layers[kind] = spec
 
+    for key in ("max_buildings_drawn", "max_parcels_drawn"):
+        if key in output and output[key] < 1:
+            bad(f"output.{key}", "must be at least 1", output[key])
     out_dir = _resolve(base, output.get("dir", "maps/output"))
     targets = project.get("targets", "dongli-2025")
     if problems:
@@ -303,7 +308,8 @@ def parse_runfile(raw: dict[str, Any], *, base: str | Path, source: Path | None 
         engine=EngineSpec(engine.get("kind", "local"), engine.get("address"),
                           engine.get("partitions")),
         output=OutputSpec(out_dir, output.get("offline", False),
-                          output.get("max_buildings_drawn", 15000)),
+                          output.get("max_buildings_drawn", 15000),
+                          output.get("max_parcels_drawn", 25000)),
         raw=raw,
     )
 

@@ -178,6 +178,7 @@ def publish(out_dir: str | Path, *, pv, zones, landuse, candidates, streets,
         written["pv_map"] = maps.save_map(m, out_dir / "pv_map.html", offline=offline)
     if zones is not None and len(zones) and landuse is not None:
         m = maps.ecology_map(zones, landuse, candidates, targets=_map_targets(scorecard),
+                             max_parcels=int(meta.get("max_parcels_drawn") or 25_000),
                              offline=offline, synthetic=synthetic,
                              title=f"{project} 生态屏障 Green ecological barrier")
         written["ecology_map"] = maps.save_map(m, out_dir / "ecology_map.html", offline=offline)

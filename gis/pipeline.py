@@ -451,6 +451,7 @@ def _meta(ctx: Context) -> dict[str, Any]:
         "run_id": _run_id(ctx),
         "preset": ctx.targets["name"] if ctx.targets else None,
         "max_buildings_drawn": ctx.cfg.output.max_buildings_drawn,
+        "max_parcels_drawn": ctx.cfg.output.max_parcels_drawn,
     }
 
 
