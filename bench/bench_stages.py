@@ -37,6 +37,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -291,6 +292,8 @@ def run(stage: str, n: int, cache: Path, sample: int) -> dict:
         res["walls_s"] = walls
     else:
         raise SystemExit(f"unknown stage {stage!r}; use one of {', '.join(STAGES)}")
+    if stage in ("maps", "exports"):
+        shutil.rmtree(out, ignore_errors=True)
     res["wall_s"] = round(t.wall, 3)
     res["load_avg"] = t.load
     res["base_rss_mib"] = round(t.base, 1)

@@ -34,6 +34,7 @@ import json
 import os
 import pstats
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -286,6 +287,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-formats", action="store_true", help="skip timing every suffix")
     parser.add_argument("--no-compare", action="store_true", help="skip the comparisons")
     parser.add_argument("--xlsxwriter-path", type=Path, help="folder holding the xlsxwriter package")
+    parser.add_argument("--keep", action="store_true", help="keep the written files")
     parser.add_argument("--profile", choices=WRITERS,
                         help="profile one writer (top functions by cumulative time)")
     args = parser.parse_args(argv)
@@ -302,6 +304,7 @@ def main(argv: list[str] | None = None) -> None:
         _write(args.profile, ranked, out / "profiled.xlsx")
         prof.disable()
         pstats.Stats(prof).sort_stats("cumulative").print_stats(25)
+        shutil.rmtree(out, ignore_errors=True)
         return
     if not args.no_formats:
         walls = {}
@@ -337,7 +340,10 @@ def main(argv: list[str] | None = None) -> None:
                     again.read_bytes() == (out / f"small_{writer}.xlsx").read_bytes(),
             }
     res["peak_rss_mib"] = round(_rss_mib(), 1)
-    res["out"] = str(out)
+    if args.keep:
+        res["out"] = str(out)
+    else:
+        shutil.rmtree(out, ignore_errors=True)
     print(json.dumps(res, ensure_ascii=False, default=str))
 
 
