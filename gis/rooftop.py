@@ -378,8 +378,12 @@ def _raster_sample(src, band_idx: int, *, max_cells: float = 4e6) -> np.ndarray:
     windows = [w for _, w in src.block_windows(band_idx)]
     block_cells = max(1, windows[0].width * windows[0].height)
     step = max(1, int(len(windows) * block_cells // max_cells))
-    # an odd stride through the block grid so that the sample does not line up with its columns
-    picked = windows[::step | 1]
+    # a stride through the block grid prime to its number of block columns, so that the
+    # sample walks across the columns instead of lining up in one of them
+    n_cols = max(1, math.ceil(src.width / max(1, windows[0].width)))
+    while n_cols > 1 and math.gcd(step, n_cols) != 1:
+        step += 1
+    picked = windows[::step]
     parts = [src.read(band_idx, window=w, masked=True).compressed() for w in picked]
     return np.concatenate(parts).astype(float) if parts else np.empty(0)
 
