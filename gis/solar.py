@@ -269,23 +269,25 @@ def _check_weather(data: pd.DataFrame, path: Path) -> pd.DataFrame:
 # ---------------------------------------------------------------------------------------------
 # Built-in climate model
 
-#: Monthly long-term means for sites without a weather file.
-#: ``ghi``: all-sky insolation on a horizontal surface [kWh/m²/day], NASA POWER climatology
-#: (parameter ALLSKY_SFC_SW_DWN, long-term monthly means, cell at 39.1 N 117.2 E), rounded;
-#: ``t_mean``/``t_min``/``t_max``: air temperature [°C], China Meteorological Administration climate
-#: normals 1991–2020, station 54527 Tianjin; ``wind``: annual mean 10 m wind speed [m/s] (CMA
-#: normals for Tianjin, about 2–3 m/s; a flat figure only enters the cell temperature).
+#: Monthly means for sites without a weather file, taken from the Tianjin typical meteorological
+#: year ``CHN_TJ_Tianjin.545270_TMYx.2009-2023`` (station 545270, 39.08 N 117.05 E; built from
+#: NOAA ISD 2009–2023 records with ERA5, distributed by climate.onebuilding.org): ``ghi`` mean
+#: daily global horizontal irradiation [kWh/m²/day] per month (annual sum 1 595 kWh/m²);
+#: ``t_mean`` mean air temperature, ``t_min``/``t_max`` mean daily minimum and maximum [°C];
+#: ``wind`` annual mean wind speed [m/s] (a flat figure; it only enters the cell temperature).
+#: tests/test_solar.py recomputes every figure from that file.
 CLIMATE_SITES: dict[str, dict[str, Any]] = {
     "Tianjin": {
-        "latitude": 39.1,
-        "longitude": 117.2,
-        "ghi": (2.37, 3.24, 4.42, 5.42, 6.10, 5.87, 5.08, 4.77, 4.42, 3.41, 2.44, 2.03),
-        "t_mean": (-3.0, 0.5, 7.3, 15.0, 21.1, 25.0, 27.3, 26.4, 21.7, 14.3, 5.5, -1.2),
-        "t_min": (-7.9, -4.8, 2.0, 9.7, 15.9, 20.4, 23.4, 22.3, 16.8, 9.1, 0.7, -5.7),
-        "t_max": (2.0, 5.7, 12.5, 20.3, 26.3, 29.7, 31.3, 30.5, 26.6, 19.5, 10.2, 3.4),
-        "wind": 2.5,
-        "source": "GHI: NASA POWER climatology (ALLSKY_SFC_SW_DWN), 39.1 N 117.2 E; "
-                  "temperature: CMA climate normals 1991-2020, station 54527 Tianjin",
+        "latitude": 39.08,
+        "longitude": 117.05,
+        "ghi": (2.78, 3.62, 5.07, 5.66, 6.30, 6.16, 5.19, 4.78, 4.38, 3.47, 2.54, 2.46),
+        "t_mean": (-2.0, 1.5, 8.7, 15.1, 21.5, 26.2, 27.5, 26.6, 21.3, 14.5, 6.3, -0.5),
+        "t_min": (-7.1, -2.8, 3.0, 9.6, 16.2, 21.3, 24.0, 23.1, 17.6, 9.5, 2.3, -5.1),
+        "t_max": (3.8, 6.4, 14.6, 20.5, 26.3, 31.1, 31.1, 30.1, 25.7, 19.9, 11.1, 4.9),
+        "wind": 2.8,
+        "source": "monthly means of the Tianjin typical year CHN_TJ_Tianjin.545270_TMYx.2009-2023 "
+                  "(station 545270, 39.08 N 117.05 E; NOAA ISD 2009-2023 with ERA5, "
+                  "climate.onebuilding.org)",
     },
 }
 
@@ -341,10 +343,10 @@ def climate_model(latitude: float, longitude: float, altitude: float = 0.0, *, y
     >>> meta["source"], len(data), list(data.columns)
     ('climate-model', 8760, ['ghi', 'dni', 'dhi', 'temp_air', 'wind_speed'])
 
-    The annual horizontal irradiation [kWh/m²] equals the monthly NASA POWER figures summed:
+    The annual horizontal irradiation [kWh/m²] equals the monthly figures summed:
 
     >>> round(data["ghi"].sum() / 1000)
-    1509
+    1595
     >>> climate_model(30.6, 114.3)
     Traceback (most recent call last):
     ...
@@ -522,10 +524,10 @@ def yield_table(data: pd.DataFrame, meta: dict[str, Any], tilts: Any, azimuths: 
     >>> data, meta = climate_model(39.1, 117.4)
     >>> yield_table(data, meta, [0, 35], [90, 180]).round(0)
        tilt  azimuth  specific_yield_kwh_kwp
-    0   0.0     90.0                  1193.0
-    1   0.0    180.0                  1193.0
-    2  35.0     90.0                  1085.0
-    3  35.0    180.0                  1381.0
+    0   0.0     90.0                  1254.0
+    1   0.0    180.0                  1254.0
+    2  35.0     90.0                  1145.0
+    3  35.0    180.0                  1514.0
     """
     params = params or SolarParams()
     tilts = np.atleast_1d(np.asarray(tilts, dtype=float))

@@ -83,14 +83,14 @@ def test_yield_table_grid_equals_single_orientations(tianjin):
 def test_climate_model_tianjin_in_plausible_band():
     data, meta = solar.climate_model(39.15, 117.4)
     assert len(data) == 8760
-    assert meta["source"] == "climate-model" and "NASA POWER" in meta["figures"]
+    assert meta["source"] == "climate-model" and "TMYx" in meta["figures"]
     # monthly scaling reproduces the monthly figures exactly (sum of daily means × days)
     ghi_kwh = data["ghi"].sum() / 1000
     expected = sum(g * d for g, d in zip(solar.CLIMATE_SITES["Tianjin"]["ghi"],
                                          [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31],
                                          strict=True))
     assert ghi_kwh == pytest.approx(expected, rel=1e-6)
-    assert data["temp_air"].groupby(data.index.month).mean().iloc[6] == pytest.approx(27.3,
+    assert data["temp_air"].groupby(data.index.month).mean().iloc[6] == pytest.approx(27.5,
                                                                                         abs=0.2)
     assert 1200 < solar.specific_yield(data, meta, 35, 180) < 1600
 
@@ -162,3 +162,24 @@ def test_bad_solar_params_are_input_errors():
         solar.SolarParams(transposition="klucher", losses_percent=140)
     columns = {p.column for p in info.value.problems}
     assert columns == {"pv.transposition", "pv.losses_percent"}
+
+
+def test_climate_figures_are_the_monthly_means_of_the_cited_typical_year(tianjin_epw):
+    """Every built-in figure is recomputed from the file it cites."""
+    data, meta = pvlib.iotools.read_epw(tianjin_epw)
+    data.index = data.index - pd.Timedelta(hours=1)  # hour-ending stamps: keep hours in their day
+    site = solar.CLIMATE_SITES["Tianjin"]
+    month = data.index.month
+    ghi = data["ghi"].groupby(month).sum() / 1000 / (data["ghi"].groupby(month).size() / 24)
+    np.testing.assert_allclose(site["ghi"], ghi.round(2), atol=1e-9)
+    t = data["temp_air"]
+    np.testing.assert_allclose(site["t_mean"], t.groupby(month).mean().round(1), atol=1e-9)
+    daily = t.groupby(t.index.date).agg(["min", "max"])
+    daily_month = pd.to_datetime(daily.index).month
+    np.testing.assert_allclose(site["t_min"], daily["min"].groupby(daily_month).mean().round(1),
+                               atol=1e-9)
+    np.testing.assert_allclose(site["t_max"], daily["max"].groupby(daily_month).mean().round(1),
+                               atol=1e-9)
+    assert site["wind"] == pytest.approx(round(data["wind_speed"].mean(), 1))
+    assert (site["latitude"], site["longitude"]) == (round(meta["latitude"], 2),
+                                                     round(meta["longitude"], 2))
