@@ -333,7 +333,9 @@ def zone_accounts(landuse: gpd.GeoDataFrame, zones: gpd.GeoDataFrame, *, scheme:
     if use_official:
         frac = area / shapely.area(pgeom[fi])
         off = np.where(np.isfinite(tbdl[fi]), tbdl[fi] * frac, area)
-        ridge = kc[fi] * frac
+        # KCMJ is added only where TBDLMJ (net of it) is used: a parcel counted by its drawn
+        # area already holds its ridges
+        ridge = np.where(np.isfinite(tbdl[fi]), np.nan_to_num(kc[fi]) * frac, 0.0)
         rflags = _ridge_flags(scheme, options)
         for flag, col in _HA_COLUMNS.items():
             out[f"{col}_official"] = (per_unit(off * fl[flag])

@@ -620,9 +620,20 @@ def _red_to_green(n: int) -> list[str]:
         n, ["#d73027", "#fc8d59", "#fee08b", "#d9ef8b", "#91cf60", "#1a9850"][:max(n, 1)])
 
 
+def _share_column(zones: pd.DataFrame, column: str) -> pd.Series:
+    """A zone share on the basis the scorecard uses: official areas where the run has them."""
+    official = f"{column}_official"
+    if official in zones and zones[official].notna().any():
+        return pd.to_numeric(zones[official], errors="coerce").fillna(
+            pd.to_numeric(_col(zones, column), errors="coerce"))
+    return _col(zones, column)
+
+
 def _zone_rows(zones: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """Rows that are zone features (with geometry), not the per-level summary rows."""
     z = zones[zones.geometry.notna() & ~zones.geometry.is_empty]
+    if "kind" in z:  # street rows are roll-ups, not zones the targets speak of
+        z = z[z["kind"].astype("string").fillna("zone") != "street"]
     per_level = z.groupby("level")["zone"].transform("size")
     summary = (z["zone"].astype("string") == z["level"].astype("string")) & (per_level > 1)
     return z[~summary.to_numpy()]
@@ -800,7 +811,9 @@ def ecology_map(zones: gpd.GeoDataFrame, landuse: gpd.GeoDataFrame,
         if len(lu) <= max_parcels:
             lprops = pd.DataFrame({
                 "i": escape_text(_col(lu, "id")), "c": escape_text(_col(lu, "code")),
-                "n": escape_text(_col(lu, "name_zh")), "a": _num(_col(lu, "area_ha"), 2, "ha"),
+                "n": escape_text(_col(lu, "name_zh")),
+                "a": _num(_col(lu, "area_ha") if "area_ha" in lu else lu.geometry.area / 1e4,
+                          2, "ha"),
             }, index=lu.index)
             lgroup = group.to_numpy()
             lgeoms = pd.Series(list(_web_geometry(lu.geometry, simplify_m)), index=lu.index)
@@ -844,8 +857,8 @@ def ecology_map(zones: gpd.GeoDataFrame, landuse: gpd.GeoDataFrame,
             "z": escape_text(_col(zf, "zone")),
             "l": escape_text(level.map(LEVEL_ZH).astype("string").fillna("") + " " + level),
             "a": _num(_col(zf, "area_ha"), 1, "ha"),
-            "b": _pct(_col(zf, "bluegreen_share")),
-            "f": _pct(_col(zf, "forest_coverage")),
+            "b": _pct(_share_column(zf, "bluegreen_share")),
+            "f": _pct(_share_column(zf, "forest_coverage")),
             "h": _num(_col(zf, "forest_ha"), 1, "ha"),
             "s": _num(_col(zf, "stock_m3"), 0, "m³"),
         }, index=zf.index)
@@ -858,7 +871,7 @@ def ecology_map(zones: gpd.GeoDataFrame, landuse: gpd.GeoDataFrame,
             ("forest", "forest_coverage", "森林覆盖率 forest coverage", False),
         ):
             breaks = _target_breaks(targets, key)
-            vals = pd.to_numeric(_col(zf, column), errors="coerce").to_numpy(float)
+            vals = pd.to_numeric(_share_column(zf, column), errors="coerce").to_numpy(float)
             cls = _classes(np.nan_to_num(vals, nan=-1.0), breaks)
             palette = _red_to_green(len(breaks) + 1)
             edges = [None, *breaks, None]

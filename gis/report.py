@@ -336,6 +336,9 @@ def write_report(out_dir: str | Path, *, scorecard: Mapping, pv: pd.DataFrame | 
         if chart:
             parts.append(_img(chart, f"{e.get('id')}: value and target"))
         column = _zone_column(e)
+        if column and zones is not None and f"{column}_official" in zones \
+                and zones[f"{column}_official"].notna().any():
+            column = f"{column}_official"  # the basis the scorecard uses
         zchart = chart_by_zone(zones, e, column) if column else None
         if zchart:
             parts.append(_img(zchart, f"{e.get('id')}: by zone"))

@@ -894,9 +894,12 @@ def pv_targets(pv: pd.DataFrame, targets: dict[str, Any], *,
 
     if "pv-new-public-factory" in specs:
         spec = specs["pv-new-public-factory"]
-        year = pd.to_numeric(pv["year_built"], errors="coerce").to_numpy(dtype=float)
-        new = (pv["category"].isin(["government", "public", "industrial"]).fillna(False)
-               .to_numpy(dtype=bool) & (np.nan_to_num(year, nan=-np.inf) >= since))
+        if "is_new" in pv:  # the definition pv_potential applied (and site lists filter on)
+            new = pv["is_new"].fillna(False).to_numpy(dtype=bool)
+        else:
+            year = pd.to_numeric(pv["year_built"], errors="coerce").to_numpy(dtype=float)
+            new = (pv["category"].isin(["government", "public", "industrial"]).fillna(False)
+                   .to_numpy(dtype=bool) & (np.nan_to_num(year, nan=-np.inf) >= since))
         has_pv = pd.to_numeric(pv["pv_kw"], errors="coerce").fillna(0).to_numpy() > 0
         n_new, n_with = int(new.sum()), int((new & has_pv).sum())
         basis = (f"buildings with PV (pv_kw > 0) ÷ buildings, government, public and industrial "
