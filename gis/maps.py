@@ -389,8 +389,8 @@ def _grid_aggregate(rest: gpd.GeoDataFrame, cell_m: float) -> gpd.GeoDataFrame:
 
 def _choropleth_layer(gdf: gpd.GeoDataFrame, value: str, *, name: str, fields, aliases,
                       props: pd.DataFrame, legend_key: str, legend_title: str, m: folium.Map,
-                      unit_fmt, show: bool) -> folium.GeoJson | None:
-    """A few-feature choropleth (streets, grid cells): per-feature static style in properties."""
+                      unit_fmt, show: bool) -> folium.FeatureGroup | None:
+    """A few-feature choropleth (streets, grid cells): one static-style layer per class."""
     if gdf.empty:
         return None
     v = pd.to_numeric(gdf[value], errors="coerce").fillna(0).to_numpy(float)
@@ -398,12 +398,17 @@ def _choropleth_layer(gdf: gpd.GeoDataFrame, value: str, *, name: str, fields, a
     breaks = [float(q) for q in qs if q > 0]
     cls = _classes(v, breaks)
     palette = _YLORRD[-(len(breaks) + 1):] if breaks else _YLORRD[:1]
-    styles = [_style("#555555", palette[c], weight=0.8, fill_opacity=0.4) for c in cls]
-    props = props.reset_index(drop=True).copy()
-    props["style"] = styles
-    geoms = _web_geometry(gdf.geometry, 1.0)
-    layer = folium.GeoJson(_feature_collection(props, geoms), name=name, show=show,
-                           tooltip=_tooltip(fields, aliases))
+    props = props.reset_index(drop=True)
+    geoms = pd.Series(list(_web_geometry(gdf.geometry, 1.0)))
+    # one GeoJSON per class with a static style (Leaflet ignores a per-feature "style" property)
+    layer = folium.FeatureGroup(name=name, show=show)
+    for i, colour in enumerate(palette):
+        sel = cls == i
+        if sel.any():
+            _static_geojson(_feature_collection(props[sel], geoms[sel]), name=f"{name} {i}",
+                            control=False, tooltip=_tooltip(fields, aliases),
+                            style=_style("#555555", colour, weight=0.8, fill_opacity=0.4)
+                            ).add_to(layer)
     edges = [None, *breaks, None]
     rows = [(palette[i], _break_label(edges[i], edges[i + 1], unit_fmt))
             for i in range(len(palette))]

@@ -210,9 +210,9 @@ def _expected_ecology(out: Path) -> dict:
     parcels = pd.read_csv(out / "parcels.csv", encoding="utf-8-sig")
     by_group = parcels["group"].value_counts().to_dict()
     zones = gpd.read_file(out / "zones.gpkg", layer="zones")
-    # one row per zone feature plus one per level (named after the level): the map draws the
-    # features
-    features = zones[~zones["zone"].isin(zones["level"].unique())]
+    # one row per zone feature, one per level (named after the level) and one per street: the
+    # map draws the zone features only
+    features = zones[~zones["zone"].isin(zones["level"].unique()) & (zones["kind"] != "street")]
     cand = gpd.read_file(out / "afforestation.gpkg", layer="afforestation")
     return {"groups": by_group, "bluegreen": int(features["bluegreen_share"].notna().sum()),
             "forest": int(features["forest_coverage"].notna().sum()), "candidates": len(cand)}
