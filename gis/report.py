@@ -99,6 +99,10 @@ def closing_text(entry: Mapping) -> str:
         if share is not None:
             text += f" → 可补足 closes {float(share):.0%}"
         return text
+    if entry.get("potential_share") is not None:
+        done = "可补足 closes it" if entry.get("closable") else "不足以补足 not enough"
+        return (f"屋顶光伏潜力 rooftop potential → {float(entry['potential_share']):.1%} "
+                f"({done})")
     if entry.get("gap_list"):
         done = "可补足 closes it" if entry.get("closable") else "不足以补足 not enough"
         return f"清单 list: {entry['gap_list']}.csv ({done})"

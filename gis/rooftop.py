@@ -931,20 +931,23 @@ def pv_targets(pv: pd.DataFrame, targets: dict[str, Any], *,
         use_kwh = float((pv["floor_area_m2"].to_numpy() * intensity)[urban].sum())
         existing_kwh = (pv["pv_kw"] * pv["specific_yield_kwh_kwp"].fillna(0)
                         * pv["shading_factor"].fillna(1)).to_numpy()
-        pv_kwh = float((pv["annual_kwh"].to_numpy() + existing_kwh)[urban].sum())
-        basis = ("(existing + potential rooftop PV yield) ÷ estimated energy use (floor area × "
-                 "energy-use intensity incl. heating, after GB/T 51161-2016, cold zone), urban "
-                 "buildings: " + ", ".join(URBAN_CATEGORIES))
+        existing = float(existing_kwh[urban].sum())
+        potential = float(pv["annual_kwh"].to_numpy()[urban].sum())
+        basis = ("existing rooftop PV yield ÷ estimated energy use (floor area × energy-use "
+                 "intensity incl. heating, after GB/T 51161-2016, cold zone), urban buildings: "
+                 + ", ".join(URBAN_CATEGORIES) + "; potential_share adds the rooftop potential")
         if use_kwh <= 0:
             entries.append(_unevaluated(spec, basis + ": no urban floor area", "share"))
         else:
-            value = pv_kwh / use_kwh
+            value = existing / use_kwh
             # the gap as the yearly renewable energy still missing: what a planner can act on
-            missing_gwh = (float(spec["target"]) * use_kwh - pv_kwh) / 1e6
+            missing_gwh = (float(spec["target"]) * use_kwh - existing) / 1e6
+            potential_share = (existing + potential) / use_kwh
             entries.append(entry(
                 spec, value=value, gap=missing_gwh, gap_unit="GWh/yr",
                 gap_pp=max(0.0, float(spec["target"]) - value) * 100,
-                basis=basis, pv_gwh=pv_kwh / 1e6, energy_use_gwh=use_kwh / 1e6,
-                existing_pv_share=float(existing_kwh[urban].sum()) / use_kwh,
+                basis=basis, existing_pv_gwh=existing / 1e6, potential_pv_gwh=potential / 1e6,
+                energy_use_gwh=use_kwh / 1e6, potential_share=potential_share,
+                closable=bool(potential_share >= float(spec["target"])),
                 energy_intensity_kwh_m2=eui))
     return entries, lists

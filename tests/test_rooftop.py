@@ -239,8 +239,13 @@ def test_targets_pilot_shares_new_buildings_and_substitution():
     sub = by_id["renewable-substitution"]
     urban = pv.set_index("id").loc[["g1", "p1", "p0", "r1"]]
     use = 1000 * 140 + 800 * 130 + 600 * 130 + 6000 * 100
-    produced = urban["annual_kwh"].sum() + 20 * 1300
-    assert sub["value"] == pytest.approx(produced / use)
+    existing = 20 * 1300  # 20 kW installed at 1 300 kWh/kWp, unshaded
+    potential = urban["annual_kwh"].sum()
+    assert sub["value"] == pytest.approx(existing / use)  # what is installed today
+    assert sub["potential_share"] == pytest.approx((existing + potential) / use)
+    assert sub["gap"] == pytest.approx((0.08 * use - existing) / 1e6)  # GWh/yr still missing
+    assert sub["gap_unit"] == "GWh/yr"
+    assert sub["closable"] == ((existing + potential) / use >= 0.08)
     assert sub["energy_use_gwh"] == pytest.approx(use / 1e6)
 
 
