@@ -242,21 +242,33 @@ def table_html(df: pd.DataFrame, *, max_rows: int = 40) -> str:
 
 METHODS = [
     ("屋顶光伏 Rooftop PV",
-     "Each roof's usable area is its footprint less set-backs and obstructions (flat roofs) or its "
-     "south-facing planes (pitched roofs); capacity [kWp] = usable area × module power density; "
-     "specific yield [kWh/kWp] is modelled with pvlib for the roof's tilt and azimuth once per "
-     "orientation class; annual yield = capacity × specific yield × shading factor. CO₂ and "
-     "standard-coal savings use the preset's grid emission factor and coal supply consumption."),
+     "Roof area = footprint area (÷ cos tilt for pitched roofs). Usable area = the footprint "
+     "shrunk by the edge setback × the usable fraction of the roof type − the area existing PV "
+     "already covers; a gable roof's two halves count separately and a half facing north is "
+     "left bare. Capacity [kWp] = usable area × module-to-roof ratio × module efficiency × "
+     "1 kW/m²: flat roofs carry south-facing rows spaced so that they do not shade each other at "
+     "noon on the winter solstice, pitched roofs carry flush modules. Specific yield "
+     "[kWh/kWp/yr] comes from pvlib for each orientation class (plane-of-array irradiance, cell "
+     "temperature, PVWatts DC and losses, inverter); annual energy = capacity × specific yield "
+     "× shading factor (roof mean of the irradiation raster ÷ unshaded reference, 1 without a "
+     "raster). CO₂ and standard-coal savings use the targets' grid emission factor and coal "
+     "supply consumption."),
     ("蓝绿空间与森林 Blue-green space and forest",
-     "Land-use parcels are classified into blue (water, wetland), green (grass, parks), forest "
-     "and other groups by the chosen scheme; shares are areas within each zone ÷ zone area, "
-     "computed in a metric CRS (or on the official TBDLMJ basis when given). A target over a "
-     "level uses the union of all zones of that level. Forest stock and carbon come from the "
-     "forest stands layer."),
+     "Land-use parcels are classified by the chosen scheme into blue (water, wetland), green "
+     "(grass, parks, gardens), forest and other groups; shares are areas within each zone ÷ "
+     "zone area, computed in a metric CRS, on official areas (TBDLMJ pro-rated on split "
+     "parcels, KCMJ counted as field ridges 1203) when the run file maps them. A target over a "
+     "level uses the union of all zones of that level. Forest coverage counts arbor forest, "
+     "bamboo, mangrove and forest swamp; other forest land (0307: sparse, unestablished, "
+     "nurseries) is reported apart as in the pipeline. Forest stock comes from the stands layer "
+     "when given, else from per-class defaults (labelled as estimates); carbon = stock × biomass "
+     "expansion factor × (1 + root-to-shoot ratio) × wood density × carbon fraction by species "
+     "group."),
     ("差距 Gaps",
      "A gap is what is missing to reach the target, in the unit stated: hectares of blue-green or "
-     "forest land, cubic metres of stock, square metres of roof or numbers of buildings; shares "
-     "are shown in percentage points."),
+     "forest land, cubic metres of stock, square metres of roof, numbers of buildings or GWh a "
+     "year of renewable energy; candidate parcels and roofs are ranked lists that would close "
+     "it, with the share of the gap they close."),
 ]
 
 

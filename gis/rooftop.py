@@ -93,7 +93,11 @@ class PVParams:
     pitched_max_floors : float
         See above.
     north_band_deg : float
-        Pitched roofs within ± this angle of north [°] get nothing ("north-facing").
+        Roof planes within ± this angle of north [°] get nothing ("north-facing").
+    pitched_planes : int
+        Planes of a pitched roof: 2 (gable, the default: two halves facing ``roof_azimuth`` and
+        its opposite, each taking its own yield, a north-facing half left bare) or 1 (a single
+        plane facing ``roof_azimuth``, as for sheds).
     tilt_step_deg, azimuth_step_deg : float
         Width of orientation classes [°]; the yield is computed once per class.
     min_shading_factor : float
@@ -125,6 +129,7 @@ class PVParams:
     pitched_floor_categories: tuple[str, ...] = ("residential",)
     pitched_max_floors: float = 2.0
     north_band_deg: float = 45.0
+    pitched_planes: int = 2
     tilt_step_deg: float = 5.0
     azimuth_step_deg: float = 15.0
     min_shading_factor: float = 0.5
@@ -269,7 +274,10 @@ def pv_params(preset: str = "base", **overrides: Any) -> PVParams:
                                     value=value))
         elif key in ("tilt_step_deg", "azimuth_step_deg", "dc_ac_ratio") and value <= 0:
             problems.append(Problem("must be positive", column=where, value=value))
-        values[key] = value
+        elif key == "pitched_planes" and value not in (1, 2):
+            problems.append(Problem("must be 1 (single plane) or 2 (gable)", column=where,
+                                    value=value))
+        values[key] = int(value) if key == "pitched_planes" else value
     if problems:
         raise InputError(problems)
     params = replace(PVParams(), **values)
@@ -592,41 +600,16 @@ def pv_potential(buildings: gpd.GeoDataFrame, *, params: PVParams | None = None,
     cos_tilt = np.cos(np.radians(roof_tilt))
     roof_area = np.where(valid, footprint / cos_tilt, 0.0)
 
-    # orientation classes of the modules
+    # orientation classes of the modules: plane A faces roof_azimuth (flat roofs: the rows);
+    # plane B, the other half of a gable roof, faces the opposite way
     module_tilt = np.where(pitched, roof_tilt, params.flat_tilt)
     module_az = np.where(pitched, np.nan_to_num(roof_az, nan=180.0), params.flat_azimuth)
-    tstep, astep = params.tilt_step_deg, params.azimuth_step_deg
-    tilt_c = np.clip(np.round(module_tilt / tstep) * tstep, 0.0, 90.0)
-    az_c = np.mod(np.round(module_az / astep) * astep, 360.0)
-    az_c = np.where(tilt_c == 0, 180.0, az_c)
-    # one integer key per (mount, tilt, azimuth) class, at 0.1° resolution
-    key = (pitched.astype(np.int64) * 10_000_000 + np.round(tilt_c * 10).astype(np.int64) * 10_000
-           + np.round(az_c * 10).astype(np.int64))
-    ukeys, codes = np.unique(key, return_inverse=True)
-    u = pd.DataFrame({"pitched": ukeys >= 10_000_000, "tilt": (ukeys % 10_000_000) // 10_000 / 10,
-                      "azimuth": ukeys % 10_000 / 10})
-    yields = np.full(len(u), np.nan)
-    if known_yields is not None:
-        lookup = known_yields.assign(
-            pitched=known_yields["roof_type"].astype(str) == "pitched",
-            tilt=known_yields["tilt"].astype(float).round(1),
-            azimuth=known_yields["azimuth"].astype(float).round(1))
-        found = u.merge(lookup, how="left", on=["pitched", "tilt", "azimuth"])
-        yields = found["specific_yield_kwh_kwp"].to_numpy(dtype=float)
-    missing = ~np.isfinite(yields)
-    if missing.any():
-        if weather is None:
-            lon, lat = _site_lonlat(buildings)
-            weather = solar.climate_model(lat, lon)
-        data, meta = weather
-        for is_pitched in (False, True):  # two mounts, not a loop over buildings
-            sel = missing & (u["pitched"] == is_pitched).to_numpy()
-            if sel.any():
-                mount = params.mount_pitched if is_pitched else params.mount_flat
-                table = solar.yield_table(data, meta, u.loc[sel, "tilt"], u.loc[sel, "azimuth"],
-                                          params=params.solar(mount), grid=False)
-                yields[sel] = table["specific_yield_kwh_kwp"].to_numpy()
-    spec_yield = np.where(valid, yields[codes], np.nan)
+    gable = pitched & (params.pitched_planes == 2)
+    az_b = np.mod(module_az + 180.0, 360.0)
+    yield_a, yield_b = _class_yields(pitched, module_tilt, module_az, params, known_yields,
+                                     weather, buildings, extra=(gable, az_b))
+    yield_a = np.where(valid, yield_a, np.nan)
+    yield_b = np.where(valid & gable, yield_b, np.nan)
 
     # usable area
     if params.ground_coverage_ratio is not None:
@@ -646,7 +629,6 @@ def pv_potential(buildings: gpd.GeoDataFrame, *, params: PVParams | None = None,
     gross_usable = setback_area / cos_tilt * fraction * factor
     pv_kw = np.clip(np.nan_to_num(_number_column(buildings, "pv_kw")), 0.0, None)
     existing_m2 = pv_kw / (eff * ratio) if eff > 0 else np.zeros(n)
-    usable = gross_usable - existing_m2
 
     if irradiance is not None:
         shading, _ = shading_factors(
@@ -657,9 +639,22 @@ def pv_potential(buildings: gpd.GeoDataFrame, *, params: PVParams | None = None,
     else:
         shading = np.where(valid, 1.0, np.nan)
 
-    north = pitched & (_angle_from_north(np.nan_to_num(roof_az, nan=180.0))
-                       <= params.north_band_deg)
-    conditions = [~valid, north, gross_usable < params.min_usable_area_m2,
+    # planes that may carry modules: flat-roof rows always; a pitched plane unless it faces
+    # north; a gable's two halves share the roof equally
+    north_a = pitched & (_angle_from_north(module_az) <= params.north_band_deg)
+    north_b = _angle_from_north(az_b) <= params.north_band_deg
+    share_a = np.where(gable, 0.5, 1.0) * ~north_a
+    share_b = np.where(gable, 0.5, 0.0) * ~north_b
+    planes = share_a + share_b
+    gross_usable = gross_usable * planes
+    usable = gross_usable - existing_m2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # the roof's yield: the planes' yields weighted by their usable share
+        spec_yield = np.where(planes > 0, (share_a * np.nan_to_num(yield_a)
+                                           + share_b * np.nan_to_num(yield_b)) / planes,
+                              np.fmax(yield_a, yield_b))
+    spec_yield = np.where(valid, spec_yield, np.nan)
+    conditions = [~valid, planes == 0, gross_usable < params.min_usable_area_m2,
                   usable < params.min_usable_area_m2,
                   np.nan_to_num(shading, nan=1.0) < params.min_shading_factor]
     reason = np.select(conditions, list(REASONS), default="")
@@ -667,6 +662,8 @@ def pv_potential(buildings: gpd.GeoDataFrame, *, params: PVParams | None = None,
     usable = np.where(gets_pv, usable, 0.0)
     capacity = usable * ratio * eff  # × 1 kW/m² (STC irradiance)
     annual = capacity * np.nan_to_num(spec_yield) * np.nan_to_num(shading, nan=1.0)
+    # the plane the modules mostly face (for the output): A, or B where only B is used
+    module_az = np.where(pitched & (share_a == 0) & (share_b > 0), az_b, module_az)
 
     year_built = _number_column(buildings, "year_built")
     is_new = np.isin(cat, ("government", "public", "industrial")) & (
@@ -706,6 +703,55 @@ def pv_potential(buildings: gpd.GeoDataFrame, *, params: PVParams | None = None,
     for col in ("category", "street", "name", "roof_type", "reason"):
         out[col] = out[col].astype("string")
     return gpd.GeoDataFrame(out, geometry=buildings.geometry.array.copy(), crs=buildings.crs)
+
+
+def _class_yields(pitched, tilt, azimuth, params, known_yields, weather, buildings, *,
+                  extra=None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Specific yield [kWh/kWp/yr] per building, computed once per orientation class.
+
+    ``extra`` = (mask, azimuth): a second plane for the masked buildings (the other half of a
+    gable roof), looked up in the same class table.
+    """
+    tstep, astep = params.tilt_step_deg, params.azimuth_step_deg
+    n = len(tilt)
+    mask_b, az_b = extra if extra is not None else (np.zeros(n, bool), np.full(n, np.nan))
+    p_all = np.concatenate([pitched, pitched[mask_b]])
+    t_all = np.concatenate([tilt, tilt[mask_b]])
+    a_all = np.concatenate([azimuth, az_b[mask_b]])
+    tilt_c = np.clip(np.round(t_all / tstep) * tstep, 0.0, 90.0)
+    az_c = np.mod(np.round(a_all / astep) * astep, 360.0)
+    az_c = np.where(tilt_c == 0, 180.0, az_c)
+    # one integer key per (mount, tilt, azimuth) class, at 0.1° resolution
+    key = (p_all.astype(np.int64) * 10_000_000 + np.round(tilt_c * 10).astype(np.int64) * 10_000
+           + np.round(az_c * 10).astype(np.int64))
+    ukeys, codes = np.unique(key, return_inverse=True)
+    u = pd.DataFrame({"pitched": ukeys >= 10_000_000, "tilt": (ukeys % 10_000_000) // 10_000 / 10,
+                      "azimuth": ukeys % 10_000 / 10})
+    yields = np.full(len(u), np.nan)
+    if known_yields is not None:
+        lookup = known_yields.assign(
+            pitched=known_yields["roof_type"].astype(str) == "pitched",
+            tilt=known_yields["tilt"].astype(float).round(1),
+            azimuth=known_yields["azimuth"].astype(float).round(1))
+        found = u.merge(lookup, how="left", on=["pitched", "tilt", "azimuth"])
+        yields = found["specific_yield_kwh_kwp"].to_numpy(dtype=float, copy=True)
+    missing = ~np.isfinite(yields)
+    if missing.any():
+        if weather is None:
+            lon, lat = _site_lonlat(buildings)
+            weather = solar.climate_model(lat, lon)
+        data, meta = weather
+        for is_pitched in (False, True):  # two mounts, not a loop over buildings
+            sel = missing & (u["pitched"] == is_pitched).to_numpy()
+            if sel.any():
+                mount = params.mount_pitched if is_pitched else params.mount_flat
+                table = solar.yield_table(data, meta, u.loc[sel, "tilt"], u.loc[sel, "azimuth"],
+                                          params=params.solar(mount), grid=False)
+                yields[sel] = table["specific_yield_kwh_kwp"].to_numpy()
+    per_plane = yields[codes]
+    second = np.full(n, np.nan)
+    second[mask_b] = per_plane[n:]
+    return per_plane[:n], second
 
 
 # ---------------------------------------------------------------------------------------------

@@ -20,10 +20,10 @@ CRS = "EPSG:4548"
 
 #: fixed yields [kWh/kWp/yr] so that energy is a hand calculation
 YIELDS = pd.DataFrame({
-    "roof_type": ["flat", "pitched", "pitched", "pitched"],
-    "tilt": [25.0, 30.0, 30.0, 30.0],
-    "azimuth": [180.0, 180.0, 0.0, 90.0],
-    "specific_yield_kwh_kwp": [1300.0, 1250.0, 700.0, 1000.0],
+    "roof_type": ["flat", "pitched", "pitched", "pitched", "pitched"],
+    "tilt": [25.0, 30.0, 30.0, 30.0, 30.0],
+    "azimuth": [180.0, 180.0, 0.0, 90.0, 270.0],
+    "specific_yield_kwh_kwp": [1300.0, 1250.0, 700.0, 1000.0, 1000.0],
 })
 
 
@@ -75,7 +75,7 @@ def test_solstice_row_spacing_from_the_site_latitude():
     assert row["capacity_kwp"] == pytest.approx(578.864 * gcr * 0.215, rel=1e-6)
 
 
-def test_pitched_roofs_by_hand_and_north_facing():
+def test_pitched_roofs_by_hand_gable_and_single_plane():
     b = layer([
         {"id": "s", "category": "rural_residential", "roof_tilt": 30.0, "roof_azimuth": 180.0,
          "geometry": box(0, 12, 8)},
@@ -86,27 +86,42 @@ def test_pitched_roofs_by_hand_and_north_facing():
         {"id": "ns", "category": "residential", "floors": 2.0, "roof_tilt": 30.0,
          "geometry": box(300, 8, 12)},  # long side north-south: faces east
     ])
-    pv = run(b).set_index("id")
     cos30 = math.cos(math.radians(30))
-    assert (pv["roof_type"] == "pitched").all() and pv["roof_type_inferred"].all()
-    assert pv.loc["s", "roof_area_m2"] == pytest.approx(96 / cos30)
-    usable = (12 - 1.6) * (8 - 1.6) / cos30 * 0.9
-    assert pv.loc["s", "usable_area_m2"] == pytest.approx(usable)
-    assert pv.loc["s", "capacity_kwp"] == pytest.approx(usable * 0.215)  # flush: ratio 1
-    assert pv.loc["s", "annual_kwh"] == pytest.approx(usable * 0.215 * 1250)
-    assert pv.loc["n", "reason"] == "north-facing"
-    assert pv.loc["n", "annual_kwh"] == 0 and pv.loc["n", "capacity_kwp"] == 0
-    assert pv.loc["n", "specific_yield_kwh_kwp"] < pv.loc["s", "specific_yield_kwh_kwp"]
-    assert pv.loc["auto", "roof_azimuth"] == pytest.approx(180.0)
-    assert pv.loc["auto", "annual_kwh"] == pytest.approx(pv.loc["s", "annual_kwh"])
-    assert pv.loc["ns", "roof_azimuth"] % 180 == pytest.approx(90.0)
+    whole = (12 - 1.6) * (8 - 1.6) / cos30 * 0.9  # set-back roof (both planes) × 0.9
+
+    gable = run(b).set_index("id")  # default: two planes, the north one left bare
+    assert (gable["roof_type"] == "pitched").all() and gable["roof_type_inferred"].all()
+    assert gable.loc["s", "roof_area_m2"] == pytest.approx(96 / cos30)
+    assert gable.loc["s", "usable_area_m2"] == pytest.approx(whole / 2)
+    assert gable.loc["s", "capacity_kwp"] == pytest.approx(whole / 2 * 0.215)  # flush: ratio 1
+    assert gable.loc["s", "annual_kwh"] == pytest.approx(whole / 2 * 0.215 * 1250)
+    assert gable.loc["s", "specific_yield_kwh_kwp"] == pytest.approx(1250)
+    # a gable recorded by its north half: the south half carries the modules
+    assert gable.loc["n", "reason"] == ""
+    assert gable.loc["n", "annual_kwh"] == pytest.approx(gable.loc["s", "annual_kwh"])
+    assert gable.loc["n", "module_azimuth"] == pytest.approx(180.0)
+    assert gable.loc["auto", "roof_azimuth"] == pytest.approx(180.0)
+    assert gable.loc["auto", "annual_kwh"] == pytest.approx(gable.loc["s", "annual_kwh"])
+    # an east-west gable: both halves carry modules, each at its own yield (1 000 here)
+    assert gable.loc["ns", "roof_azimuth"] % 180 == pytest.approx(90.0)
+    assert gable.loc["ns", "usable_area_m2"] == pytest.approx(whole)
+    assert gable.loc["ns", "annual_kwh"] == pytest.approx(whole * 0.215 * 1000)
+
+    single = run(b, pitched_planes=1).set_index("id")  # one plane facing roof_azimuth
+    assert single.loc["s", "usable_area_m2"] == pytest.approx(whole)
+    assert single.loc["s", "annual_kwh"] == pytest.approx(whole * 0.215 * 1250)
+    assert single.loc["n", "reason"] == "north-facing"
+    assert single.loc["n", "annual_kwh"] == 0 and single.loc["n", "capacity_kwp"] == 0
+    assert single.loc["n", "specific_yield_kwh_kwp"] == pytest.approx(700)
+    with pytest.raises(InputError, match="pitched_planes"):
+        rooftop.pv_params(pitched_planes=3)
 
 
 def test_north_facing_yields_less_with_the_climate_model():
     b = layer([{"id": s, "category": "rural_residential", "roof_tilt": 30.0, "roof_azimuth": a,
                 "geometry": box(i * 50, 12, 8)} for i, (s, a) in enumerate([("s", 180.0),
                                                                               ("n", 0.0)])])
-    pv = rooftop.pv_potential(b, params=rooftop.pv_params()).set_index("id")
+    pv = rooftop.pv_potential(b, params=rooftop.pv_params(pitched_planes=1)).set_index("id")
     assert 1100 < pv.loc["s", "specific_yield_kwh_kwp"] < 1600
     assert pv.loc["n", "specific_yield_kwh_kwp"] < 0.75 * pv.loc["s", "specific_yield_kwh_kwp"]
 
