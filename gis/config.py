@@ -293,6 +293,16 @@ def parse_runfile(raw: dict[str, Any], *, base: str | Path, source: Path | None 
             bad(f"output.{key}", "must be at least 1", output[key])
     out_dir = _resolve(base, output.get("dir", "maps/output"))
     targets = project.get("targets", "dongli-2025")
+    from gis.targets import preset_names
+
+    if targets not in preset_names():
+        target_path = _resolve(base, targets)
+        if target_path.is_file():
+            targets = str(target_path)
+        else:
+            bad("project.targets", "neither a built-in target preset nor an existing file",
+                targets, f"use one of {', '.join(preset_names())} or a path to a targets TOML "
+                         "file (relative to the run file)")
     if problems:
         raise RunFileError(problems)
     return RunConfig(

@@ -122,14 +122,12 @@ def detect_encoding(path: str | Path) -> str | None:
     path = Path(path)
     if path.suffix.lower() != ".shp":
         return None
-    cpg = path.with_suffix(".cpg")
-    if not cpg.exists():
-        cpg = path.with_suffix(".CPG")
-    if cpg.exists():
+    cpg = _sidecar(path, ".cpg")
+    if cpg is not None:
         text = cpg.read_text(errors="replace").strip()
         return {"936": "gbk", "65001": "utf-8", "utf8": "utf-8"}.get(text.lower(), text or None)
-    dbf = path.with_suffix(".dbf")
-    if not dbf.exists():
+    dbf = _sidecar(path, ".dbf")
+    if dbf is None:
         return None
     data = dbf.read_bytes()
     if len(data) < 32:
@@ -157,11 +155,12 @@ def file_hash(path: str | Path) -> str:
     """SHA-256 of a file (for a shapefile: of all its sidecar files together)."""
     path = Path(path)
     h = hashlib.sha256()
-    parts = [path.with_suffix(s) for s in _SIDECARS] if path.suffix.lower() == ".shp" else [path]
+    parts = ([_sidecar(path, s) for s in _SIDECARS] if path.suffix.lower() == ".shp"
+             else [path])
     if path.is_dir():  # FileGDB and other folder datasets
         parts = sorted(p for p in path.rglob("*") if p.is_file())
     for part in parts:
-        if part.exists():
+        if part is not None and part.exists():
             with open(part, "rb") as fh:
                 for chunk in iter(lambda: fh.read(1 << 20), b""):
                     h.update(chunk)
@@ -438,6 +437,39 @@ def check_crs(gdf: gpd.GeoDataFrame, *, declared: str | None, where: dict) -> tu
 def _num(value: float) -> str:
     """A coordinate for a message: whole metres, or 6 significant digits when absurd."""
     return f"{value:.0f}" if abs(value) < 1e9 else f"{value:.6g}"
+
+
+def area_distortion_problems(crs: CRS, gdfs: list[gpd.GeoDataFrame], *,
+                             source: Path | None = None, tolerance: float = 0.01) -> list[Problem]:
+    """An error when the working CRS does not measure areas truly where the layers are.
+
+    Web Mercator inflates areas by about 66 % at 39° N and a CRS in feet by a factor of ten;
+    Gauss–Krüger and UTM stay within 0.1 % near their meridian.  The areal scale factor is taken
+    at the centre of the layers.
+    """
+    from pyproj import Proj, Transformer
+
+    frames = [g for g in gdfs if g is not None and len(g) and g.crs is not None]
+    if not frames:
+        return []
+    unit = crs.axis_info[0].unit_name if crs.axis_info else ""
+    x0, y0, x1, y1 = frames[0].total_bounds
+    lon, lat = Transformer.from_crs(frames[0].crs, 4326, always_xy=True).transform(
+        (x0 + x1) / 2, (y0 + y1) / 2)
+    try:
+        scale = float(Proj(crs).get_factors(lon, lat).areal_scale)
+    except Exception:  # noqa: BLE001 - a CRS pyproj cannot evaluate there is as bad as a wrong one
+        scale = float("nan")
+    if unit in ("metre", "meter") and np.isfinite(scale) and abs(scale - 1) <= tolerance:
+        return []
+    name = f"EPSG:{crs.to_epsg()}" if crs.to_epsg() else crs.name
+    what = (f"its unit is {unit}" if unit not in ("metre", "meter")
+            else f"it scales areas by {scale:.3f} at {lat:.2f} N {lon:.2f} E")
+    return [Problem(f"the working CRS {name} does not measure true areas here: {what}",
+                    file=str(source) if source else None, column="project.crs", value=name,
+                    hint="use a metric, near-conformal CRS: CGCS2000 Gauss–Krüger (EPSG:4548, "
+                         "or its zone for your district) or a UTM zone — never EPSG:4326 or "
+                         "Web Mercator")]
 
 
 def working_crs(given: str | None, gdfs: list[gpd.GeoDataFrame]) -> CRS:

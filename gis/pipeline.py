@@ -69,6 +69,16 @@ def step_load(ctx: Context) -> None:
         problems += exc.problems
     ctx.layers = load_layers(ctx.cfg, progress=ctx.progress)
     problems += ctx.layers.problems
+    # files that change the numbers besides the layers: a targets file, a code-mapping CSV
+    extra = {"targets": ctx.targets["source"] if ctx.targets else None}
+    for kind in ("landuse", "landcover"):
+        spec = ctx.cfg.layers.get(kind)
+        if spec is not None and spec.scheme and spec.scheme.lower().endswith(".csv"):
+            extra[f"{kind} scheme"] = spec.scheme
+    for kind, path in extra.items():
+        if path and Path(path).is_file():
+            ctx.layers.inputs.append({"kind": kind, "path": str(path),
+                                      "sha256": io.file_hash(path)})
     problems += _output_dir_problems(ctx)
     if any(p.severity == "error" for p in problems):
         raise InputError(problems)
@@ -389,14 +399,17 @@ def _output_dir_problems(ctx: Context) -> list[Problem]:
                                     column="output.dir", value=str(out),
                                     hint="choose an output folder apart from the layers"))
             break
-    if out.exists() and not ctx.extras.get("force"):
+    if out.exists():
+        # never replace a folder that is not a run's output, even with --force: a run swaps
+        # its whole output folder, and a planner's own files there would be lost
         if not out.is_dir():
             problems.append(Problem("the output path is a file", column="output.dir", value=str(out),
                                     hint="choose a folder"))
         elif any(out.iterdir()) and not (out / "run.json").exists():
-            problems.append(Problem("the output folder is not empty and holds no earlier run",
+            problems.append(Problem("the output folder is not empty and holds no earlier run: "
+                                    "a run replaces its whole output folder",
                                     column="output.dir", value=str(out),
-                                    hint="choose a new folder, or pass --force to replace it"))
+                                    hint="choose a new or empty folder"))
     return problems
 
 
@@ -470,7 +483,9 @@ def _definitions(ctx: Context, *, with_pv: bool = True) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if "landuse" in ctx.cfg.layers:
         out["landuse_scheme"] = ctx.cfg.layers["landuse"].scheme
-        out["official_areas"] = "area" in ctx.cfg.layers["landuse"].columns
+        landuse_layer = ctx.layers.landuse if ctx.layers is not None else None
+        out["official_areas"] = bool(landuse_layer is not None
+                                     and "area_official_m2" in landuse_layer)
     opts = ctx.results.get("ecology_options")
     if opts is not None:
         out["ecology"] = _plain(opts)

@@ -83,7 +83,11 @@ def load_targets(name_or_path: str | Path, *, base: Path | None = None) -> dict[
                 )
             )
         source = str(path)
-        raw_text = path.read_text(encoding="utf-8")
+        try:
+            raw_text = path.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError:
+            raise RunFileError(Problem("targets file is not UTF-8 text", file=source,
+                                       hint="save the targets file as UTF-8")) from None
     try:
         raw = tomllib.loads(raw_text)
     except tomllib.TOMLDecodeError as exc:
@@ -98,6 +102,17 @@ def _parse_targets(raw: dict, source: str) -> dict[str, Any]:
     for key in set(raw) - {"meta", "params", "target"}:
         problems.append(Problem("unknown key", file=source, column=key,
                                 hint="allowed top-level tables: meta, params, target"))
+    for key in ("meta", "params"):
+        if not isinstance(raw.get(key, {}), dict):
+            problems.append(Problem("must be a table", file=source, column=key, value=raw[key],
+                                    hint=f"write [{key}]"))
+    entries = raw.get("target", [])
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        problems.append(Problem("targets must be a list of tables", file=source, column="target",
+                                hint="write each target as a [[target]] table"))
+        entries = []
+    if problems:
+        raise RunFileError(problems)
     params = dict(raw.get("params", {}))
     for key in set(params) - _PARAM_KEYS:
         problems.append(Problem("unknown parameter", file=source, column=f"params.{key}",
@@ -107,7 +122,7 @@ def _parse_targets(raw: dict, source: str) -> dict[str, Any]:
             problems.append(Problem("must be a number", file=source, column=f"params.{key}",
                                     value=params[key]))
     targets: dict[str, dict] = {}
-    for i, entry in enumerate(raw.get("target", [])):
+    for i, entry in enumerate(entries):
         where = f"target[{i}]"
         for key in set(entry) - _TARGET_KEYS:
             problems.append(Problem("unknown key", file=source, column=f"{where}.{key}",
@@ -116,6 +131,12 @@ def _parse_targets(raw: dict, source: str) -> dict[str, Any]:
         for key in missing:
             problems.append(Problem("missing required key", file=source, column=f"{where}.{key}"))
         if missing:
+            continue
+        texts = [k for k in ("id", "unit", "measure", "where") if not isinstance(entry[k], str)]
+        for key in texts:
+            problems.append(Problem("must be text", file=source, column=f"{where}.{key}",
+                                    value=entry[key]))
+        if texts:
             continue
         value = entry["target"]
         if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):

@@ -151,6 +151,8 @@ def _resolve_columns(kind: str, spec: LayerSpec, gdf: gpd.GeoDataFrame,
             else:
                 mapping[canon] = col
             continue
+        if kind == "landuse" and canon in ("area", "tbmj", "kcmj"):
+            continue  # official areas are used only when the run file maps them (DESIGN 6.3)
         for name in (canon, *_DEFAULT_NAMES.get(kind, {}).get(canon, ())):
             if name.lower() in lower:
                 mapping[canon] = lower[name.lower()]
@@ -607,6 +609,7 @@ def load_layers(cfg: RunConfig, *, progress=None) -> Layers:
                                     file=str(cfg.path) if cfg.path else None, severity=sev,
                                     hint=f"add [layers.{kind}] to the run file"))
     crs = io.working_crs(cfg.crs, list(shapes.values()))
+    problems += io.area_distortion_problems(crs, list(shapes.values()), source=cfg.path)
     layers = Layers(crs=crs)
     for kind, geom in list(shapes.items()):
         geom = geom.to_crs(crs)

@@ -92,3 +92,30 @@ def test_target_presets_load_and_user_files_are_checked(tmp_path):
         load_targets(bad)
     text = str(info.value)
     assert "write 0.65 for 65 %" in text and "target[0].colour" in text
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("target = 5\n", "targets must be a list of tables"),
+    ("params = 5\n", "params"),
+    ('meta = "x"\n', "meta"),
+    ('[[target]]\nid = ["a"]\nmeasure = "m"\nwhere = "barrier"\ntarget = 0.5\nunit = "share"\n',
+     "must be text"),
+])
+def test_malformed_targets_files_are_input_errors(tmp_path, text, expected):
+    bad = tmp_path / "t.toml"
+    bad.write_text(text, encoding="utf-8")
+    with pytest.raises(RunFileError, match=expected):
+        load_targets(bad)
+
+
+def test_targets_path_resolves_against_the_run_file_folder(tmp_path):
+    sub = tmp_path / "project"
+    sub.mkdir()
+    (sub / "my_targets.toml").write_text(
+        '\ufeff[[target]]\nid = "forest-level1"\nmeasure = "forest coverage"\nwhere = "level1"\n'
+        'target = 0.3\nunit = "share"\n', encoding="utf-8")
+    cfg = parse_runfile({"project": {"targets": "my_targets.toml"}}, base=sub)
+    assert cfg.targets == str((sub / "my_targets.toml").resolve())
+    assert load_targets(cfg.targets)["targets"]["forest-level1"]["target"] == 0.3  # BOM is fine
+    with pytest.raises(RunFileError, match="neither a built-in target preset"):
+        parse_runfile({"project": {"targets": "missing.toml"}}, base=sub)

@@ -72,11 +72,13 @@ def test_output_folder_holding_inputs_is_refused(demo_dir):
     assert "Traceback" not in result.stderr
 
 
-def test_foreign_non_empty_output_folder_needs_force(demo_dir, tmp_path):
+def test_foreign_non_empty_output_folder_is_refused_even_with_force(demo_dir, tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
-    result = cli("run", demo_dir / "run.toml", "--out", tmp_path)
-    assert result.returncode == 2 and "--force" in result.stderr
-    assert (tmp_path / "notes.txt").read_text() == "mine"
+    for extra in ([], ["--force"]):
+        result = cli("run", demo_dir / "run.toml", "--out", tmp_path, *extra)
+        assert result.returncode == 2 and "holds no earlier run" in result.stderr
+        assert (tmp_path / "notes.txt").read_text() == "mine"
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
 
 
 def test_validate_ok_on_the_demo(demo_dir):
@@ -156,10 +158,15 @@ def test_ecology_only_run_with_a_landcover_raster(tmp_path):
                        dtype="uint8", crs="EPSG:4548", nodata=0,
                        transform=from_origin(x0, y0 + 100, 10, 10)) as dst:
         dst.write(classes, 1)
+    from importlib import resources
+
+    preset = resources.files("gis") / "data" / "targets" / "dongli-2025.toml"
+    (tmp_path / "targets.toml").write_text(preset.read_text(encoding="utf-8"), encoding="utf-8")
     (tmp_path / "run.toml").write_text("""
 [project]
 name = "ecology only"
 crs = "EPSG:4548"
+targets = "targets.toml"
 [layers.landuse]
 path = "landuse.gpkg"
 [layers.zones]
@@ -178,6 +185,9 @@ dir = "out"
     assert "not evaluated" in card["pv-pilot-public"]["basis"]
     assert not (out / "pv_map.html").exists() and (out / "ecology_map.html").exists()
     assert "pv_map.html" not in (out / "index.html").read_text("utf-8")
+    record = json.loads((out / "run.json").read_text("utf-8"))
+    targets_input = next(i for i in record["inputs"] if i["kind"] == "targets")
+    assert targets_input["sha256"] == io.file_hash(tmp_path / "targets.toml")
     comparison = (out / "landcover_comparison.csv").read_text("utf-8-sig")
     assert "forest_coverage_diff_pp" in comparison
     diff = ctx.results["source_comparison"]["forest_coverage_diff_pp"].abs().max()

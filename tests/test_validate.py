@@ -161,3 +161,20 @@ def test_shapefile_missing_dbf(tmp_path):
     layers = load_layers(run_for(tmp_path, {"landuse": {"path": "lu.shp"}}))
     err = [p for p in layers.problems if p.severity == "error"]
     assert len(err) == 1 and ".dbf missing" in err[0].message
+
+
+@pytest.mark.parametrize("crs", ["EPSG:3857", "EPSG:2263"])
+def test_working_crs_that_distorts_areas_is_refused(tmp_path, crs):
+    parcels(tmp_path).to_file(tmp_path / "lu.gpkg")
+    layers = load_layers(run_for(tmp_path, {"landuse": {"path": "lu.gpkg"}}, crs=crs))
+    errors = [p for p in layers.problems if p.severity == "error"]
+    assert len(errors) == 1 and errors[0].column == "project.crs"
+    assert "does not measure true areas" in errors[0].message
+    assert ("1.66" in errors[0].message) if crs == "EPSG:3857" else ("foot" in errors[0].message)
+
+
+def test_gauss_krueger_and_utm_are_accepted(tmp_path):
+    parcels(tmp_path).to_file(tmp_path / "lu.gpkg")
+    for crs in ("EPSG:4548", "EPSG:4527", "EPSG:32650"):
+        layers = load_layers(run_for(tmp_path, {"landuse": {"path": "lu.gpkg"}}, crs=crs))
+        assert [p for p in layers.problems if p.severity == "error"] == [], crs
