@@ -203,6 +203,20 @@ def _classified(landuse: gpd.GeoDataFrame, scheme: str | Path,
     return layer, flags
 
 
+def flattened_landuse(landuse: gpd.GeoDataFrame, scheme: str | Path,
+                      options: EcologyOptions | None = None) -> gpd.GeoDataFrame:
+    """The land-use layer as the accounting sees it: OSM polygons made disjoint by class
+    (with their picked ``code``); any other scheme unchanged.
+
+    Candidate lists, parcel classes and maps built from this layer then agree with
+    :func:`zone_accounts`, which flattens the same way.
+    """
+    if str(scheme) != "osm":
+        return landuse
+    layer, _ = _classified(landuse, scheme, options or EcologyOptions())
+    return layer
+
+
 def _official_areas(landuse: pd.DataFrame) -> tuple[np.ndarray | None, np.ndarray | None]:
     """(TBDLMJ [m²], KCMJ [m²]) per parcel, or (None, None) without official areas."""
     if "area_official_m2" not in landuse.columns:

@@ -122,9 +122,12 @@ def step_ecology(ctx: Context) -> None:
     zones = _with_barrier(lay.zones)
     if lay.landuse is not None:
         scheme = ctx.cfg.layers["landuse"].scheme
-        table = _engine(ctx).zone_accounts(lay.landuse, zones, scheme=scheme, options=options,
+        # overlapping OSM polygons are flattened once, so that the zone table, the candidate
+        # lists and the maps all count the same areas
+        layer = ecology.flattened_landuse(lay.landuse, scheme, options)
+        table = _engine(ctx).zone_accounts(layer, zones, scheme=scheme, options=options,
                                            stands=lay.forest, streets=lay.streets)
-        ctx.results["landuse"] = landuse.classify_layer(lay.landuse, scheme, options=options)
+        ctx.results["landuse"] = landuse.classify_layer(layer, scheme, options=options)
     else:
         table = None
     if "landcover" in lay.rasters:

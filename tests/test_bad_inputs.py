@@ -19,6 +19,7 @@ import pytest
 from bad_inputs import (
     BUILDING_COLUMNS,
     CASES,
+    CRS,
     X0,
     Y0,
     Case,
@@ -313,3 +314,41 @@ def test_an_output_folder_that_holds_the_inputs_is_refused(tmp_path):
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "the output folder holds an input file" in result.stderr
     assert snapshot(tmp_path) == before
+
+
+def test_overlapping_osm_polygons_are_counted_once_everywhere(tmp_path):
+    """A pond inside a park: the zone table, parcels.csv and the candidates agree on areas."""
+    import json
+
+    import geopandas as gpd
+    import pandas as pd
+    import shapely
+
+    from gis import pipeline
+
+    write_osm(tmp_path / "extract.osm", [
+        (lonlat_square(X0, Y0, 200.0), {"leisure": "park"}),           # 4 ha park …
+        (lonlat_square(X0 + 50, Y0 + 50, 100.0), {"natural": "water"}),  # … around a 1 ha pond
+        (lonlat_square(X0 + 200, Y0, 200.0), {"landuse": "grass"}),      # 4 ha of grass
+    ])
+    zone = gpd.GeoDataFrame({"name": ["屏障"], "level": ["barrier"]},
+                            geometry=[shapely.box(X0, Y0, X0 + 400, Y0 + 200)], crs=CRS)
+    zone.to_file(tmp_path / "zones.gpkg")
+    (tmp_path / "run.toml").write_text(toml({
+        "project": {"crs": "EPSG:4548"},
+        "layers": {"landuse": {"path": "extract.osm"}, "zones": {"path": "zones.gpkg"}},
+        "output": {"dir": "out"}}), encoding="utf-8")
+    ctx = pipeline.run(tmp_path / "run.toml")
+    table = ctx.results["zones"].set_index("zone")
+    assert table.loc["屏障", "area_ha"] == pytest.approx(8.0, rel=1e-4)
+    assert table.loc["屏障", "blue_ha"] == pytest.approx(1.0, rel=1e-3)
+    assert table.loc["屏障", "bluegreen_ha"] == pytest.approx(8.0, rel=1e-3)  # not 9
+    classified = ctx.results["landuse"]
+    by_group = classified.geometry.area.groupby(classified["group"].to_numpy()).sum() / 1e4
+    assert by_group["blue"] == pytest.approx(1.0, rel=1e-3)
+    assert by_group.sum() == pytest.approx(8.0, rel=1e-3)  # the park lost the pond's hectare
+    parcels = pd.read_csv(tmp_path / "out" / "parcels.csv", encoding="utf-8-sig")
+    assert len(parcels) == len(classified)
+    card = json.loads((tmp_path / "out" / "scorecard.json").read_text(encoding="utf-8"))
+    barrier = next(e for e in card["targets"] if e["id"] == "bluegreen-barrier")
+    assert barrier["value"] == pytest.approx(1.0, rel=1e-3)
