@@ -28,7 +28,8 @@ from gis.io import write_text
 
 RUN_FILES = ("scorecard.json", "zones.csv", "buildings_pv.gpkg", "parcels.csv")
 ZONE_FIELDS = ("area_ha", "bluegreen_ha", "bluegreen_share", "forest_ha", "forest_coverage",
-               "stock_m3")
+               "stock_m3", "bluegreen_ha_official", "bluegreen_share_official",
+               "forest_ha_official", "forest_coverage_official")
 SITE_FIELDS = ("capacity_kwp", "annual_kwh")
 SITE_TEXT_FIELDS = ("category",)
 # totals over the sites shown as run metrics: column -> label
