@@ -44,6 +44,12 @@ CATEGORIES = ("government", "public", "commercial", "industrial", "residential",
 #: file suffixes of OpenStreetMap extracts (read through GDAL's OSM driver)
 OSM_SUFFIXES = (".osm", ".pbf")
 ZONE_LEVELS = ("barrier", "level1", "level2", "level3", "subzone")
+#: Chinese labels shown beside the canonical names
+CATEGORY_ZH = {"government": "党政机关", "public": "公共建筑", "commercial": "商业",
+               "industrial": "工业厂房", "residential": "住宅", "rural_residential": "农村住宅",
+               "other": "其他"}
+LEVEL_ZH = {"barrier": "绿色生态屏障", "level1": "一级管控区", "level2": "二级管控区",
+            "level3": "三级管控区", "subzone": "分区", "street": "街道", "district": "全区"}
 
 _LAYER_KEYS_BY_KIND = {
     "buildings": {"path", "layer", "encoding", "crs", "columns", "values", "categories",

@@ -30,6 +30,7 @@ import shapely
 
 from gis import targets as _targets
 from gis._errors import InputError, Problem
+from gis.config import ZONE_LEVELS as LEVELS
 from gis.config import LayerSpec
 from gis.landuse import (
     EcologyOptions,
@@ -39,7 +40,6 @@ from gis.landuse import (
     species_group,
 )
 
-LEVELS = ("barrier", "level1", "level2", "level3", "subzone")
 #: Field-ridge code that KCMJ is counted as, by scheme.
 RIDGE_CODE = {"gbt21010": "1203", "ydyh2023": "2303"}
 #: Forest classes carrying no timber volume by default (bamboo, shrubland), by scheme.

@@ -76,6 +76,17 @@ def write_text(path: str | Path, text: str) -> Path:
     return Path(path)
 
 
+def write_csv(path: str | Path, frame) -> Path:
+    """Write a table as CSV in UTF-8 with BOM (so that Excel shows Chinese), atomically.
+
+    A geometry column, if any, is left out.
+    """
+    import pandas as pd
+
+    table = pd.DataFrame(frame).drop(columns="geometry", errors="ignore")
+    return write_text(path, "\ufeff" + table.to_csv(index=False))
+
+
 def write_bytes(path: str | Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically."""
     with atomic_path(path) as tmp:

@@ -29,26 +29,10 @@ from branca.element import Element
 from folium import plugins
 
 from gis._errors import InputError, Problem
+from gis.config import CATEGORY_ZH, LEVEL_ZH
 
 #: Chinese labels of the canonical building categories (DESIGN §4.2).
-CATEGORY_ZH = {
-    "government": "党政机关",
-    "public": "公共建筑",
-    "commercial": "商业",
-    "industrial": "工业厂房",
-    "residential": "住宅",
-    "rural_residential": "农村住宅",
-    "other": "其他",
-}
 #: Chinese labels of the zone levels.
-LEVEL_ZH = {
-    "barrier": "绿色生态屏障",
-    "level1": "一级管控区",
-    "level2": "二级管控区",
-    "level3": "三级管控区",
-    "subzone": "分区",
-    "street": "街道",  # zone accounts by street (街道/镇) within the barrier
-}
 #: Land-use groups drawn on the ecology map: (label, fill colour, shown when the page opens).
 LANDUSE_GROUPS = {
     "blue": ("水域 blue (water, wetland)", "#2b83ba", True),

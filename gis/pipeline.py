@@ -170,17 +170,13 @@ def step_exports(ctx: Context) -> None:
         for suffix in (".csv", ".xlsx", ".gpkg"):
             sites.export(ranked, ctx.path(f"sites{suffix}"), meta=meta, kind="sites")
         for level, table in (ctx.results.get("pv_rollups") or {}).items():
-            io.write_text(ctx.path(f"pv_by_{level}.csv"),
-                          "\ufeff" + pd.DataFrame(table).to_csv(index=False))
+            io.write_csv(ctx.path(f"pv_by_{level}.csv"), table)
         gap_list = ctx.extras.get("new_building_gap")
         if gap_list is not None and len(gap_list):
-            io.write_text(ctx.path("new_building_gap.csv"),
-                          "\ufeff" + pd.DataFrame(gap_list.drop(columns="geometry", errors="ignore"))
-                          .to_csv(index=False))
+            io.write_csv(ctx.path("new_building_gap.csv"), gap_list)
     zones = ctx.results.get("zones")
     if zones is not None:
-        flat = pd.DataFrame(zones.drop(columns="geometry", errors="ignore"))
-        io.write_text(ctx.path("zones.csv"), "\ufeff" + flat.to_csv(index=False))
+        io.write_csv(ctx.path("zones.csv"), zones)
         if "geometry" in zones:
             import geopandas as gpd
 
@@ -192,13 +188,11 @@ def step_exports(ctx: Context) -> None:
                       ("source_comparison", "landcover_comparison.csv")):
         table = ctx.results.get(key)
         if table is not None and not (key == "landcover_table" and zones is table):
-            flat = pd.DataFrame(table.drop(columns="geometry", errors="ignore"))
-            io.write_text(ctx.path(name), "\ufeff" + flat.to_csv(index=False))
+            io.write_csv(ctx.path(name), table)
     classified = ctx.results.get("landuse")
     if classified is not None:
         cols = [c for c in ("id", "code", "group", "name_zh") if c in classified]
-        io.write_text(ctx.path("parcels.csv"),
-                      "\ufeff" + pd.DataFrame(classified[cols]).to_csv(index=False))
+        io.write_csv(ctx.path("parcels.csv"), classified[cols])
     for name in ("afforestation", "bluegreen_candidates"):
         cand = ctx.extras.get(name)
         if cand is not None and len(cand):

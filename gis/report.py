@@ -22,14 +22,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from gis.config import CATEGORY_ZH, LEVEL_ZH  # noqa: E402
 from gis.io import write_text  # noqa: E402
 
 #: Chinese labels of zone levels and building categories, shown next to the English.
-LEVEL_ZH = {"barrier": "绿色生态屏障", "level1": "一级管控区", "level2": "二级管控区",
-            "level3": "三级管控区", "subzone": "分区", "district": "全区"}
-CATEGORY_ZH = {"government": "党政机关", "public": "公共建筑", "commercial": "商业",
-               "industrial": "工业厂房", "residential": "住宅", "rural_residential": "农村住宅",
-               "other": "其他"}
 UNIT_TEXT = {"m3": "m³", "m2": "m²", "ha": "ha", "buildings": "栋 buildings", "count": "",
              "kwh": "kWh", "t": "t"}
 

@@ -39,11 +39,8 @@ from pyproj import Transformer
 
 from gis import solar
 from gis._errors import InputError, Problem
-from gis.config import LayerSpec
+from gis.config import CATEGORIES, LayerSpec
 from gis.targets import entry
-
-CATEGORIES = ("government", "public", "commercial", "industrial", "residential",
-              "rural_residential", "other")
 
 #: Axial tilt of the Earth [°], for the winter-solstice sun.
 OBLIQUITY_DEG = 23.44

@@ -24,17 +24,9 @@ import pandas as pd
 import pyogrio
 
 from gis._errors import InputError, Problem, Problems
+from gis.config import CATEGORIES
 from gis.io import atomic_path
 
-CATEGORIES = (
-    "government",
-    "public",
-    "commercial",
-    "industrial",
-    "residential",
-    "rural_residential",
-    "other",
-)
 RANK_BY = ("annual_kwh", "capacity_kwp", "specific_yield_kwh_kwp")
 SUFFIXES = (".csv", ".xlsx", ".gpkg", ".geojson", ".parquet")
 KINDS = ("sites", "afforestation")
