@@ -130,19 +130,10 @@ def _print_scorecard(card) -> None:
 def validate(runfile: Annotated[Path, typer.Argument(help="run file (TOML)")]) -> None:
     """Check every layer of a run file and print every problem (exit 2 when any is fatal)."""
     from gis.config import load_runfile
-    from gis.targets import load_targets
-    from gis.validate import load_layers
+    from gis.validate import load_run
 
-    cfg = load_runfile(runfile)
-    problems = []
-    try:
-        load_targets(cfg.targets, base=cfg.base)
-    except InputError as exc:
-        problems += exc.problems
-    layers = load_layers(cfg)
-    problems += layers.problems
-    errors = [p for p in problems if p.severity == "error"]
-    if errors:
+    _, layers, problems = load_run(load_runfile(runfile))
+    if any(p.severity == "error" for p in problems):
         raise InputError(problems)
     for p in problems:
         err.print(str(p), markup=False)

@@ -28,8 +28,7 @@ import pandas as pd
 from gis import io
 from gis._errors import InputError, Problem
 from gis.config import RunConfig, load_runfile
-from gis.targets import load_targets
-from gis.validate import Layers, load_layers
+from gis.validate import Layers, load_run
 
 PREVIOUS_SUFFIX = ".previous"
 
@@ -62,23 +61,7 @@ Step = tuple[str, Callable[[Context], None]]
 
 def step_load(ctx: Context) -> None:
     """Read the targets and every layer; stop with every error found."""
-    problems: list[Problem] = []
-    try:
-        ctx.targets = load_targets(ctx.cfg.targets, base=ctx.cfg.base)
-    except InputError as exc:
-        problems += exc.problems
-    ctx.layers = load_layers(ctx.cfg, progress=ctx.progress)
-    problems += ctx.layers.problems
-    # files that change the numbers besides the layers: a targets file, a code-mapping CSV
-    extra = {"targets": ctx.targets["source"] if ctx.targets else None}
-    for kind in ("landuse", "landcover"):
-        spec = ctx.cfg.layers.get(kind)
-        if spec is not None and spec.scheme and spec.scheme.lower().endswith(".csv"):
-            extra[f"{kind} scheme"] = spec.scheme
-    for kind, path in extra.items():
-        if path and Path(path).is_file():
-            ctx.layers.inputs.append({"kind": kind, "path": str(path),
-                                      "sha256": io.file_hash(path)})
+    ctx.targets, ctx.layers, problems = load_run(ctx.cfg, progress=ctx.progress)
     problems += _output_dir_problems(ctx)
     if any(p.severity == "error" for p in problems):
         raise InputError(problems)

@@ -794,9 +794,36 @@ def _cross_checks(shapes: dict[str, gpd.GeoDataFrame], layers: Layers,
     return problems
 
 
+def load_run(cfg: RunConfig, *, progress=None) -> tuple[dict | None, Layers, list[Problem]]:
+    """The targets and the layers of a run, with every problem of both.
+
+    Besides the layers, ``layers.inputs`` lists (with hashes) the other files that change the
+    numbers: a targets file and a code-mapping CSV.
+    """
+    from gis.targets import load_targets
+
+    problems: list[Problem] = []
+    targets = None
+    try:
+        targets = load_targets(cfg.targets, base=cfg.base)
+    except InputError as exc:
+        problems += exc.problems
+    layers = load_layers(cfg, progress=progress)
+    problems += layers.problems
+    extra = {"targets": targets["source"] if targets else None}
+    for kind in ("landuse", "landcover"):
+        spec = cfg.layers.get(kind)
+        if spec is not None and spec.scheme and spec.scheme.lower().endswith(".csv"):
+            extra[f"{kind} scheme"] = spec.scheme
+    for kind, path in extra.items():
+        if path and Path(path).is_file():
+            layers.inputs.append({"kind": kind, "path": str(path), "sha256": io.file_hash(path)})
+    return targets, layers, problems
+
+
 def validate(cfg: RunConfig) -> list[Problem]:
-    """Every problem with the layers of a run (errors and warnings)."""
-    return load_layers(cfg).problems
+    """Every problem with the targets and the layers of a run (errors and warnings)."""
+    return load_run(cfg)[2]
 
 
 def raise_for_errors(problems: list[Problem]) -> None:
