@@ -77,10 +77,6 @@ def step_pv(ctx: Context) -> None:
     weather = solar.read_weather(ctx.cfg.weather) if ctx.cfg.weather else None
     p = ctx.targets["params"]
     irradiance = ctx.layers.rasters.get("irradiance")
-    if irradiance is not None and irradiance.reference_kwh_m2:
-        from dataclasses import replace
-
-        params = replace(params, shading_reference_kwh_m2=float(irradiance.reference_kwh_m2))
     pv = _engine(ctx).pv_potential(
         ctx.layers.buildings, params=params, weather=weather, irradiance=irradiance,
         grid_co2_t_per_mwh=p["grid_co2_t_per_mwh"], coal_gce_per_kwh=p["coal_gce_per_kwh"],

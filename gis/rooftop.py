@@ -445,6 +445,8 @@ def shading_factors(footprints: gpd.GeoSeries, irradiance: str | Path | LayerSpe
     from gis.io import raster_ref
 
     path, band_idx, declared_crs = raster_ref(irradiance)
+    if reference_kwh_m2 is None:  # a run file's [layers.irradiance] reference_kwh_m2
+        reference_kwh_m2 = getattr(irradiance, "reference_kwh_m2", None)
     try:
         with rasterio.open(path) as src:
             raster_crs = src.crs or declared_crs

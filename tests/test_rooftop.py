@@ -313,10 +313,15 @@ def test_shading_reads_the_configured_band_and_a_declared_crs(tmp_path):
         dst.write(irr, 2)
     roofs = gpd.GeoSeries([shapely.box(534000, 4331000, 534010, 4331010),
                            shapely.box(534010, 4331000, 534020, 4331010)], crs="EPSG:4548")
-    spec = LayerSpec(kind="irradiance", path=tif, band=2, crs="EPSG:4548")
+    spec = LayerSpec(kind="irradiance", path=tif, band=2, crs="EPSG:4548",
+                     reference_kwh_m2=1600.0)
     factors, reference = shading_factors(roofs.to_crs(4527), spec, reference_kwh_m2=1500.0)
     np.testing.assert_allclose(factors, [1.0, 0.5], atol=1e-6)
     assert reference == 1500.0
+    # without an explicit reference, the run file's reference_kwh_m2 is used
+    factors, reference = shading_factors(roofs, spec)
+    np.testing.assert_allclose(factors, [1500 / 1600, 750 / 1600], atol=1e-6)
+    assert reference == 1600.0
 
 
 def test_reference_sample_of_a_large_raster_reads_whole_blocks(tmp_path):
