@@ -64,9 +64,9 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from pyproj import Transformer
 
 from gis.config import EngineSpec
+from gis.io import centre_lonlat
 
 #: Worker processes of the default local cluster.
 LOCAL_WORKERS = 2
@@ -398,14 +398,6 @@ def _shutdown(client, cluster) -> None:
         cluster.close()
 
 
-def _site_lonlat(crs, bounds) -> tuple[float, float]:
-    """Longitude, latitude [°] of the centre of ``bounds`` — the site of the whole layer."""
-    x0, y0, x1, y1 = (float(b) for b in bounds)
-    to_wgs = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
-    lon, lat = to_wgs.transform((x0 + x1) / 2, (y0 + y1) / 2)
-    return float(lon), float(lat)
-
-
 def _pv_shared(crs, bounds, kwargs: dict[str, Any]) -> dict[str, Any]:
     """Arguments of every partition's ``pv_potential`` with the layer-wide inputs resolved once.
 
@@ -417,30 +409,23 @@ def _pv_shared(crs, bounds, kwargs: dict[str, Any]) -> dict[str, Any]:
 
     shared = dict(kwargs)
     params = shared.get("params") or rooftop.pv_params()
-    lon, lat = _site_lonlat(crs, bounds)
+    lon, lat = centre_lonlat(crs, bounds)  # the site of the whole layer
     if shared.get("weather") is None:
         shared["weather"] = solar.climate_model(lat, lon)
     if params.ground_coverage_ratio is None:
         params = replace(params, ground_coverage_ratio=rooftop.solstice_gcr(lat, params.flat_tilt))
     irradiance = shared.get("irradiance")
-    if irradiance is not None and params.shading_reference_kwh_m2 is None \
-            and shared.get("reference_kwh_m2") is None:
+    if irradiance is not None and params.shading_reference_kwh_m2 is None:
         _, reference = rooftop.shading_factors(
             gpd.GeoSeries([], crs=crs), irradiance,
             reference_percentile=params.shading_reference_percentile)
         params = replace(params, shading_reference_kwh_m2=reference)
     shared["params"] = params
-    if shared.get("known_yields") is None and _accepts(rooftop.pv_potential, "known_yields"):
+    if shared.get("known_yields") is None:
         table = class_yields(params, shared["weather"])
         if table is not None:
             shared["known_yields"] = table
     return shared
-
-
-def _accepts(func, name: str) -> bool:
-    import inspect
-
-    return name in inspect.signature(func).parameters
 
 
 def class_yields(params, weather: tuple[pd.DataFrame, dict], *, max_classes: int = 5000

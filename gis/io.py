@@ -450,6 +450,16 @@ def _num(value: float) -> str:
     return f"{value:.0f}" if abs(value) < 1e9 else f"{value:.6g}"
 
 
+def centre_lonlat(crs, bounds) -> tuple[float, float]:
+    """Longitude and latitude [°] of the centre of ``bounds`` (minx, miny, maxx, maxy) in ``crs``."""
+    from pyproj import Transformer
+
+    x0, y0, x1, y1 = (float(b) for b in bounds)
+    lon, lat = Transformer.from_crs(crs, 4326, always_xy=True).transform((x0 + x1) / 2,
+                                                                         (y0 + y1) / 2)
+    return float(lon), float(lat)
+
+
 def area_distortion_problems(crs: CRS, gdfs: list[gpd.GeoDataFrame], *,
                              source: Path | None = None, tolerance: float = 0.01) -> list[Problem]:
     """An error when the working CRS does not measure areas truly where the layers are.
@@ -458,15 +468,13 @@ def area_distortion_problems(crs: CRS, gdfs: list[gpd.GeoDataFrame], *,
     Gauss–Krüger and UTM stay within 0.1 % near their meridian.  The areal scale factor is taken
     at the centre of the layers.
     """
-    from pyproj import Proj, Transformer
+    from pyproj import Proj
 
     frames = [g for g in gdfs if g is not None and len(g) and g.crs is not None]
     if not frames:
         return []
     unit = crs.axis_info[0].unit_name if crs.axis_info else ""
-    x0, y0, x1, y1 = frames[0].total_bounds
-    lon, lat = Transformer.from_crs(frames[0].crs, 4326, always_xy=True).transform(
-        (x0 + x1) / 2, (y0 + y1) / 2)
+    lon, lat = centre_lonlat(frames[0].crs, frames[0].total_bounds)
     try:
         scale = float(Proj(crs).get_factors(lon, lat).areal_scale)
     except Exception:  # noqa: BLE001 - a CRS pyproj cannot evaluate there is as bad as a wrong one

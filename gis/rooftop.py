@@ -35,11 +35,11 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from pyproj import Transformer
 
 from gis import solar
 from gis._errors import InputError, Problem
 from gis.config import CATEGORIES, LayerSpec
+from gis.io import centre_lonlat
 from gis.targets import entry
 
 #: Axial tilt of the Earth [°], for the winter-solstice sun.
@@ -321,10 +321,7 @@ def solstice_gcr(latitude: float, tilt: float) -> float:
 
 
 def _site_lonlat(buildings: gpd.GeoDataFrame) -> tuple[float, float]:
-    x0, y0, x1, y1 = buildings.total_bounds
-    to_wgs = Transformer.from_crs(buildings.crs, "EPSG:4326", always_xy=True)
-    lon, lat = to_wgs.transform((x0 + x1) / 2, (y0 + y1) / 2)
-    return float(lon), float(lat)
+    return centre_lonlat(buildings.crs, buildings.total_bounds)
 
 
 def _long_side_azimuth(geoms: np.ndarray) -> np.ndarray:

@@ -84,10 +84,8 @@ class Layers:
         if not frames:
             raise InputError(Problem("no usable buildings, land-use or zones layer to locate the "
                                      "district", hint="fix the errors reported for the layers"))
-        x0, y0, x1, y1 = frames[0].total_bounds
-        lon, lat = gpd.GeoSeries(gpd.points_from_xy([(x0 + x1) / 2], [(y0 + y1) / 2]),
-                                 crs=self.crs).to_crs(4326).iloc[0].coords[0]
-        return float(lat), float(lon)
+        lon, lat = io.centre_lonlat(self.crs, frames[0].total_bounds)
+        return lat, lon
 
 
 def category_table(extra: dict[str, str] | None = None) -> dict[str, str]:
