@@ -439,6 +439,14 @@ def _layer_spec(kind: str, table: dict, base: Path, bad) -> LayerSpec | None:
                      max_unknown_share=float(share), reference_kwh_m2=ref)
 
 
+def is_number(value: Any) -> bool:
+    """A finite real number from a run file or a table (bool is not a number here)."""
+    import math
+    import numbers
+
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _resolve(base: Path, value: str) -> Path:
     path = Path(value).expanduser()
     return path if path.is_absolute() else (base / path).resolve()

@@ -41,6 +41,7 @@ import pandas as pd
 import shapely
 
 from gis._errors import InputError, Problem
+from gis.config import is_number as _is_number
 
 SCHEMES = ("gbt21010", "ydyh2023", "worldcover", "osm")
 _TABLE_SCHEME = {"sandiao": "gbt21010"}
@@ -359,10 +360,6 @@ def ecology_options(**table: Any) -> EcologyOptions:
     if problems:
         raise InputError(problems)
     return EcologyOptions(**kw)
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(v)
 
 
 def _check_switches(given: Any, problems: list[Problem]) -> dict[str, bool]:

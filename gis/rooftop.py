@@ -39,6 +39,7 @@ import shapely
 from gis import solar
 from gis._errors import InputError, Problem
 from gis.config import CATEGORIES, LayerSpec
+from gis.config import is_number as _is_number
 from gis.io import centre_lonlat
 from gis.targets import entry
 
@@ -178,10 +179,6 @@ _FRACTIONS = ("module_efficiency", "usable_fraction_flat", "usable_fraction_pitc
 _NON_NEGATIVE = ("min_usable_area_m2", "edge_setback_m", "losses_percent",
                  "shading_reference_kwh_m2", "faiman_u0", "faiman_u1")
 _ANGLES = ("flat_tilt", "pitched_tilt_default", "north_band_deg")
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def pv_params(preset: str = "base", **overrides: Any) -> PVParams:

@@ -25,6 +25,7 @@ import pyogrio
 
 from gis._errors import InputError, Problem, Problems
 from gis.config import CATEGORIES
+from gis.config import is_number as _is_number
 from gis.io import atomic_path
 
 RANK_BY = ("annual_kwh", "capacity_kwp", "specific_yield_kwh_kwp")
@@ -93,11 +94,6 @@ def _as_list(value: str | Iterable[str]) -> list[str]:
     if isinstance(value, str):
         return [value]
     return [str(v) for v in value]
-
-
-def _is_number(value: object) -> bool:
-    return (isinstance(value, (int, float, np.integer, np.floating))
-            and not isinstance(value, bool) and bool(np.isfinite(value)))
 
 
 def select_sites(
