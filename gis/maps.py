@@ -466,8 +466,7 @@ def pv_map(pv: gpd.GeoDataFrame, *, streets: gpd.GeoDataFrame | None = None, top
     drawn = pv.loc[drawn_idx]
     rest = pv.loc[order[max_buildings:]]
 
-    bounds = gpd.GeoSeries(pv.geometry, crs=pv.crs).to_crs(4326).total_bounds if n_total else [
-        np.nan] * 4
+    bounds = _lonlat_bounds([pv]) if n_total else [np.nan] * 4
     m = _base_map(bounds, offline=offline, prefer_canvas=True, notes=notes)
 
     props = _pv_properties(drawn)
@@ -607,6 +606,15 @@ def _red_to_green(n: int) -> list[str]:
     return {1: ["#1a9850"], 2: ["#d73027", "#1a9850"], 3: ["#d73027", "#fee08b", "#1a9850"],
             4: ["#d73027", "#fc8d59", "#d9ef8b", "#1a9850"]}.get(
         n, ["#d73027", "#fc8d59", "#fee08b", "#d9ef8b", "#91cf60", "#1a9850"][:max(n, 1)])
+
+
+def _lonlat_bounds(frames) -> list[float]:
+    """WGS84 bounds of layers from their bounding boxes (not by reprojecting every feature)."""
+    from pyproj import Transformer
+
+    boxes = np.array([Transformer.from_crs(g.crs, 4326, always_xy=True)
+                      .transform_bounds(*g.total_bounds) for g in frames])
+    return [boxes[:, 0].min(), boxes[:, 1].min(), boxes[:, 2].max(), boxes[:, 3].max()]
 
 
 def _share_column(zones: pd.DataFrame, column: str) -> pd.Series:
@@ -788,8 +796,7 @@ def ecology_map(zones: gpd.GeoDataFrame, landuse: gpd.GeoDataFrame,
     zones = _to_metric(zones, "zones")
     notes: list[str] = []
     frames = [g for g in (zones, landuse, candidates) if g is not None and len(g)]
-    bounds = (pd.concat([gpd.GeoSeries(g.geometry, crs=g.crs).to_crs(4326) for g in frames])
-              .total_bounds if frames else [np.nan] * 4)
+    bounds = _lonlat_bounds(frames) if frames else [np.nan] * 4
     m = _base_map(bounds, offline=offline, prefer_canvas=False, notes=notes)
 
     # Land use: one group per toggle, drawn first so that zones and candidates stay on top.
