@@ -35,7 +35,7 @@ The built-in climate model builds its own irradiance at mid-hour.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -413,7 +413,6 @@ class _Sky:
     temp_air: np.ndarray
     wind_speed: np.ndarray
     step_h: float
-    hours: int = field(default=0)
 
 
 def _sky(data: pd.DataFrame, meta: dict[str, Any], params: SolarParams) -> _Sky:
@@ -450,8 +449,7 @@ def _sky(data: pd.DataFrame, meta: dict[str, Any], params: SolarParams) -> _Sky:
                 dni=row(data["dni"].to_numpy()), ghi=row(data["ghi"].to_numpy()),
                 dhi=row(data["dhi"].to_numpy()), dni_extra=row(dni_extra),
                 airmass=row(airmass), albedo=row(albedo), temp_air=row(temp_air),
-                wind_speed=row(data["wind_speed"].to_numpy()), step_h=step_h,
-                hours=len(index))
+                wind_speed=row(data["wind_speed"].to_numpy()), step_h=step_h)
 
 
 def _yield_chunk(sky: _Sky, tilt: np.ndarray, azimuth: np.ndarray,
