@@ -51,7 +51,6 @@ Each output partition is one GeoParquet file (``part.<i>.parquet``); the folder 
 from __future__ import annotations
 
 import math
-import os
 import re
 import shutil
 import tempfile
@@ -66,7 +65,7 @@ import pandas as pd
 import shapely
 
 from gis.config import EngineSpec
-from gis.io import centre_lonlat
+from gis.io import centre_lonlat, replace_dir
 
 #: Worker processes of the default local cluster.
 LOCAL_WORKERS = 2
@@ -546,10 +545,4 @@ class _atomic_dir:
         if exc_type is not None:
             shutil.rmtree(self.tmp, ignore_errors=True)
             return
-        old = None
-        if self.path.exists():
-            old = self.path.with_name(f".{self.path.name}.old{os.getpid()}")
-            os.replace(self.path, old)
-        os.replace(self.tmp, self.path)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink()
+        replace_dir(self.tmp, self.path)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import shutil
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -67,6 +68,26 @@ def raster_ref(raster) -> tuple[Path, int, str | None]:
     if hasattr(raster, "path"):
         return Path(raster.path), int(getattr(raster, "band", 1) or 1), getattr(raster, "crs", None)
     return Path(raster), 1, None
+
+
+def replace_dir(stage: Path, target: Path, *, previous: Path | None = None) -> None:
+    """Put a finished folder ``stage`` in place of ``target``, by renames.
+
+    The folder ``target`` had is kept as ``previous`` (replacing an older one) when given, else
+    removed.  ``stage`` gets ordinary folder permissions (``mkdtemp`` makes it private).
+    """
+    stage, target = Path(stage), Path(target)
+    os.chmod(stage, 0o755)
+    if target.exists():
+        if previous is not None:
+            if previous.exists():
+                shutil.rmtree(previous)
+            os.replace(target, previous)
+        else:
+            trash = target.with_name(f".{target.name}.old-{os.getpid()}")
+            os.replace(target, trash)
+            shutil.rmtree(trash, ignore_errors=True) if trash.is_dir() else trash.unlink()
+    os.replace(stage, target)
 
 
 def write_text(path: str | Path, text: str) -> Path:

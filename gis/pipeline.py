@@ -348,17 +348,7 @@ def _timed(ctx: Context, step: Step) -> None:
 def _swap_in(stage: Path, out_dir: Path, *, keep_previous: bool) -> None:
     """Replace ``out_dir`` by the finished ``stage``; keep the old one as ``<dir>.previous``."""
     previous = out_dir.with_name(out_dir.name + PREVIOUS_SUFFIX)
-    os.chmod(stage, 0o755)
-    if out_dir.exists():
-        if keep_previous:
-            if previous.exists():
-                shutil.rmtree(previous)
-            os.replace(out_dir, previous)
-        else:
-            trash = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-            os.replace(out_dir, trash)
-            shutil.rmtree(trash, ignore_errors=True)
-    os.replace(stage, out_dir)
+    io.replace_dir(stage, out_dir, previous=previous if keep_previous else None)
 
 
 def _output_dir_problems(ctx: Context) -> list[Problem]:
