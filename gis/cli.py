@@ -173,7 +173,7 @@ def sites(
     new_only: Annotated[bool, typer.Option("--new-only", help="new buildings only")] = False,
     without_pv: Annotated[bool, typer.Option("--without-pv", help="only roofs without PV yet")] = False,
     top: Annotated[int | None, typer.Option(help="keep the first N")] = None,
-    rank_by: Annotated[str, typer.Option(help="annual_kwh | capacity_kwp | specific_yield_kwh_kwp")] = "annual_kwh",
+    rank_by: Annotated[str, typer.Option(help="annual_kwh | capacity_kwp | specific_yield_kwh_kwp | payback_years (shortest first) | npv_yuan | irr | lcoe_yuan_kwh")] = "annual_kwh",
 ) -> None:
     """A ranked rooftop site list, filtered, in the format of the output file's suffix."""
     from gis import sites as sites_mod

@@ -128,6 +128,9 @@ class RunConfig:
     pv, ecology : dict
         The ``[pv]`` and ``[ecology]`` tables, checked by :mod:`gis.rooftop` and
         :mod:`gis.ecology`.
+    ground, finance : dict
+        The ``[ground]`` and ``[finance]`` tables, checked by :mod:`gis.ground` and
+        :mod:`gis.finance`.
     """
 
     path: Path | None
@@ -142,6 +145,8 @@ class RunConfig:
     engine: EngineSpec
     output: OutputSpec
     raw: dict[str, Any]
+    ground: dict[str, Any] = field(default_factory=dict)
+    finance: dict[str, Any] = field(default_factory=dict)
 
     @property
     def base(self) -> Path:
@@ -149,7 +154,8 @@ class RunConfig:
         return self.path.parent if self.path else Path.cwd()
 
 
-_TOP_KEYS = {"project", "layers", "weather", "pv", "ecology", "engine", "output"}
+_TOP_KEYS = {"project", "layers", "weather", "pv", "ecology", "engine", "output", "ground",
+             "finance"}
 _PROJECT_KEYS = {"name": str, "crs": str, "targets": str, "synthetic": bool}
 _ENGINE_KEYS = {"kind": str, "address": str, "partitions": int}
 _OUTPUT_KEYS = {"dir": str, "offline": bool, "max_buildings_drawn": int,
@@ -246,7 +252,7 @@ def parse_runfile(raw: dict[str, Any], *, base: str | Path, source: Path | None 
     engine = check_table(raw.get("engine", {}), "engine", _ENGINE_KEYS)
     output = check_table(raw.get("output", {}), "output", _OUTPUT_KEYS)
     weather = check_table(raw.get("weather", {}), "weather", _WEATHER_KEYS)
-    for name in ("pv", "ecology"):
+    for name in ("pv", "ecology", "ground", "finance"):
         if not isinstance(raw.get(name, {}), dict):
             bad(name, "must be a table", raw[name])
 
@@ -327,6 +333,8 @@ def parse_runfile(raw: dict[str, Any], *, base: str | Path, source: Path | None 
                           output.get("max_buildings_drawn", 15000),
                           output.get("max_parcels_drawn", 25000)),
         raw=raw,
+        ground=dict(raw.get("ground", {})) if isinstance(raw.get("ground", {}), dict) else {},
+        finance=dict(raw.get("finance", {})) if isinstance(raw.get("finance", {}), dict) else {},
     )
 
 

@@ -11,6 +11,7 @@ import os
 import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -146,7 +147,8 @@ def _map_targets(scorecard: Mapping) -> dict:
 def publish(out_dir: str | Path, *, pv, zones, landuse, candidates, streets,
             scorecard: Mapping, meta: Mapping,
             rollups: Mapping[str, pd.DataFrame] | None = None, offline: bool = False,
-            files: Mapping[str, str | Path] | None = None) -> dict[str, Path]:
+            files: Mapping[str, str | Path] | None = None,
+            ground: Mapping[str, Any] | None = None) -> dict[str, Path]:
     """Write the maps, the report and the dashboard of a run.
 
     Parameters
@@ -161,6 +163,9 @@ def publish(out_dir: str | Path, *, pv, zones, landuse, candidates, streets,
         Inline all JavaScript and CSS (needs ``scripts/install_assets.sh`` once).
     files : dict, optional
         Label → path of other outputs (exports) to link from the dashboard.
+    ground : dict, optional
+        Ground PV and money: ``sites`` (drawn on the PV map) and the tables of
+        :func:`gis.report.ground_section`.
 
     Returns
     -------
@@ -174,7 +179,8 @@ def publish(out_dir: str | Path, *, pv, zones, landuse, candidates, streets,
     if pv is not None and len(pv):
         m = maps.pv_map(pv, streets=streets, offline=offline, synthetic=synthetic,
                         max_buildings=int(meta.get("max_buildings_drawn") or 15_000),
-                        title=f"{project} 屋顶光伏潜力 Rooftop PV potential")
+                        title=f"{project} 屋顶光伏潜力 Rooftop PV potential",
+                        ground=(ground or {}).get("sites"))
         written["pv_map"] = maps.save_map(m, out_dir / "pv_map.html", offline=offline)
     if zones is not None and len(zones) and landuse is not None:
         m = maps.ecology_map(zones, landuse, candidates, targets=_map_targets(scorecard),
@@ -183,7 +189,7 @@ def publish(out_dir: str | Path, *, pv, zones, landuse, candidates, streets,
                              title=f"{project} 生态屏障 Green ecological barrier")
         written["ecology_map"] = maps.save_map(m, out_dir / "ecology_map.html", offline=offline)
     written["report"] = write_report(out_dir, scorecard=scorecard, pv=pv, zones=zones,
-                                     rollups=rollups, meta=meta)
+                                     rollups=rollups, meta=meta, ground=ground)
     written_names = {path.name for path in written.values()} | {"report.html"}
     links: dict[str, str | Path] = {label: name for name, label in PAGES.items()
                                     if name in written_names}

@@ -443,22 +443,38 @@ def add_finance(sites: pd.DataFrame, *, type_column: str,
     return out
 
 
-def finance_by(sites: pd.DataFrame, by: str) -> pd.DataFrame:
+def finance_by(sites: pd.DataFrame, by: str | list[str]) -> pd.DataFrame:
     """Totals of the sites with PV per ``by`` (street, kind …): cost, savings, NPV, payback.
 
     Returns
     -------
     DataFrame
         Columns ``by``, ``sites``, ``capacity_kwp``, ``annual_kwh``, ``capex_yuan``,
-        ``annual_savings_yuan``, ``annual_om_yuan``, ``npv_yuan``, ``payback_years`` (of the
-        totals: Σ capex ÷ (Σ savings − Σ O&M)), ``emc_owner_yuan``, ``emc_investor_yuan``.
+        ``annual_savings_yuan``, ``annual_om_yuan``, ``npv_yuan``, ``emc_owner_yuan``,
+        ``emc_investor_yuan``, ``payback_years`` (of the totals: Σ capex ÷ (Σ savings − Σ O&M)).
+
+    Examples
+    --------
+    >>> sites = pd.DataFrame({"street": ["A", "A", "B"], "capacity_kwp": [10.0, 20.0, 0.0],
+    ...                       "annual_kwh": [1.0, 2.0, 0.0], "capex_yuan": [30.0, 60.0, 0.0],
+    ...                       "annual_savings_yuan": [10.0, 20.0, 0.0],
+    ...                       "annual_om_yuan": [1.0, 2.0, 0.0], "npv_yuan": [5.0, 6.0, 0.0],
+    ...                       "emc_owner_yuan": [2.0, 4.0, 0.0],
+    ...                       "emc_investor_yuan": [8.0, 16.0, 0.0]})
+    >>> finance_by(sites, "street")[["street", "sites", "capex_yuan", "payback_years"]]
+      street  sites  capex_yuan  payback_years
+    0      A      2        90.0       3.333333
     """
+    keys = [by] if isinstance(by, str) else list(by)
     cols = ["capacity_kwp", "annual_kwh", "capex_yuan", "annual_savings_yuan", "annual_om_yuan",
             "npv_yuan", "emc_owner_yuan", "emc_investor_yuan"]
     sel = sites[pd.to_numeric(sites["capacity_kwp"], errors="coerce").fillna(0) > 0]
-    key = sel[by].astype("string").fillna("(unassigned)")
-    table = sel[cols].astype(float).groupby(key.rename(by)).sum()
-    table.insert(0, "sites", key.value_counts().reindex(table.index).astype(int))
+    frame = sel[cols].astype(float)
+    for k in keys:
+        frame[k] = sel[k].astype("string").fillna("(unassigned)")
+    grouped = frame.groupby(keys, sort=True)
+    table = grouped[cols].sum()
+    table.insert(0, "sites", grouped.size())
     margin = table["annual_savings_yuan"] - table["annual_om_yuan"]
     table["payback_years"] = (table["capex_yuan"] / margin).where(margin > 0)
     return table.reset_index()

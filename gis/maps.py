@@ -400,10 +400,72 @@ def _choropleth_layer(gdf: gpd.GeoDataFrame, value: str, *, name: str, fields, a
     return layer
 
 
+_GROUND_COLOURS = {"fishery": "#2b8cbe", "facility_agri": "#74c476", "roadside": "#fd8d3c"}
+_GROUND_FIELDS = ["i", "t", "z", "s", "a", "k", "e", "p", "v", "r"]
+_GROUND_ALIASES = ["地块 parcel", "类型 type", "管控区 zone", "街道 street", "可用面积 usable area",
+                   "装机容量 capacity", "年发电量 annual yield", "静态回收期 payback",
+                   "净现值 NPV", "原因 reason (no PV)"]
+
+
+def ground_layer(m: folium.Map, ground: gpd.GeoDataFrame | None, *,
+                 simplify_m: float = 1.0) -> None:
+    """Add the ground-mounted PV sites (ponds, facility farmland, roadside strips) to a map.
+
+    One layer per kind (hidden at first) and one for sites without PV; tooltips carry the
+    capacity, yield, payback and NPV, or the reason a site gets nothing.  Nothing is added when
+    ``ground`` is None or empty.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> g = gpd.GeoDataFrame({"parcel_id": ["P1"], "kind": ["fishery"], "capacity_kwp": [560.0],
+    ...                       "annual_kwh": [728000.0], "reason": [""]},
+    ...                      geometry=[shapely.box(534000, 4331000, 534100, 4331100)],
+    ...                      crs="EPSG:4548")
+    >>> m = _base_map(_lonlat_bounds([g]), offline=True, prefer_canvas=True, notes=[])
+    >>> ground_layer(m, g)
+    >>> page = render_map(m)
+    >>> page_features(page), "渔光互补" in page
+    (1, True)
+    """
+    if ground is None or not len(ground):
+        return
+    from gis.ground import KIND_ZH
+
+    g = _to_metric(ground, "ground_pv")
+    kind = _col(g, "kind").astype("string")
+    props = pd.DataFrame({
+        "i": escape_text(_col(g, "parcel_id")),
+        "t": escape_text(kind.map(KIND_ZH).fillna("") + " " + kind.fillna("")),
+        "z": escape_text(_col(g, "zone")), "s": escape_text(_col(g, "street")),
+        "a": _num(_col(g, "usable_area_m2"), 0, "m²"),
+        "k": _num(pd.to_numeric(_col(g, "capacity_kwp"), errors="coerce") / 1000, 2, "MWp"),
+        "e": _num(pd.to_numeric(_col(g, "annual_kwh"), errors="coerce") / 1e6, 2, "GWh/yr"),
+        "p": _num(_col(g, "payback_years"), 1, "yr"),
+        "v": _num(pd.to_numeric(_col(g, "npv_yuan"), errors="coerce") / 1e4, 0, "万元"),
+        "r": escape_text(_col(g, "reason")),
+    }, index=g.index)
+    geoms = pd.Series(list(_web_geometry(g.geometry, simplify_m)), index=g.index)
+    has = (pd.to_numeric(_col(g, "capacity_kwp"), errors="coerce").fillna(0) > 0).to_numpy()
+    for name, colour in _GROUND_COLOURS.items():
+        sel = has & (kind == name).fillna(False).to_numpy(dtype=bool)
+        if sel.any():
+            _static_geojson(_feature_collection(props.loc[sel], geoms[sel]),
+                            name=f"地面光伏 ground PV: {KIND_ZH[name]} {name}",
+                            style=_style("#333333", colour, weight=0.5), show=False,
+                            tooltip=_tooltip(_GROUND_FIELDS, _GROUND_ALIASES)).add_to(m)
+    if (~has).any():
+        _static_geojson(_feature_collection(props.loc[~has], geoms[~has]),
+                        name="地面光伏 ground PV: 不安装 excluded (reason in tooltip)",
+                        style=_style("#666666", _NO_PV, weight=0.4, fill_opacity=0.4),
+                        show=False, tooltip=_tooltip(_GROUND_FIELDS, _GROUND_ALIASES)).add_to(m)
+
+
 def pv_map(pv: gpd.GeoDataFrame, *, streets: gpd.GeoDataFrame | None = None, top_n: int = 200,
            color_by: str = "capacity_kwp", max_buildings: int = 15_000, grid_m: float = 500.0,
            simplify_m: float = 0.5, offline: bool = False, synthetic: bool = False,
-           title: str = "屋顶光伏潜力 Rooftop PV potential") -> folium.Map:
+           title: str = "屋顶光伏潜力 Rooftop PV potential",
+           ground: gpd.GeoDataFrame | None = None) -> folium.Map:
     """The rooftop PV map: buildings by class, top sites, per-street potential, search.
 
     Parameters
@@ -431,6 +493,8 @@ def pv_map(pv: gpd.GeoDataFrame, *, streets: gpd.GeoDataFrame | None = None, top
         Show the "synthetic demo data" banner.
     title : str
         Page title.
+    ground : geopandas.GeoDataFrame, optional
+        ``ground_pv`` sites, drawn by :func:`ground_layer`.
 
     Returns
     -------
@@ -575,6 +639,7 @@ def pv_map(pv: gpd.GeoDataFrame, *, streets: gpd.GeoDataFrame | None = None, top
     else:
         notes.append("无街道图层，未绘街道汇总 — no streets layer: no per-street potential.")
 
+    ground_layer(m, ground)
     if class_layers:
         _LayerSearch(class_layers, search_label="q",
                      placeholder="搜索编号或名称 search id or name").add_to(m)

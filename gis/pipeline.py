@@ -126,6 +126,71 @@ def step_ecology(ctx: Context) -> None:
     ctx.extras.update(extras)
 
 
+def step_ground(ctx: Context) -> None:
+    """Ground-mounted PV (ponds, facility farmland, roadsides), money per site, scenarios."""
+    from gis import finance, ground
+
+    fparams = finance.finance_params(**ctx.cfg.finance)
+    ctx.extras.setdefault("resolved_settings", {})["finance"] = fparams.as_dict()
+    ctx.extras.setdefault("definitions", {})["finance"] = fparams.as_dict()
+    if ctx.results.get("pv") is not None:
+        ctx.results["pv"] = finance.add_finance(ctx.results["pv"], type_column="category",
+                                                params=fparams)
+    lay = ctx.layers
+    if lay.landuse is None:
+        return
+    from gis import rooftop, solar
+
+    gparams = ground.ground_params(**ctx.cfg.ground)
+    ctx.extras["resolved_settings"]["ground"] = gparams.as_dict()
+    ctx.extras["definitions"]["ground"] = gparams.as_dict()
+    roads = None
+    if gparams.roads:
+        path = ctx.cfg.base / gparams.roads
+        roads = ground.read_roads(path, layer=gparams.roads_layer, crs=lay.crs)
+        lay.inputs.append({"kind": "roads", "path": str(path), "sha256": io.file_hash(path)})
+    p = ctx.targets["params"]
+    layer = ctx.results.get("landuse")
+    g = ground.ground_potential(
+        layer if layer is not None else lay.landuse, scheme=ctx.cfg.layers["landuse"].scheme,
+        zones=_with_barrier(lay.zones) if lay.zones is not None else None, streets=lay.streets,
+        params=gparams, pv_params=ctx.results.get("pv_params") or rooftop.pv_params(**ctx.cfg.pv),
+        weather=solar.read_weather(ctx.cfg.weather) if ctx.cfg.weather else None, roads=roads,
+        options=ctx.results.get("ecology_options"), grid_co2_t_per_mwh=p["grid_co2_t_per_mwh"],
+        coal_gce_per_kwh=p["coal_gce_per_kwh"])
+    g = finance.add_finance(g, type_column="kind", params=fparams)
+    ctx.results["ground"] = g
+    ctx.results["ground_rollups"] = ground.ground_rollups(g)
+    if ctx.results.get("zones") is not None:
+        ctx.results["bluegreen_ground"] = ground.bluegreen_with_ground(
+            ctx.results["zones"], g, params=gparams)
+    ground.ground_scenario(ctx.entries, g)
+    _ground_exports(ctx)
+
+
+def _ground_exports(ctx: Context) -> None:
+    """ground_pv.csv/.gpkg, roll-ups by street and kind, blue-green with and without ground PV,
+    money by street (roofs and ground)."""
+    from gis import finance
+
+    g = ctx.results["ground"]
+    io.write_csv(ctx.path("ground_pv.csv"), g.drop(columns="geometry"))
+    with io.atomic_path(ctx.path("ground_pv.gpkg")) as tmp:
+        g.to_file(tmp, layer="ground_pv", driver="GPKG")
+    for level, table in ctx.results["ground_rollups"].items():
+        io.write_csv(ctx.path(f"ground_by_{level}.csv"), table)
+    if ctx.results.get("bluegreen_ground") is not None:
+        io.write_csv(ctx.path("bluegreen_ground.csv"), ctx.results["bluegreen_ground"])
+    parts = [g.assign(site="ground", type=g["kind"])]
+    if ctx.results.get("pv") is not None:
+        pv = ctx.results["pv"]
+        parts.append(pv.assign(site="roof", type=pv["category"]))
+    both = pd.concat([pd.DataFrame(x.drop(columns="geometry")) for x in parts], ignore_index=True)
+    table = finance.finance_by(both, ["street", "site"])
+    ctx.results["finance_by_street"] = table
+    io.write_csv(ctx.path("finance_by_street.csv"), table)
+
+
 def step_scorecard(ctx: Context) -> None:
     """Assemble the scorecard and write it."""
     from gis.targets import scorecard
@@ -188,9 +253,21 @@ def step_publish(ctx: Context) -> None:
         landuse=ctx.results.get("landuse"), candidates=ctx.extras.get("afforestation"),
         streets=ctx.layers.streets, scorecard=ctx.results["scorecard"], meta=_meta(ctx),
         rollups=ctx.results.get("pv_rollups"), offline=ctx.cfg.output.offline,
-        files=dict(ctx.files))
+        files=dict(ctx.files), ground=_ground_publish(ctx))
     for path in written.values():
         ctx.files[Path(path).name] = Path(path).name
+
+
+def _ground_publish(ctx: Context) -> dict[str, Any] | None:
+    """What the maps and the report show of ground PV and money (None without them)."""
+    if ctx.results.get("ground") is None and ctx.results.get("finance_by_street") is None:
+        return None
+    rollups = ctx.results.get("ground_rollups") or {}
+    entry = next((e for e in ctx.entries if e.get("id") == "renewable-substitution"), {})
+    return {"sites": ctx.results.get("ground"), "by_kind": rollups.get("kind"),
+            "by_street": rollups.get("street"),
+            "finance_by_street": ctx.results.get("finance_by_street"),
+            "bluegreen": ctx.results.get("bluegreen_ground"), "scenarios": entry.get("scenarios")}
 
 
 def step_provenance(ctx: Context) -> None:
@@ -200,7 +277,7 @@ def step_provenance(ctx: Context) -> None:
         "project": ctx.cfg.name,
         "synthetic": ctx.cfg.synthetic,
         "run_file": str(ctx.cfg.path) if ctx.cfg.path else None,
-        "settings": _resolved(ctx.cfg),
+        "settings": {**_resolved(ctx.cfg), **ctx.extras.get("resolved_settings", {})},
         "targets": {"name": ctx.targets["name"], "source": ctx.targets["source"],
                     "params": ctx.targets["params"]},
         "working_crs": f"EPSG:{ctx.layers.crs.to_epsg()}" if ctx.layers.crs.to_epsg()
@@ -223,6 +300,7 @@ STEPS: list[Step] = [
     ("load and validate layers", step_load),
     ("rooftop PV", step_pv),
     ("ecology", step_ecology),
+    ("ground PV and finance", step_ground),
     ("scorecard", step_scorecard),
     ("exports", step_exports),
     ("maps and report", step_publish),
@@ -458,6 +536,7 @@ def _definitions(ctx: Context, *, with_pv: bool = True) -> dict[str, Any]:
     params = ctx.results.get("pv_params")
     if params is not None and with_pv:
         out["pv"] = _plain(params)
+    out.update(ctx.extras.get("definitions", {}))
     out["weather"] = str(ctx.cfg.weather) if ctx.cfg.weather else "built-in climate model"
     return out
 

@@ -14,6 +14,7 @@ import io
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -268,6 +269,76 @@ METHODS = [
 ]
 
 
+METHODS += [
+    ("地面光伏 Ground-mounted PV",
+     "Fish ponds (三调 1104/1104A), facility agricultural land (1202) and strips of a set width "
+     "along the inside edge of highway and urban road parcels (1003/1004) — or beside the lines "
+     "of a roads layer, minus forest, cropland and water — are the candidate sites. Usable area "
+     "= site area after the setback × the usable share of the kind; capacity [kWp] = usable "
+     "area × power density [kWp/m²] (ground coverage ratio × module efficiency: rows spaced by "
+     "the winter-solstice rule over ponds, a capped ratio for agrivoltaics, one row on a roadside "
+     "strip; or the density the run file gives); energy = capacity × the specific yield of the "
+     "kind's rows from the same yield engine as the roofs. Sites in the first-level control zone "
+     "get nothing unless the run file allows it. PV racks over a pond leave it counted as water "
+     "(自然资办发〔2023〕12号: the array land of a compliant composite project keeps its land "
+     "class), a switch of the run file."),
+    ("成本收益 Costs and benefits",
+     "Capital cost = capacity × cost per kWp of the system type; first-year savings = energy × "
+     "(self-consumed share × retail tariff of the user type + fed-in share × the coal benchmark "
+     "price) + any subsidy; simple payback = capital cost ÷ (first-year savings − O&M); NPV "
+     "and IRR over the lifetime with yearly degradation; LCOE = discounted costs ÷ discounted "
+     "energy. Under an energy-performance contract the owner keeps the stated share of the "
+     "savings and the investor the rest. Every input, with its source, is in run.json "
+     "(settings.finance)."),
+]
+
+
+def ground_section(ground: Mapping[str, Any]) -> str:
+    """The report's section on ground PV and money (HTML).
+
+    Parameters
+    ----------
+    ground : dict
+        Optional tables: ``by_kind``, ``by_street`` (ground PV roll-ups), ``finance_by_street``
+        (roofs and ground), ``bluegreen`` (blue-green without / with the ground scenario), and
+        ``scenarios`` (renewable substitution: rooftop only / rooftop + ground).
+
+    Examples
+    --------
+    >>> html = ground_section({"scenarios": [{"scenario": "rooftop only", "pv_gwh": 1.0,
+    ...                                        "potential_share": 0.05}]})
+    >>> "rooftop only" in html and "5.00%" in html
+    True
+    """
+    parts = ["<h2 id='ground'>地面光伏与成本收益 Ground-mounted PV, costs and benefits</h2>"]
+    scen = ground.get("scenarios")
+    if scen:
+        rows = "".join(f"<tr><td>{esc(s.get('scenario'))} {esc(s.get('scenario_zh', ''))}</td>"
+                       f"<td class='num'>{float(s.get('pv_gwh') or 0):,.2f}</td>"
+                       f"<td class='num'>{float(s.get('potential_share') or 0):.2%}</td></tr>"
+                       for s in scen)
+        parts.append("<h3>可再生能源替代率情景 Renewable substitution: scenarios</h3>"
+                     "<table><tr><th>scenario</th><th>PV [GWh/yr]</th><th>potential share</th>"
+                     f"</tr>{rows}</table><p class='muted'>Ground PV is a separate, labelled "
+                     "scenario; the scorecard's value is rooftop only.</p>")
+    titles = (("by_kind", "地面光伏按类型 Ground PV by type"),
+              ("by_street", "地面光伏按街道 Ground PV by street"),
+              ("finance_by_street", "成本收益按街道 Costs and benefits by street (roofs and "
+                                    "ground; 元, yr)"),
+              ("bluegreen", "蓝绿空间：有无地面光伏 Blue-green space without / with ground PV"))
+    for key, title in titles:
+        table = ground.get(key)
+        if table is not None and len(table):
+            parts.append(f"<h3>{esc(title)}</h3>"
+                         + table_html(pd.DataFrame(table).drop(columns="geometry",
+                                                               errors="ignore")))
+    if ground.get("bluegreen") is not None:
+        parts.append("<p class='muted'>PV over ponds leaves them counted as water when "
+                     "ground.count_pond_as_water is true (自然资办发〔2023〕12号); facility and "
+                     "road land keep their class.</p>")
+    return "".join(parts)
+
+
 def _detail(key: str, value: object) -> str:
     """A detail value as a planner reads it: shares in %, other numbers rounded with separators."""
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -281,7 +352,7 @@ def _detail(key: str, value: object) -> str:
 
 def write_report(out_dir: str | Path, *, scorecard: Mapping, pv: pd.DataFrame | None,
                  zones: pd.DataFrame | None, rollups: Mapping[str, pd.DataFrame] | None,
-                 meta: Mapping) -> Path:
+                 meta: Mapping, ground: Mapping[str, Any] | None = None) -> Path:
     """Write ``report.html`` into ``out_dir`` (atomically) and return its path.
 
     Parameters
@@ -298,6 +369,8 @@ def write_report(out_dir: str | Path, *, scorecard: Mapping, pv: pd.DataFrame | 
     meta : dict
         project, synthetic, run_id, preset, definitions (dict), and anything else worth
         recording (inputs, versions) — shown under provenance.
+    ground : dict, optional
+        Ground PV and money tables, shown by :func:`ground_section`.
 
     Returns
     -------
@@ -380,6 +453,8 @@ def write_report(out_dir: str | Path, *, scorecard: Mapping, pv: pd.DataFrame | 
     for name, df in (rollups or {}).items():
         parts.append(f"<h3>{esc(name)}</h3>" + table_html(pd.DataFrame(df)))
 
+    if ground:
+        parts.append(ground_section(ground))
     parts.append("<h2 id='methods'>方法与假设 Methods and assumptions</h2>")
     for head, text in METHODS:
         parts.append(f"<h3>{esc(head)}</h3><p>{esc(text)}</p>")

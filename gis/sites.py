@@ -28,7 +28,10 @@ from gis.config import CATEGORIES
 from gis.config import is_number as _is_number
 from gis.io import atomic_path
 
-RANK_BY = ("annual_kwh", "capacity_kwp", "specific_yield_kwh_kwp")
+RANK_BY = ("annual_kwh", "capacity_kwp", "specific_yield_kwh_kwp", "payback_years", "npv_yuan",
+           "irr", "lcoe_yuan_kwh")
+#: Ranking keys where the smallest value is best (the shortest payback, the cheapest kWh).
+RANK_ASCENDING = ("payback_years", "lcoe_yuan_kwh")
 SUFFIXES = (".csv", ".xlsx", ".gpkg", ".geojson", ".parquet")
 KINDS = ("sites", "afforestation")
 
@@ -71,6 +74,22 @@ _COLUMNS: dict[str, tuple[str, str, str | None]] = {
     "closes_gap": ("within the gap", "可补足差距", None),
     "cumulative_ha": ("cumulative area [ha]", "累计面积", "#,##0.00"),
     "target_id": ("target", "目标", None),
+    "capex_yuan": ("capital cost [元]", "投资", "#,##0"),
+    "annual_savings_yuan": ("first-year savings [元/yr]", "首年收益", "#,##0"),
+    "annual_om_yuan": ("O&M [元/yr]", "年运维费用", "#,##0"),
+    "payback_years": ("simple payback [yr]", "静态回收期", "0.0"),
+    "npv_yuan": ("net present value [元]", "净现值", "#,##0"),
+    "irr": ("internal rate of return", "内部收益率", "0.0%"),
+    "lcoe_yuan_kwh": ("LCOE [元/kWh]", "平准化度电成本", "0.000"),
+    "self_consumption_share": ("self-consumed share", "自发自用比例", "0%"),
+    "value_yuan_kwh": ("value of a kWh [元/kWh]", "度电收益", "0.000"),
+    "emc_owner_yuan": ("EMC owner's share [元/yr]", "合同能源管理业主分享", "#,##0"),
+    "emc_investor_yuan": ("EMC investor's share [元/yr]", "合同能源管理投资方分享", "#,##0"),
+    "emc_investor_payback_years": ("EMC investor payback [yr]", "投资方回收期", "0.0"),
+    "parcel_id": ("parcel id", "地块编号", None),
+    "kind": ("ground PV type", "地面光伏类型", None),
+    "density_kwp_m2": ("power density [kWp/m²]", "装机密度", "0.000"),
+    "usable_share": ("usable share", "可用比例", "0%"),
     "lon": ("longitude [°E, WGS84]", "经度", "0.000000"),
     "lat": ("latitude [°N, WGS84]", "纬度", "0.000000"),
 }
@@ -126,9 +145,12 @@ def select_sites(
         Keep only roofs with no installed PV yet (``pv_kw`` 0 or missing).
     top : int, optional
         Keep the first ``top`` sites after ranking.
-    rank_by : {"annual_kwh", "capacity_kwp", "specific_yield_kwh_kwp"}
-        Ranking key, descending [kWh/yr, kWp or kWh/kWp]; ties are broken by ``id`` ascending so
-        that the order is the same on every run.
+    rank_by : {"annual_kwh", "capacity_kwp", "specific_yield_kwh_kwp", "payback_years", \
+"npv_yuan", "irr", "lcoe_yuan_kwh"}
+        Ranking key [kWh/yr, kWp, kWh/kWp, yr, 元, -, 元/kWh], descending except
+        ``payback_years`` and ``lcoe_yuan_kwh`` (ascending: the shortest payback first); sites
+        without a value go last; ties are broken by ``id`` ascending so that the order is the
+        same on every run.
 
     Returns
     -------
@@ -237,7 +259,8 @@ def select_sites(
     # A stable two-key order: best first, then id, so equal yields never swap between runs;
     # buildings without a value for the key go last.
     order = pd.DataFrame({"key": key, "id": ids}).sort_values(
-        ["key", "id"], ascending=[False, True], na_position="last", kind="mergesort"
+        ["key", "id"], ascending=[rank_by in RANK_ASCENDING, True], na_position="last",
+        kind="mergesort"
     )
     out = out.loc[order.index]
     if top is not None:

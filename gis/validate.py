@@ -725,7 +725,8 @@ def _weather_problems(path: Path) -> list[Problem]:
 
 
 def _option_problems(cfg: RunConfig) -> list[Problem]:
-    """Unknown keys and bad values in the ``[pv]`` and ``[ecology]`` tables of the run file."""
+    """Unknown keys and bad values in the ``[pv]``, ``[ecology]``, ``[ground]`` and ``[finance]``
+    tables of the run file."""
     from dataclasses import replace
 
     problems: list[Problem] = []
@@ -740,6 +741,13 @@ def _option_problems(cfg: RunConfig) -> list[Problem]:
         from gis.rooftop import pv_params
 
         checks.append((pv_params, cfg.pv))
+    except ImportError:
+        pass
+    try:
+        from gis.finance import finance_params
+        from gis.ground import ground_params
+
+        checks += [(ground_params, cfg.ground), (finance_params, cfg.finance)]
     except ImportError:
         pass
     for check, table in checks:
