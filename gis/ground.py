@@ -522,9 +522,9 @@ def ground_potential(landuse: gpd.GeoDataFrame, *, scheme: str | Path = "gbt2101
     points = shapely.point_on_surface(np.where(valid, geoms, shapely.Point()))
     zone = _zone_level(points, zones)
     gross_usable = setback_area * share
-    conditions = [~valid, (zone == "level1") & (not params.allow_level1),
-                  cand["strip_problem"].to_numpy() == REASONS[2],
-                  cand["strip_problem"].to_numpy() == REASONS[3],
+    strip_problem = cand["strip_problem"].to_numpy(dtype=object)
+    conditions = [~valid & (strip_problem == ""), (zone == "level1") & (not params.allow_level1),
+                  strip_problem == REASONS[2], strip_problem == REASONS[3],
                   gross_usable < min_area]
     reason = np.select(conditions, list(REASONS), default="")
     gets = reason == ""
