@@ -174,12 +174,17 @@ def sites(
     without_pv: Annotated[bool, typer.Option("--without-pv", help="only roofs without PV yet")] = False,
     top: Annotated[int | None, typer.Option(help="keep the first N")] = None,
     rank_by: Annotated[str, typer.Option(help="annual_kwh | capacity_kwp | specific_yield_kwh_kwp | payback_years (shortest first) | npv_yuan | irr | lcoe_yuan_kwh")] = "annual_kwh",
+    ground: Annotated[bool, typer.Option("--ground", help="ground-mounted sites (ponds, facility farmland, roadsides) instead of roofs; --category then names kinds")] = False,
 ) -> None:
     """A ranked rooftop site list, filtered, in the format of the output file's suffix."""
     from gis import sites as sites_mod
     from gis.validate import map_categories
 
-    pv, meta = _run_results(runfile)
+    if ground:
+        pv, meta = _ground_results(runfile, category)
+        category = None
+    else:
+        pv, meta = _run_results(runfile)
     if category:  # Chinese or English labels (学校, factory …) as well as canonical names
         import pandas as pd
 
@@ -188,8 +193,37 @@ def sites(
     ranked = sites_mod.select_sites(pv, street=street or None, category=category or None,
                                     min_kwp=min_kwp, new_only=new_only, without_pv=without_pv,
                                     top=top, rank_by=rank_by)
+    if ground:
+        ranked = ranked.drop(columns="id")
     path = sites_mod.export(ranked, output, meta=meta, kind="sites")
     out.print(f"{len(ranked)} sites written to {path}", markup=False)
+
+
+def _ground_results(target: Path, kinds: list[str] | None):
+    """The ground PV sites of a run (``ground_pv.gpkg``), optionally of some kinds only."""
+    import geopandas as gpd
+
+    from gis._errors import Problem
+    from gis.ground import KINDS
+
+    folder = target if target.is_dir() else None
+    if folder is None:
+        from gis.config import load_runfile
+
+        folder = load_runfile(target).output.dir
+    path = folder / "ground_pv.gpkg"
+    if not path.is_file():
+        raise InputError(Problem(f"no ground_pv.gpkg in {folder}", file=str(path),
+                                 hint="run `gis-planner run RUNFILE` with a land-use layer first"))
+    unknown = [k for k in kinds or [] if k not in KINDS]
+    if unknown:
+        raise InputError(Problem(f"unknown ground PV kind(s): {', '.join(unknown)}",
+                                 column="kind", hint=f"valid kinds: {', '.join(KINDS)}"))
+    sites = gpd.read_file(path, layer="ground_pv")
+    if kinds:
+        sites = sites[sites["kind"].isin(kinds)]
+    _, meta = _run_results(folder) if (folder / "buildings_pv.gpkg").is_file() else (None, {})
+    return sites.assign(id=sites["parcel_id"]), meta
 
 
 def _run_results(target: Path):

@@ -214,3 +214,10 @@ def test_cli_run_on_the_demo_writes_ground_pv_and_finance(demo_dir, tmp_path):
     assert result.returncode == 0, result.stderr
     paybacks = pd.read_csv(ranked)["payback_years"].dropna().to_numpy()
     assert len(paybacks) and (np.diff(paybacks) >= 0).all()
+    ranked = tmp_path / "ground_by_npv.csv"
+    result = _cli("sites", out, "--ground", "--category", "fishery", "--rank-by", "npv_yuan",
+                  "-o", ranked)
+    assert result.returncode == 0, result.stderr
+    listed = pd.read_csv(ranked, dtype={"parcel_id": str})
+    assert set(listed["kind"]) == {"fishery"} and (np.diff(listed["npv_yuan"]) <= 0).all()
+    assert len(listed) == int(((g["kind"] == "fishery") & (g["capacity_kwp"] > 0)).sum())
