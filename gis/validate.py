@@ -750,6 +750,11 @@ def _option_problems(cfg: RunConfig) -> list[Problem]:
         checks += [(ground_params, cfg.ground), (finance_params, cfg.finance)]
     except ImportError:
         pass
+    roads = cfg.ground.get("roads")
+    if isinstance(roads, str) and not (cfg.base / roads).is_file():
+        problems.append(Problem("roads layer not found", file=str(cfg.path) if cfg.path else None,
+                                column="ground.roads", value=str(cfg.base / roads),
+                                hint="fix the path (relative to the run file) or remove the key"))
     for check, table in checks:
         try:
             check(**table)

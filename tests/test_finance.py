@@ -143,7 +143,7 @@ def test_finance_table_in_a_run_file_is_checked(tmp_path):
     from gis.config import parse_runfile
     from gis.validate import _option_problems
 
-    cfg = parse_runfile({"finance": {"discount_rate": "8%"}, "ground": {"kinds": ["farm"]}},
-                        base=tmp_path)
+    cfg = parse_runfile({"finance": {"discount_rate": "8%"},
+                         "ground": {"kinds": ["farm"], "roads": "roads.gpkg"}}, base=tmp_path)
     columns = {p.column for p in _option_problems(cfg)}
-    assert {"finance.discount_rate", "ground.kinds"} <= columns
+    assert columns == {"finance.discount_rate", "ground.kinds", "ground.roads"}

@@ -221,3 +221,21 @@ def test_cli_run_on_the_demo_writes_ground_pv_and_finance(demo_dir, tmp_path):
     listed = pd.read_csv(ranked, dtype={"parcel_id": str})
     assert set(listed["kind"]) == {"fishery"} and (np.diff(listed["npv_yuan"]) <= 0).all()
     assert len(listed) == int(((g["kind"] == "fishery") & (g["capacity_kwp"] > 0)).sum())
+
+
+def test_roads_layer_from_a_file_in_another_crs(tmp_path):
+    from gis.ground import read_roads
+
+    line = gpd.GeoSeries([shapely.LineString([(X0, Y0 + 500), (X0 + 400, Y0 + 500)])], crs=CRS)
+    roads = gpd.GeoDataFrame({"id": ["G1"], "width": [10.0]}, geometry=line.to_crs(4326))
+    roads.to_file(tmp_path / "roads.gpkg", driver="GPKG")
+    read = read_roads(tmp_path / "roads.gpkg", layer=None, crs=CRS)
+    lu = _landuse([("P1", "1104", (0, 0, 100, 100))])
+    params = ground_params(roads="roads.gpkg", roadside_width_m=5.0,
+                           density_kwp_m2={"roadside": 0.1})
+    g = ground_potential(lu, roads=read, params=params, yields=YIELDS).set_index("parcel_id")
+    # two 5 m strips beyond a 10 m carriageway along 400 m, nothing excluded beside it
+    assert g.loc["G1", "area_m2"] == pytest.approx(2 * 400 * 5, rel=1e-4)
+    assert g.loc["G1", "capacity_kwp"] == pytest.approx(4000 * 0.8 * 0.1, rel=1e-4)
+    with pytest.raises(Exception, match="not found"):
+        read_roads(tmp_path / "missing.gpkg", layer=None, crs=CRS)
