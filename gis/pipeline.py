@@ -136,6 +136,10 @@ def step_ground(ctx: Context) -> None:
     if ctx.results.get("pv") is not None:
         ctx.results["pv"] = finance.add_finance(ctx.results["pv"], type_column="category",
                                                 params=fparams)
+    gap_list = ctx.extras.get("new_building_gap")
+    if gap_list is not None and len(gap_list):
+        ctx.extras["new_building_gap"] = finance.add_finance(gap_list, type_column="category",
+                                                             params=fparams)
     lay = ctx.layers
     if lay.landuse is None:
         return

@@ -204,8 +204,11 @@ def test_cli_run_on_the_demo_writes_ground_pv_and_finance(demo_dir, tmp_path):
             row["capex_yuan"] / (savings - row["annual_om_yuan"]))
     bg = pd.read_csv(out / "bluegreen_ground.csv")
     assert np.allclose(bg["bluegreen_ha"], bg["bluegreen_ha_with_ground"])  # ponds stay blue
-    sites = pd.read_csv(out / "sites.csv")
-    assert {"capex_yuan", "payback_years", "npv_yuan", "irr", "lcoe_yuan_kwh"} <= set(sites.columns)
+    money = {"capex_yuan", "annual_savings_yuan", "annual_om_yuan", "payback_years", "npv_yuan",
+             "irr", "lcoe_yuan_kwh"}
+    for name in ("sites.csv", "new_building_gap.csv"):
+        assert money <= set(pd.read_csv(out / name).columns), name
+    assert money <= set(gpd.read_file(out / "buildings_pv.gpkg", rows=1).columns)
     for name in ("ground_by_street.csv", "ground_by_kind.csv", "finance_by_street.csv"):
         assert (out / name).is_file()
     assert "地面光伏与成本收益" in (out / "report.html").read_text(encoding="utf-8")
