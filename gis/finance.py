@@ -117,6 +117,23 @@ SOURCES: dict[str, str] = {
 }
 
 
+#: How the figures are computed (written to run.json beside the inputs).
+CONVENTIONS: dict[str, str] = {
+    "capex_yuan": "capacity_kwp × (capex_yuan_kwp[system_type] − capex_subsidy_yuan_kwp), year 0",
+    "value_yuan_kwh": "s × retail_tariff_yuan_kwh[user_type] + (1 − s) × export_price_yuan_kwh, "
+                      "s = self_consumption_share[site type]",
+    "annual_savings_yuan": "first-year kWh × (value_yuan_kwh + subsidy_yuan_kwh if "
+                           "subsidy_years ≥ 1)",
+    "energy_year_t": "first-year kWh × (1 − degradation_per_year)^(t − 1), t = 1 … lifetime_years",
+    "payback_years": "capex ÷ (first-year savings − O&M); empty when not positive",
+    "npv_yuan": "−capex + Σ_t (savings_t − O&M) ÷ (1 + discount_rate)^t, flows at the end of "
+                "each year",
+    "irr": "the rate where npv = 0",
+    "lcoe_yuan_kwh": "(capex + Σ_t O&M ÷ (1 + r)^t) ÷ Σ_t energy_t ÷ (1 + r)^t",
+    "emc": "owner: emc_owner_share × savings; investor: the rest, paying capex and O&M",
+}
+
+
 @dataclass(frozen=True)
 class FinanceParams:
     """Every money assumption; defaults for Tianjin (:data:`SOURCES`).
@@ -179,6 +196,8 @@ class FinanceParams:
     def as_dict(self) -> dict[str, Any]:
         """Plain values with their sources (for run.json ``settings.finance``)."""
         out = asdict(self)
+        out["system_type"] = dict(SYSTEM_OF)
+        out["conventions"] = dict(CONVENTIONS)
         out["sources"] = dict(SOURCES)
         return out
 
