@@ -452,7 +452,7 @@ def ground_layer(m: folium.Map, ground: gpd.GeoDataFrame | None, *,
         if sel.any():
             _static_geojson(_feature_collection(props.loc[sel], geoms[sel]),
                             name=f"地面光伏 ground PV: {KIND_ZH[name]} {name}",
-                            style=_style("#333333", colour, weight=0.5), show=False,
+                            style=_style(colour, colour, weight=1.0), show=False,
                             tooltip=_tooltip(_GROUND_FIELDS, _GROUND_ALIASES)).add_to(m)
     if (~has).any():
         _static_geojson(_feature_collection(props.loc[~has], geoms[~has]),
