@@ -193,6 +193,17 @@ def step_publish(ctx: Context) -> None:
         ctx.files[Path(path).name] = Path(path).name
 
 
+def step_styles(ctx: Context) -> None:
+    """A default QGIS style in every GeoPackage written, and ``project.qgz`` opening them all."""
+    from gis import styles
+
+    run = ctx.cfg.name + (" (synthetic demo data)" if ctx.cfg.synthetic else "")
+    layers = styles.style_outputs(ctx.stage or ctx.out_dir, targets=ctx.targets,
+                                  crs=ctx.layers.crs, title=run, description=f"run {run}")
+    if layers:
+        ctx.files[styles.PROJECT_FILE] = styles.PROJECT_FILE
+
+
 def step_provenance(ctx: Context) -> None:
     """run.json: resolved run file, package versions, inputs with hashes, timings, warnings."""
     ctx.files["run.json"] = "run.json"
@@ -226,6 +237,7 @@ STEPS: list[Step] = [
     ("scorecard", step_scorecard),
     ("exports", step_exports),
     ("maps and report", step_publish),
+    ("QGIS styles and project", step_styles),
     ("provenance", step_provenance),
 ]
 
