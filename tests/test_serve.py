@@ -264,7 +264,9 @@ def test_symlinks_pointing_out_are_refused_and_not_listed(project):
     client = create_app(project).test_client()
     assert client.get("/files/link.txt").status_code == 403
     assert client.get("/files/dirlink/secret.txt").status_code == 403
-    assert client.get("/files/inner_link.txt").data == b"inside"  # a link inside is fine
+    inner = client.get("/files/inner_link.txt")
+    assert inner.data == b"inside"  # a link inside is fine
+    assert inner.headers["Content-Disposition"].startswith("attachment")  # not rendered
     home = client.get("/").get_data(as_text=True)
     assert "<td>link.txt</td>" not in home and "secret" not in home and "inner.txt" in home
     r = client.post("/layers/zones", data={"action": "file", "path": "link.txt"})
@@ -336,13 +338,15 @@ def test_unknown_category_labels_are_mapped_in_the_run_file(tmp_path):
 
     project = tmp_path / "p"
     project.mkdir()
-    gpd.GeoDataFrame({"BSM": ["a", "b", "c"], "JZLB": ["新建厂房", "车库", "车库"]},
-                     geometry=shapely.box([0, 50, 100], 0, [20, 70, 120], 20),
+    hostile = "<script>alert(1)</script>"
+    gpd.GeoDataFrame({"BSM": ["a", "b", "c", "d"], "JZLB": ["新建厂房", "车库", "车库", hostile]},
+                     geometry=shapely.box([0, 50, 100, 150], 0, [20, 70, 120, 170], 20),
                      crs="EPSG:4548").to_file(project / "b.gpkg", layer="b")
     client = create_app(project).test_client()
     client.post("/layers/buildings", data={"action": "file", "path": "b.gpkg"})
     page = client.get("/layers/buildings").get_data(as_text=True)
-    assert "★ JZLB — 新建厂房 · 车库" in page
+    assert "★ JZLB — 新建厂房 · 车库 · &lt;script&gt;" in page
+    assert hostile not in page  # a hostile value stays text
     values = form_values(page, action="save")
     keys = {values[k]: k.replace("valkey:", "val:") for k in values if k.startswith("valkey:")}
     assert values[keys["新建厂房"]] == "industrial"  # suggested by the package's label table

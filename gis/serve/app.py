@@ -569,4 +569,7 @@ def project_file(rel: str):
         raise ws.Forbidden(f"a private file of the workspace: {rel!r}")
     if not path.is_file():
         abort(404)
-    return send_file(path)
+    # the run's pages open in the browser; any other file (an uploaded page, say) is only
+    # downloaded, so that nothing but the workspace's own pages runs on its origin
+    outputs = (ws.OUTPUT + "/", ws.OUTPUT + ".previous/")
+    return send_file(path, as_attachment=not rel.replace("\\", "/").startswith(outputs))
