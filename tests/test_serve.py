@@ -356,3 +356,13 @@ def test_unknown_category_labels_are_mapped_in_the_run_file(tmp_path):
     raw = tomllib.loads((project / "run.toml").read_text(encoding="utf-8"))
     assert raw["layers"]["buildings"]["categories"] == {"车库": "other"}
     assert raw["layers"]["buildings"]["columns"] == {"id": "BSM", "category": "JZLB"}
+
+
+def test_an_unreadable_run_file_is_reported_and_never_overwritten(project):
+    (project / "run.toml").write_text("[project\nname = 1", encoding="utf-8")
+    client = create_app(project).test_client()
+    page = client.get("/")
+    assert page.status_code == 400
+    assert "the run file cannot be read" in page.get_data(as_text=True)
+    assert client.post("/settings", data={"name": "x"}).status_code == 400
+    assert (project / "run.toml").read_text(encoding="utf-8") == "[project\nname = 1"

@@ -72,7 +72,11 @@ def create_app(project_dir: str | Path, *, max_upload_mb: float = DEFAULT_MAX_UP
                       MAX_UPLOAD_MB=max_upload_mb, RUNNER=Runner(), LOOPBACK_ONLY=loopback_only,
                       SECRET_KEY=_secret(), TEMPLATES_AUTO_RELOAD=False)
     app.jinja_env.autoescape = True  # every template, whatever its name
-    app.jinja_env.globals.update(KIND_LABELS=ws.KIND_LABELS, project_name=root.name)
+    from gis.config import CATEGORY_ZH, LEVEL_ZH
+
+    app.jinja_env.globals.update(KIND_LABELS=ws.KIND_LABELS, project_name=root.name,
+                                 VALUE_ZH={**CATEGORY_ZH, **LEVEL_ZH, "flat": "平屋顶",
+                                           "pitched": "坡屋顶", "true": "是", "false": "否"})
     _register(app)
     return app
 

@@ -148,14 +148,25 @@ def default_runfile(root: Path) -> dict[str, Any]:
 
 
 def read_runfile(root: Path) -> dict[str, Any]:
-    """The project's run file as a dictionary (a new one when there is none or it is unreadable)."""
+    """The project's run file as a dictionary (a new one when there is none).
+
+    Raises
+    ------
+    InputError
+        When the run file is not UTF-8 TOML: it is never overwritten then (a planner's hand
+        edits would be lost).
+    """
+    from gis._errors import InputError, Problem
+
     path = root / RUNFILE
     if not path.is_file():
         return default_runfile(root)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError):
-        return default_runfile(root)
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(Problem(f"the run file cannot be read: {exc}", file=str(path),
+                                 hint="fix it (UTF-8 TOML), or rename it to start afresh; the "
+                                      "workspace does not overwrite it")) from None
     raw.setdefault("project", {})
     raw.setdefault("output", {})["dir"] = OUTPUT
     return raw
