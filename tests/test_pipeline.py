@@ -199,7 +199,7 @@ def test_rollup_files_equal_the_sum_of_buildings(demo_run):
     import pandas as pd
 
     _, out = demo_run
-    pv = gpd.read_file(out / "buildings_pv.gpkg")
+    pv = gpd.read_file(out / "buildings_pv.gpkg", layer="buildings_pv")
     by_street = pd.read_csv(out / "pv_by_street.csv", encoding="utf-8-sig")
     district = pd.read_csv(out / "pv_by_district.csv", encoding="utf-8-sig")
     assert by_street["gwh"].sum() == pytest.approx(pv["annual_kwh"].sum() / 1e6, rel=1e-9)

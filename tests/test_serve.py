@@ -107,7 +107,7 @@ def _project_from_demo(demo_dir: Path, folder: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def workspace(demo_dir, tmp_path_factory):
-    """A project set up through the forms and run twice (conservative, then base PV)."""
+    """A project set up through the forms (the settings saved twice) and run."""
     project = _project_from_demo(demo_dir, tmp_path_factory.mktemp("ws") / "东丽区 project")
     app = create_app(project)
     client = app.test_client()
@@ -116,14 +116,12 @@ def workspace(demo_dir, tmp_path_factory):
     settings = {"name": "东丽区（工作台）", "targets": "dongli-2025", "pv_preset": "conservative",
                 "crs": "EPSG:4548", "weather": "", "synthetic": "on"}
     assert client.post("/settings", data=settings).status_code == 302
+    assert client.post("/settings", data={**settings, "pv_preset": "base"}).status_code == 302
     checked = client.post("/validate").get_data(as_text=True)
     assert client.post("/run").status_code == 303
-    first = wait_for(client)
-    assert client.post("/settings", data={**settings, "pv_preset": "base"}).status_code == 302
-    assert client.post("/run").status_code == 303
-    second = wait_for(client)
+    status = wait_for(client)
     return {"client": client, "app": app, "project": project, "mapped": mapped,
-            "validated": checked, "status": [first, second]}
+            "validated": checked, "status": status}
 
 
 def test_suggested_columns_and_values_are_what_the_demo_needs(workspace):
@@ -147,24 +145,19 @@ def test_validation_lists_every_problem_or_none(workspace):
     assert "all layers usable" in workspace["validated"]
 
 
-def test_runs_report_progress_over_every_step(workspace):
-    for status in workspace["status"]:
-        assert status["state"] == "done", status
-        assert status["done"] == status["total"] == len(pipeline.STEPS)
+def test_run_reports_progress_over_every_step(workspace):
+    status = workspace["status"]
+    assert status["state"] == "done", status
+    assert status["done"] == status["total"] == len(pipeline.STEPS)
 
 
-def test_run_file_reproduces_the_scorecard_with_the_command_line(workspace, tmp_path):
-    project = workspace["project"]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    done = subprocess.run([sys.executable, "-m", "gis.cli", "run", str(project / "run.toml"),
-                           "--out", str(tmp_path / "cli")], capture_output=True, text=True,
-                          env=env)
-    assert done.returncode == 0, done.stderr
-    ours, theirs = project / "output", tmp_path / "cli"
-    assert (theirs / "scorecard.json").read_bytes() == (ours / "scorecard.json").read_bytes()
-    run_id = [json.loads((d / "run.json").read_text(encoding="utf-8"))["run_id"]
-              for d in (ours, theirs)]
-    assert run_id[0] == run_id[1]
+def test_outputs_map_and_site_list_form(workspace):
+    client = workspace["client"]
+    page = client.get("/outputs").get_data(as_text=True)
+    assert "bluegreen-level1" in page and "output/pv_map.html" in page
+    assert "output/project.qgz" in page
+    assert client.get("/files/output/pv_map.html").status_code == 200
+    assert "nothing to compare yet" in client.get("/compare").get_data(as_text=True)
 
 
 def test_site_list_download_equals_the_command_line(workspace, tmp_path):
@@ -192,17 +185,29 @@ def test_site_list_download_equals_the_command_line(workspace, tmp_path):
     assert not list((project / ".workspace").rglob("*.csv"))  # scratch files removed
 
 
-def test_outputs_map_and_comparison_with_the_previous_run(workspace):
-    client = workspace["client"]
-    page = client.get("/outputs").get_data(as_text=True)
-    assert "bluegreen-level1" in page and "output/pv_map.html" in page
-    assert "output/project.qgz" in page
-    assert client.get("/files/output/pv_map.html").status_code == 200
+def test_run_file_reproduces_the_scorecard_with_the_command_line(workspace):
+    """``gis-planner run run.toml`` from a terminal: the same scorecard and run id; the
+    workspace's own run becomes the previous one, and the comparison finds no difference."""
+    client, project = workspace["client"], workspace["project"]
+    ours = json.loads((project / "output" / "run.json").read_text(encoding="utf-8"))
+    card = (project / "output" / "scorecard.json").read_bytes()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run([sys.executable, "-m", "gis.cli", "run", str(project / "run.toml")],
+                          capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    theirs = json.loads((project / "output" / "run.json").read_text(encoding="utf-8"))
+    assert (project / "output" / "scorecard.json").read_bytes() == card
+    assert theirs["run_id"] == ours["run_id"]
+    assert (project / "output.previous" / "scorecard.json").read_bytes() == card
     compared = client.get("/compare")
     assert compared.status_code == 200
     text = compared.get_data(as_text=True)
-    # conservative → base PV: the installable roof shares of the pilot targets rise
-    assert "pv-pilot-government" in text and "No differences found" not in text
+    assert "pv-pilot-government" in text and str(project / "output.previous") in text
+    from gis.compare import compare_runs
+
+    assert compare_runs(project / "output.previous", project / "output")["summary"]["identical"]
+    home = client.get("/").get_data(as_text=True)
+    assert "output.previous" not in home  # outputs are not offered as layer files
 
 
 # --------------------------------------------------------------------------------------------

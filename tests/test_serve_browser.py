@@ -92,8 +92,9 @@ def test_a_planner_sets_up_runs_and_downloads_a_site_list(served, page, tmp_path
         if kind == "zones":
             values = page.get_by_test_id("values-level")
             expect(values).to_contain_text("一级管控区")
-            row = values.locator("tr", has_text="一级管控区")
-            expect(row.locator("select")).to_have_value("level1")
+            row = values.locator('input[value="一级管控区"]').get_attribute("name")
+            index = row.rsplit(":", 1)[1]
+            expect(page.get_by_test_id(f"val-level-{index}")).to_have_value("level1")
         if kind == "irradiance":
             expect(page.get_by_test_id("column-table")).to_have_count(0)
         page.get_by_test_id("layer-save").click()
