@@ -74,7 +74,8 @@ def create_app(project_dir: str | Path, *, max_upload_mb: float = DEFAULT_MAX_UP
     app.jinja_env.autoescape = True  # every template, whatever its name
     from gis.config import CATEGORY_ZH, LEVEL_ZH
 
-    app.jinja_env.globals.update(KIND_LABELS=ws.KIND_LABELS, project_name=root.name,
+    app.jinja_env.globals.update(KIND_LABELS=ws.KIND_LABELS, COLUMN_LABELS=ws.COLUMN_LABELS,
+                                 project_name=root.name,
                                  VALUE_ZH={**CATEGORY_ZH, **LEVEL_ZH, "flat": "平屋顶",
                                            "pitched": "坡屋顶", "true": "是", "false": "否"})
     _register(app)
@@ -267,14 +268,17 @@ def _columns_context(root: Path, kind: str, table: dict, path_rel: str) -> dict[
 
     path = ws.inside(root, path_rel)
     names = ws.layer_names(path)
+    read = {"layer": table.get("layer") or None, "encoding": table.get("encoding")}
     try:
-        frame = ws.read_attributes(path, layer=table.get("layer") or None,
-                                   encoding=table.get("encoding"))
+        # the first rows for the columns and their samples; whole columns only where values
+        # are mapped (a district's 10^5 buildings stay quick to show)
+        frame = ws.read_attributes(path, **read, max_rows=2000)
+        n_features = ws.feature_count(path, layer=read["layer"])
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         return {"read_error": f"cannot read {path_rel}: {exc}", "layer_names": names}
     columns = [str(c) for c in frame.columns]
     suggested = recognise_columns(kind, columns, suggest=True)
-    examples = ws.samples(frame.head(2000))
+    examples = ws.samples(frame)
     required, optional = ws.canonical_columns(kind)
     mapped = table.get("columns", {})
     rows = [{"canon": canon, "required": canon in required,
@@ -288,7 +292,8 @@ def _columns_context(root: Path, kind: str, table: dict, path_rel: str) -> dict[
         if spec is None or not col or col not in frame:
             continue
         where, options = spec
-        counts = ws.distinct_values(frame, col)
+        whole = ws.read_attributes(path, **read, columns=[col]) if len(frame) == 2000 else frame
+        counts = ws.distinct_values(whole, col)
         suggestion = suggest_values(kind, row["canon"], counts["value"])
         saved = (table.get("categories", {}) if where == "categories"
                  else table.get("values", {}).get(row["canon"], {}))
@@ -301,7 +306,7 @@ def _columns_context(root: Path, kind: str, table: dict, path_rel: str) -> dict[
                      for v, n, s in zip(counts["value"], counts["count"], suggestion,
                                         strict=True)]})
     return {"layer_names": names, "columns": columns, "examples": examples, "rows": rows,
-            "value_maps": value_maps, "n_features": len(frame)}
+            "value_maps": value_maps, "n_features": n_features}
 
 
 def _save_layer(root: Path, raw: dict, kind: str, form) -> None:

@@ -33,6 +33,17 @@ VALUE_MAPS: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
     ("zones", "level"): ("values", ZONE_LEVELS),
     ("landuse", "removal"): ("values", ("true", "false")),
 }
+#: Chinese labels and units shown beside the canonical columns
+COLUMN_LABELS = {
+    "id": "编号 id", "category": "类别", "floors": "层数", "height": "高度 [m]",
+    "roof_type": "屋顶类型 flat / pitched", "roof_tilt": "屋顶倾角 [°]",
+    "roof_azimuth": "屋顶方位角 [°, 180 = 南 south]", "year_built": "建成年份",
+    "pv_kw": "已装光伏 installed PV [kW]", "name": "名称", "street": "街道/镇",
+    "code": "地类编码 land-use code", "area": "图斑地类面积 official area TBDLMJ [m²]",
+    "tbmj": "图斑面积 TBMJ [m²]", "kcmj": "扣除地类面积 KCMJ [m²]",
+    "removal": "拟拆除 slated for removal", "level": "管控级别 control level",
+    "species": "树种", "stock_m3_ha": "每公顷蓄积 [m³/ha]", "stock_m3": "蓄积量 [m³]",
+}
 #: labels shown beside each layer kind
 KIND_LABELS = {
     "buildings": "建筑 buildings", "landuse": "用地 land use (parcels)",
@@ -251,6 +262,22 @@ def read_attributes(path: Path, *, layer: str | None = None, encoding: str | Non
     try:
         return pyogrio.read_dataframe(path, layer=layer, encoding=encoding, columns=columns,
                                       read_geometry=False, max_features=max_rows)
+    except pyogrio.errors.DataSourceError as exc:
+        raise OSError(str(exc)) from None
+    except pyogrio.errors.DataLayerError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def feature_count(path: Path, *, layer: str | None = None) -> int:
+    """The number of features of a vector layer."""
+    import pyogrio
+
+    if path.suffix.lower() == ".parquet":
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(path).metadata.num_rows
+    try:
+        return int(pyogrio.read_info(path, layer=layer)["features"])
     except pyogrio.errors.DataSourceError as exc:
         raise OSError(str(exc)) from None
     except pyogrio.errors.DataLayerError as exc:
