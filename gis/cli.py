@@ -1,4 +1,4 @@
-"""The command line: ``gis-planner run | validate | demo | sites | compare``.
+"""The command line: ``gis-planner run | validate | demo | sites | compare | serve``.
 
 Exit codes: 0 done; 2 bad input or run file (one message per problem on stderr, no traceback);
 1 an unexpected failure.
@@ -275,6 +275,27 @@ def compare(
     page = html or dirs[1] / "compare.html"
     compare_mod.write_comparison_html(result, page)
     out.print(f"comparison page: {page}", markup=False)
+
+
+@app.command()
+@_guard
+def serve(
+    project_dir: Annotated[Path, typer.Argument(help="project folder (layers, run.toml, output/)")] = Path("."),
+    port: Annotated[int, typer.Option(help="TCP port")] = 8765,
+    host: Annotated[str, typer.Option(help="address to listen on (default: loopback only)")] = "127.0.0.1",
+    max_upload_mb: Annotated[float, typer.Option(help="largest upload accepted [MB]")] = 512,
+) -> None:
+    """A workspace in the browser: layers, columns, targets, run, outputs, site lists."""
+    from gis.serve import serve as serve_app
+
+    if not project_dir.is_dir():
+        raise InputError(f"the project folder does not exist: {project_dir}")
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        err.print(f"warning: listening on {host}: anyone who can reach it can read the project "
+                  "folder and start runs", markup=False)
+    out.print(f"workspace for {project_dir.resolve()} on http://{host}:{port}/ (Ctrl+C stops it)",
+              markup=False)
+    serve_app(project_dir, host=host, port=port, max_upload_mb=max_upload_mb)
 
 
 def main() -> None:

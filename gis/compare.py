@@ -99,14 +99,15 @@ def _read_csv(path: Path, key: Sequence[str]) -> pd.DataFrame:
 
 
 def _read_sites(path: Path) -> pd.DataFrame:
-    info = pyogrio.read_info(path)
+    layers = [str(n) for n, _ in pyogrio.list_layers(path)]
+    # the file also holds its QGIS style table (layer_styles)
+    layer = "buildings_pv" if "buildings_pv" in layers else None
+    info = pyogrio.read_info(path, layer=layer)
     wanted = ["id", *SITE_FIELDS, *SITE_TEXT_FIELDS, "reason", *_SITE_TOTALS]
     columns = [c for c in dict.fromkeys(wanted) if c in list(info["fields"])]
     if "id" not in columns or "capacity_kwp" not in columns:
         raise InputError(Problem("buildings_pv has no 'id' or 'capacity_kwp' column",
                                  file=str(path), hint="rerun the analysis to rewrite it"))
-    layers = [str(n) for n, _ in pyogrio.list_layers(path)]
-    layer = "buildings_pv" if "buildings_pv" in layers else None
     frame = pyogrio.read_dataframe(path, layer=layer, columns=columns, read_geometry=False)
     frame["id"] = frame["id"].astype(str)
     return pd.DataFrame(frame)

@@ -274,6 +274,17 @@ def _ground_publish(ctx: Context) -> dict[str, Any] | None:
             "bluegreen": ctx.results.get("bluegreen_ground"), "scenarios": entry.get("scenarios")}
 
 
+def step_styles(ctx: Context) -> None:
+    """A default QGIS style in every GeoPackage written, and ``project.qgz`` opening them all."""
+    from gis import styles
+
+    run = ctx.cfg.name + (" (synthetic demo data)" if ctx.cfg.synthetic else "")
+    layers = styles.style_outputs(ctx.stage or ctx.out_dir, targets=ctx.targets,
+                                  crs=ctx.layers.crs, title=run, description=f"run {run}")
+    if layers:
+        ctx.files[styles.PROJECT_FILE] = styles.PROJECT_FILE
+
+
 def step_provenance(ctx: Context) -> None:
     """run.json: resolved run file, package versions, inputs with hashes, timings, warnings."""
     ctx.files["run.json"] = "run.json"
@@ -308,6 +319,7 @@ STEPS: list[Step] = [
     ("scorecard", step_scorecard),
     ("exports", step_exports),
     ("maps and report", step_publish),
+    ("QGIS styles and project", step_styles),
     ("provenance", step_provenance),
 ]
 

@@ -16,7 +16,6 @@ import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
-from xml.etree import ElementTree as ET
 
 import geopandas as gpd
 import numpy as np
@@ -542,104 +541,7 @@ def _parse_time(value: Any) -> _dt.datetime:
     return _dt.datetime(2000, 1, 1)
 
 
-# ---- QGIS style -----------------------------------------------------------------------------
-
-# ColorBrewer YlOrRd (sites: yield) and Greens (afforestation), 5 classes, light → dark.
-_RAMPS = {
-    "sites": ["255,255,178", "254,204,92", "253,141,60", "240,59,32", "189,0,38"],
-    "afforestation": ["237,248,233", "186,228,179", "116,196,118", "49,163,84", "0,109,44"],
-}
-
-
-def _breaks(values: np.ndarray, n: int = 5) -> list[tuple[float, float]]:
-    """Quantile class bounds over the finite values (at least one class)."""
-    finite = values[np.isfinite(values)]
-    if finite.size == 0:
-        return [(0.0, 0.0)]
-    edges = np.quantile(finite, np.linspace(0.0, 1.0, n + 1))
-    # inner bounds rounded to 3 significant figures for a readable legend; the outer ones stay
-    # the exact minimum and maximum so that no feature falls outside every class
-    inner = [float(f"{x:.3g}") for x in edges[1:-1]]
-    edges = np.unique([float(finite.min()), *inner, float(finite.max())])
-    if edges.size == 1:
-        return [(float(edges[0]), float(edges[0]))]
-    return [(float(a), float(b)) for a, b in zip(edges[:-1], edges[1:], strict=True)]
-
-
-def _fmt_bound(x: float) -> str:
-    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:,.2f}"
-
-
-def _style_qml(field: str, bounds: list[tuple[float, float]], colours: list[str],
-               geom_kind: str) -> str:
-    """A QGIS 3 style document with a graduated renderer on ``field``."""
-    qgis = ET.Element("qgis", {"version": "3.28.0", "styleCategories": "Symbology"})
-    renderer = ET.SubElement(qgis, "renderer-v2", {
-        "type": "graduatedSymbol", "attr": field, "graduatedMethod": "GraduatedColor",
-        "symbollevels": "0", "forceraster": "0", "enableorderby": "0", "referencescale": "-1",
-    })
-    ranges = ET.SubElement(renderer, "ranges")
-    symbols = ET.SubElement(renderer, "symbols")
-    for i, ((lower, upper), colour) in enumerate(zip(bounds, colours, strict=False)):
-        ET.SubElement(ranges, "range", {
-            "symbol": str(i), "lower": repr(lower), "upper": repr(upper),
-            "label": f"{_fmt_bound(lower)} – {_fmt_bound(upper)}", "render": "true",
-        })
-        symbol = ET.SubElement(symbols, "symbol", {
-            "type": geom_kind, "name": str(i), "alpha": "1", "clip_to_extent": "1",
-            "force_rhr": "0",
-        })
-        if geom_kind == "fill":
-            layer = ET.SubElement(symbol, "layer", {"class": "SimpleFill", "pass": "0",
-                                                    "locked": "0", "enabled": "1"})
-            props = {"color": f"{colour},255", "outline_color": "35,35,35,255",
-                     "outline_style": "solid", "outline_width": "0.26", "outline_width_unit": "MM",
-                     "style": "solid", "joinstyle": "bevel"}
-        else:
-            layer = ET.SubElement(symbol, "layer", {"class": "SimpleMarker", "pass": "0",
-                                                    "locked": "0", "enabled": "1"})
-            props = {"color": f"{colour},255", "outline_color": "35,35,35,255", "name": "circle",
-                     "size": "2.6", "size_unit": "MM"}
-        options = ET.SubElement(layer, "Option", {"type": "Map"})
-        for k, v in props.items():
-            ET.SubElement(options, "Option", {"type": "QString", "name": k, "value": v})
-            ET.SubElement(layer, "prop", {"k": k, "v": v})
-    ET.SubElement(renderer, "rotation")
-    ET.SubElement(renderer, "sizescale")
-    ET.SubElement(qgis, "layerGeometryType").text = "2" if geom_kind == "fill" else "0"
-    body = ET.tostring(qgis, encoding="unicode")
-    return "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n" + body
-
-
-def _style_sld(layer: str, field: str, bounds: list[tuple[float, float]],
-               colours: list[str]) -> str:
-    """The same classes as an OGC SLD 1.1 document (for clients other than QGIS)."""
-    sld_ns = "http://www.opengis.net/sld"
-    se, ogc = "http://www.opengis.net/se", "http://www.opengis.net/ogc"
-    ET.register_namespace("", sld_ns)
-    ET.register_namespace("se", se)
-    ET.register_namespace("ogc", ogc)
-    root = ET.Element(f"{{{sld_ns}}}StyledLayerDescriptor", {"version": "1.1.0"})
-    named = ET.SubElement(root, f"{{{sld_ns}}}NamedLayer")
-    ET.SubElement(named, f"{{{se}}}Name").text = layer
-    user = ET.SubElement(named, f"{{{sld_ns}}}UserStyle")
-    fts = ET.SubElement(user, f"{{{se}}}FeatureTypeStyle")
-    for (lower, upper), colour in zip(bounds, colours, strict=False):
-        rule = ET.SubElement(fts, f"{{{se}}}Rule")
-        ET.SubElement(rule, f"{{{se}}}Name").text = f"{_fmt_bound(lower)} – {_fmt_bound(upper)}"
-        filt = ET.SubElement(rule, f"{{{ogc}}}Filter")
-        both = ET.SubElement(filt, f"{{{ogc}}}And")
-        for op, bound in (("PropertyIsGreaterThanOrEqualTo", lower),
-                          ("PropertyIsLessThanOrEqualTo", upper)):
-            cmp_ = ET.SubElement(both, f"{{{ogc}}}{op}")
-            ET.SubElement(cmp_, f"{{{ogc}}}PropertyName").text = field
-            ET.SubElement(cmp_, f"{{{ogc}}}Literal").text = repr(bound)
-        sym = ET.SubElement(ET.SubElement(rule, f"{{{se}}}PolygonSymbolizer"), f"{{{se}}}Fill")
-        r, g, b = (int(c) for c in colour.split(","))
-        ET.SubElement(sym, f"{{{se}}}SvgParameter", {"name": "fill"}).text = (
-            f"#{r:02x}{g:02x}{b:02x}"
-        )
-    return ET.tostring(root, encoding="unicode")
+# ---- QGIS style: gis.styles (the same styles the run writes into every GeoPackage) -------
 
 
 def _write_gpkg(gdf: gpd.GeoDataFrame, path: Path, *, meta: dict, kind: str) -> None:
@@ -649,10 +551,12 @@ def _write_gpkg(gdf: gpd.GeoDataFrame, path: Path, *, meta: dict, kind: str) -> 
         field, small_is_best = "area_ha", False
     values = (pd.to_numeric(gdf[field], errors="coerce").to_numpy(dtype="float64")
               if field in gdf.columns else np.array([], dtype="float64"))
-    bounds = _breaks(values)
-    colours = _RAMPS[kind][: len(bounds)] if len(bounds) > 1 else [_RAMPS[kind][-1]]
-    if small_is_best:
-        colours = colours[::-1]
+    from dataclasses import replace
+
+    from gis import styles as qgis_styles
+
+    style = replace(qgis_styles.STYLES[(kind, kind)], field=field, reverse=small_is_best)
+    bounds = qgis_styles.quantile_breaks(values)
     geom_types = set(gdf.geometry.geom_type.dropna().unique().tolist())
     geom_kind = "marker" if geom_types and geom_types <= {"Point", "MultiPoint"} else "fill"
     description = f"{kind} graduated on {field}"
@@ -664,8 +568,8 @@ def _write_gpkg(gdf: gpd.GeoDataFrame, path: Path, *, meta: dict, kind: str) -> 
         "f_table_name": [layer],
         "f_geometry_column": ["geom"],
         "styleName": [layer],
-        "styleQML": [_style_qml(field, bounds, colours, geom_kind)],
-        "styleSLD": [_style_sld(layer, field, bounds, colours)],
+        "styleQML": [qgis_styles.qml(style, geom_kind, bounds)],
+        "styleSLD": [qgis_styles.sld(layer, style, geom_kind, bounds)],
         "useAsDefault": [True],
         "description": [description],
         "owner": [""],

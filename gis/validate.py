@@ -36,6 +36,24 @@ _DEFAULT_NAMES = {
     "zones": {"name": ("name", "MC"), "level": ("level", "GKJB")},
     "streets": {"name": ("name", "JDMC", "XZQMC")},
 }
+#: further field names common in planners' files (建筑 / 三调 / 森林资源二类调查); suggested in
+#: ``gis-planner serve``, never applied without a mapping
+_SUGGESTED_NAMES = {
+    "buildings": {"id": ("BSM", "OBJECTID", "FID", "osm_id"),
+                  "category": ("JZLB", "JZYT", "YT", "LB", "type", "building"),
+                  "floors": ("CS", "JZCS", "DSCS", "levels", "building:levels"),
+                  "height": ("GD", "JZGD", "H"), "roof_type": ("WDLX", "roof:shape"),
+                  "roof_tilt": ("WMQJ",), "roof_azimuth": ("WMCX",),
+                  "year_built": ("JCNF", "JGNF", "year"), "pv_kw": ("GFRL",),
+                  "name": ("JZMC", "MC"), "street": ("JDMC", "XZMC", "XZQMC")},
+    "landuse": {"area": ("TBDLMJ",), "tbmj": ("TBMJ",), "kcmj": ("KCMJ",),
+                "removal": ("SFCC",), "name": ("DLMC",)},
+    "forest": {"id": ("XBH", "BSM"), "species": ("SZ", "YSSZ"), "stock_m3_ha": ("MGXJ",),
+               "stock_m3": ("XJ",)},
+}
+#: words of Chinese control-level names → canonical zone levels (suggestions only)
+_LEVEL_WORDS = (("一级", "level1"), ("二级", "level2"), ("三级", "level3"), ("屏障", "barrier"),
+                ("片区", "subzone"), ("分区", "subzone"))
 _NUMERIC = {
     "buildings": ("floors", "height", "roof_tilt", "roof_azimuth", "year_built", "pv_kw"),
     "landuse": ("area", "tbmj", "kcmj"),
@@ -138,7 +156,6 @@ def _resolve_columns(kind: str, spec: LayerSpec, gdf: gpd.GeoDataFrame,
     problems = []
     required, optional = CANONICAL_COLUMNS[kind]
     present = [c for c in gdf.columns if c != gdf.geometry.name]
-    lower = {c.lower(): c for c in present}
     mapping: dict[str, str] = {}
     for canon in required + optional:
         if canon in spec.columns:
@@ -148,13 +165,8 @@ def _resolve_columns(kind: str, spec: LayerSpec, gdf: gpd.GeoDataFrame,
                                         value=canon, hint=f"columns in the file: {', '.join(present)}"))
             else:
                 mapping[canon] = col
-            continue
-        if kind == "landuse" and canon in ("area", "tbmj", "kcmj"):
-            continue  # official areas are used only when the run file maps them (DESIGN 6.3)
-        for name in (canon, *_DEFAULT_NAMES.get(kind, {}).get(canon, ())):
-            if name.lower() in lower:
-                mapping[canon] = lower[name.lower()]
-                break
+    recognised = recognise_columns(kind, present)
+    mapping.update({c: col for c, col in recognised.items() if c not in spec.columns})
     for canon in required:
         if canon not in mapping and canon not in spec.columns:
             problems.append(Problem(f"required column {canon!r} is missing", **where,
@@ -162,6 +174,70 @@ def _resolve_columns(kind: str, spec: LayerSpec, gdf: gpd.GeoDataFrame,
                                          f"{canon} = \"<column>\"; columns in the file: "
                                          f"{', '.join(present)}"))
     return mapping, problems
+
+
+def recognise_columns(kind: str, columns: list[str], *, suggest: bool = False) -> dict[str, str]:
+    """Canonical name → column of the file, for the columns recognised by their names.
+
+    Without ``suggest``, only the names a run uses without a mapping (the canonical names and
+    the third-survey field names of :data:`_DEFAULT_NAMES`).  With ``suggest``, also the field
+    names planners' files commonly carry (:data:`_SUGGESTED_NAMES`): offered as a starting
+    point for a mapping (``gis-planner serve``), never applied without one.  Official area
+    columns are never taken without a mapping (DESIGN 6.3) unless suggested.
+
+    Examples
+    --------
+    >>> recognise_columns("zones", ["MC", "GKJB", "geometry"])
+    {'name': 'MC', 'level': 'GKJB'}
+    >>> recognise_columns("buildings", ["BSM", "JZLB", "CS"], suggest=True)
+    {'id': 'BSM', 'category': 'JZLB', 'floors': 'CS'}
+    """
+    required, optional = CANONICAL_COLUMNS[kind]
+    lower = {str(c).lower(): c for c in columns}
+    tables = [_DEFAULT_NAMES] + ([_SUGGESTED_NAMES] if suggest else [])
+    mapping: dict[str, str] = {}
+    for canon in required + optional:
+        if kind == "landuse" and canon in ("area", "tbmj", "kcmj") and not suggest:
+            continue  # official areas are used only when the run file maps them (DESIGN 6.3)
+        names = [canon] + [n for t in tables for n in t.get(kind, {}).get(canon, ())]
+        for name in names:
+            taken = suggest and lower.get(name.lower()) in mapping.values()
+            if name.lower() in lower and not taken:
+                mapping[canon] = lower[name.lower()]
+                break
+    return mapping
+
+
+def suggest_values(kind: str, canon: str, values: pd.Series) -> pd.Series:
+    """The canonical value each file value would most likely map to; ``<NA>`` where unsure.
+
+    For a building ``category``, ``roof_type`` and a parcel's ``removal`` flag, it is what a run
+    does with the value when the run file maps nothing; for a zone ``level``, a suggestion from
+    the Chinese names of the control levels (一级管控区 → ``level1``).
+
+    Examples
+    --------
+    >>> suggest_values("zones", "level", pd.Series(["一级管控区", "屏障区", "片区", "x"])).tolist()
+    ['level1', 'barrier', 'subzone', <NA>]
+    >>> suggest_values("buildings", "roof_type", pd.Series(["坡屋顶", "?"])).tolist()
+    ['pitched', <NA>]
+    """
+    key = values.astype("string").str.strip().str.lower()
+    if (kind, canon) == ("buildings", "category"):
+        return map_categories(values)
+    if (kind, canon) == ("buildings", "roof_type"):
+        return key.map(_ROOF_TYPES).astype("string")
+    if (kind, canon) == ("landuse", "removal"):
+        out = pd.Series(pd.NA, index=values.index, dtype="string")
+        out[key.isin(_TRUE).fillna(False).astype(bool)] = "true"
+        out[key.isin(_FALSE).fillna(False).astype(bool)] = "false"
+        return out
+    if (kind, canon) == ("zones", "level"):
+        out = key.where(key.isin(ZONE_LEVELS).fillna(False).astype(bool)).astype("string")
+        for word, level in _LEVEL_WORDS:  # a loop over a few words, not over zones
+            out[out.isna() & key.str.contains(word, regex=False).fillna(False).astype(bool)] = level
+        return out
+    return pd.Series(pd.NA, index=values.index, dtype="string")
 
 
 def canonical_frame(kind: str, spec: LayerSpec, gdf: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, list[Problem]]:
@@ -844,4 +920,5 @@ def raise_for_errors(problems: list[Problem]) -> None:
 
 
 __all__ = ["Layers", "load_layers", "validate", "raise_for_errors", "map_categories",
-           "category_table", "CATEGORIES", "canonical_frame"]
+           "category_table", "CATEGORIES", "canonical_frame", "recognise_columns",
+           "suggest_values"]

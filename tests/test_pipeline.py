@@ -199,10 +199,42 @@ def test_rollup_files_equal_the_sum_of_buildings(demo_run):
     import pandas as pd
 
     _, out = demo_run
-    pv = gpd.read_file(out / "buildings_pv.gpkg")
+    pv = gpd.read_file(out / "buildings_pv.gpkg", layer="buildings_pv")
     by_street = pd.read_csv(out / "pv_by_street.csv", encoding="utf-8-sig")
     district = pd.read_csv(out / "pv_by_district.csv", encoding="utf-8-sig")
     assert by_street["gwh"].sum() == pytest.approx(pv["annual_kwh"].sum() / 1e6, rel=1e-9)
     assert district["mwp"].iloc[0] == pytest.approx(pv["capacity_kwp"].sum() / 1e3, rel=1e-9)
     assert by_street["buildings"].sum() == len(pv)
     assert set(by_street["street"]) == set(pv["street"])
+
+
+def test_every_geopackage_of_a_run_carries_a_qgis_style_and_the_project_opens_them(demo_run):
+    import sqlite3
+    import zipfile
+
+    import qgis_check
+
+    ctx, out = demo_run
+    record = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    assert "project.qgz" in record["outputs"]
+    assert "QGIS styles and project" in record["timings_s"]
+    packages = sorted(out.glob("*.gpkg"))
+    assert {p.name for p in packages} >= {"buildings_pv.gpkg", "zones.gpkg", "sites.gpkg",
+                                          "afforestation.gpkg"}
+    for path in packages:
+        with sqlite3.connect(path) as con:
+            tables = {r[0] for r in con.execute("SELECT table_name FROM gpkg_geometry_columns")}
+            styled = [r[0] for r in con.execute(
+                "SELECT f_table_name FROM layer_styles WHERE useAsDefault")]
+        assert sorted(styled) == sorted(tables), path.name
+    with zipfile.ZipFile(out / "project.qgz") as zf:
+        text = zf.read("project.qgs").decode("utf-8")
+    assert all(f"./{p.name}|layername=" in text for p in packages)
+    if qgis_check.qgis_python() is None:
+        pytest.skip("PyQGIS (Debian python3-qgis) is not installed")
+    seen = qgis_check.inspect(out)
+    assert seen["layers"]["buildings_pv.gpkg:buildings_pv"]["field"] == "annual_kwh"
+    assert seen["layers"]["zones.gpkg:zones"]["bounds"] == [[0, 0.65], [0.65, 0.85], [0.85, 1]]
+    assert all(i["renderer"] == "graduatedSymbol" for i in seen["layers"].values())
+    assert seen["project_read"] and all(i["valid"] for i in seen["project"].values())
+    assert len(seen["project"]) == len(seen["layers"])
