@@ -29,6 +29,7 @@ from branca.element import Element
 from folium import plugins
 
 from gis._errors import InputError, Problem
+from gis._templates import Markup, render
 from gis.config import CATEGORY_ZH, LEVEL_ZH
 
 #: Chinese labels of the canonical building categories (DESIGN §4.2).
@@ -167,38 +168,26 @@ def _break_label(lo: float | None, hi: float | None, fmt) -> str:
     return f"{fmt(lo)} – {fmt(hi)}"
 
 
+class RawHtml(Element):
+    """HTML placed in the page as it is (already rendered by an autoescaping template).
+
+    ``branca.element.Element(text)`` would compile ``text`` as a template of its own, so a name
+    such as ``{{ 7 * 7 }}`` in a title would be evaluated; this element is never compiled.
+    """
+
+    def __init__(self, html: str):
+        super().__init__()
+        self._html = str(html)
+
+    def render(self, **kwargs) -> str:
+        return self._html
+
+
 def _panel(m: folium.Map, *, title: str, notes: Sequence[str], synthetic: bool) -> None:
     """The page's title box (top centre): title, synthetic-data banner and notes."""
-    banner = (
-        '<div class="gp-synthetic">合成演示数据 — synthetic demo data, not real buildings</div>'
-        if synthetic
-        else ""
-    )
-    items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
-    box = f"""
-    <style>
-      .gp-panel {{position:fixed; top:10px; left:50%; transform:translateX(-50%); z-index:1000;
-        background:rgba(255,255,255,.93); padding:6px 12px; border-radius:6px; max-width:36%;
-        font:13px/1.35 system-ui,"Noto Sans CJK SC","Microsoft YaHei",sans-serif;
-        box-shadow:0 1px 4px rgba(0,0,0,.3)}}
-      .gp-panel h1 {{font-size:15px; margin:0 0 2px 0}}
-      .gp-panel ul {{margin:2px 0 0 16px; padding:0}}
-      .gp-synthetic {{background:#b30000; color:#fff; font-weight:bold; padding:2px 6px;
-        margin:2px 0; border-radius:3px}}
-      .gp-legends {{position:fixed; z-index:1000; left:10px; bottom:50px; display:flex;
-        flex-direction:column-reverse; align-items:flex-start; gap:6px; max-height:60%;
-        overflow:auto}}
-      .gp-legend {{background:rgba(255,255,255,.93); padding:6px 10px; border-radius:6px;
-        font:12px/1.4 system-ui,sans-serif; box-shadow:0 1px 4px rgba(0,0,0,.3)}}
-      .gp-note {{color:#555; margin-bottom:2px}}
-      .gp-legend .sw {{display:inline-block; width:14px; height:10px; margin-right:5px;
-        border:1px solid #555; vertical-align:middle}}
-      .gp-legend b {{display:block; margin-bottom:2px}}
-    </style>
-    <div class="gp-panel" id="gp-panel"><h1>{html.escape(title)}</h1>{banner}
-    <ul>{items}</ul></div>
-    <div class="gp-legends">{"".join(getattr(m, "_gp_legends", []))}</div>"""
-    m.get_root().html.add_child(Element(box), name="gp_panel")
+    box = render("map/panel.html", title=title, notes=list(notes), synthetic=synthetic,
+                 legends=getattr(m, "_gp_legends", []))
+    m.get_root().html.add_child(RawHtml(box), name="gp_panel")
 
 
 def _legend(m: folium.Map, *, key: str, title: str, rows: Sequence[tuple[str, str]],
@@ -207,14 +196,8 @@ def _legend(m: folium.Map, *, key: str, title: str, rows: Sequence[tuple[str, st
 
     Legends are stacked in one column at the bottom left by :func:`_panel`.
     """
-    body = "".join(
-        f'<div><span class="sw" style="background:{c}"></span>{html.escape(label)}</div>'
-        for c, label in rows
-    )
-    data = ",".join(repr(float(b)) for b in breaks)
-    extra = f'<div class="gp-note">{html.escape(note)}</div>' if note else ""
-    box = (f'<div class="gp-legend" id="legend-{key}" data-breaks="{data}">'
-           f"<b>{html.escape(title)}</b>{extra}{body}</div>")
+    box = Markup(render("map/legend.html", key=key, title=title, rows=list(rows), note=note,
+                        breaks=",".join(repr(float(b)) for b in breaks)))
     if not hasattr(m, "_gp_legends"):
         m._gp_legends = []
     m._gp_legends.append(box)
