@@ -386,7 +386,8 @@ def _choropleth_layer(gdf: gpd.GeoDataFrame, value: str, *, name: str, fields, a
 def pv_map(pv: gpd.GeoDataFrame, *, streets: gpd.GeoDataFrame | None = None, top_n: int = 200,
            color_by: str = "capacity_kwp", max_buildings: int = 15_000, grid_m: float = 500.0,
            simplify_m: float = 0.5, offline: bool = False, synthetic: bool = False,
-           title: str = "屋顶光伏潜力 Rooftop PV potential") -> folium.Map:
+           title: str = "屋顶光伏潜力 Rooftop PV potential",
+           site_panel: bool = True) -> folium.Map:
     """The rooftop PV map: buildings by class, top sites, per-street potential, search.
 
     Parameters
@@ -414,6 +415,9 @@ def pv_map(pv: gpd.GeoDataFrame, *, streets: gpd.GeoDataFrame | None = None, top
         Show the "synthetic demo data" banner.
     title : str
         Page title.
+    site_panel : bool
+        Add the site-list panel (filter, rank, highlight, download the ranked sites as
+        ``gis-planner sites`` writes them; :mod:`gis.sitepanel`).
 
     Returns
     -------
@@ -434,6 +438,7 @@ def pv_map(pv: gpd.GeoDataFrame, *, streets: gpd.GeoDataFrame | None = None, top
     (3, True, False)
     """
     _check_pv_input(pv, color_by)
+    sites_source = pv  # the site list as the CLI reads it, in the layer's own CRS
     pv = _to_metric(pv, "buildings_pv")
     notes: list[str] = []
     annual = pd.to_numeric(pv["annual_kwh"], errors="coerce").fillna(0)
@@ -447,6 +452,10 @@ def pv_map(pv: gpd.GeoDataFrame, *, streets: gpd.GeoDataFrame | None = None, top
                                     simplify_m=simplify_m)
     _pv_top_sites_layer(m, pv, order, top_n=top_n)
     _pv_street_layer(m, pv, streets, notes=notes)
+    if site_panel:
+        from gis import sitepanel
+
+        sitepanel.add_site_panel(m, sites_source)
 
     if class_layers:
         _LayerSearch(class_layers, search_label="q",
@@ -769,7 +778,8 @@ def ecology_map(zones: gpd.GeoDataFrame, landuse: gpd.GeoDataFrame,
                 candidates: gpd.GeoDataFrame | None, *, targets: dict, offline: bool = False,
                 synthetic: bool = False, simplify_m: float = 1.0, max_parcels: int = 25_000,
                 landuse_grid_m: float = 250.0,
-                title: str = "生态屏障 Green ecological barrier") -> folium.Map:
+                title: str = "生态屏障 Green ecological barrier",
+                site_panel: bool = True) -> folium.Map:
     """The ecology map: zones by blue-green share and forest coverage, land use, candidates.
 
     Parameters
@@ -795,6 +805,9 @@ def ecology_map(zones: gpd.GeoDataFrame, landuse: gpd.GeoDataFrame,
         drawn exactly.
     landuse_grid_m : float
         Cell size within which parcels of one group are dissolved when aggregated [m].
+    site_panel : bool
+        Add the afforestation-list panel (filter, order, highlight, download the candidates as
+        ``afforestation.csv`` has them; :mod:`gis.sitepanel`).
 
     Returns
     -------
@@ -811,6 +824,10 @@ def ecology_map(zones: gpd.GeoDataFrame, landuse: gpd.GeoDataFrame,
                     simplify_m=simplify_m, notes=notes)
     _zone_layers(m, zones, targets=targets, simplify_m=simplify_m)
     _candidate_layer(m, candidates, simplify_m=simplify_m, notes=notes)
+    if site_panel and candidates is not None and len(candidates):
+        from gis import sitepanel
+
+        sitepanel.add_afforestation_panel(m, candidates)
 
     folium.LayerControl(collapsed=False).add_to(m)
     _panel(m, title=title, notes=notes, synthetic=synthetic)
@@ -988,6 +1005,9 @@ def _stable_ids(page: str) -> str:
 def save_map(m: folium.Map, path: str | Path, *, offline: bool = False) -> Path:
     """Write the map page atomically.
 
+    A page larger than :data:`gis.sitepanel.PAGE_BUDGET_BYTES` with its site tables gets them
+    in ``<stem>.<key>.js`` files beside it (written first), which it loads as scripts.
+
     Parameters
     ----------
     m : folium.Map
@@ -1001,8 +1021,13 @@ def save_map(m: folium.Map, path: str | Path, *, offline: bool = False) -> Path:
     Path
     """
     from gis.io import write_text
+    from gis.sitepanel import split_to_budget
 
-    return write_text(path, render_map(m, offline=offline))
+    # a page past the size budget keeps its site tables in script files beside it
+    page, scripts = split_to_budget(render_map(m, offline=offline), path)
+    for script, text in scripts.items():
+        write_text(script, text)
+    return write_text(path, page)
 
 
 def page_features(page: str) -> int:
