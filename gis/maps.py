@@ -1020,11 +1020,12 @@ def save_map(m: folium.Map, path: str | Path, *, offline: bool = False) -> Path:
     -------
     Path
     """
+    from gis import sitepanel
     from gis.io import write_text
-    from gis.sitepanel import split_to_budget
 
     # a page past the size budget keeps its site tables in script files beside it
-    page, scripts = split_to_budget(render_map(m, offline=offline), path)
+    page, scripts = sitepanel.split_to_budget(render_map(m, offline=offline), path,
+                                              budget=sitepanel.PAGE_BUDGET_BYTES)
     for script, text in scripts.items():
         write_text(script, text)
     return write_text(path, page)
