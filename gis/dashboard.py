@@ -33,6 +33,7 @@ body {max-width: 72rem}
 .bar .v {position: absolute; left: 0; top: 0; bottom: 0; border-radius: 2px}
 .bar .t {position: absolute; top: -3px; bottom: -3px; width: 2px; background: #222}
 ul.links li {margin: .15rem 0}
+.scorecard td.met, .scorecard td.unmet, .scorecard td.na {white-space: nowrap}
 """
 
 #: The pages :func:`publish` writes, with their labels on the dashboard.
