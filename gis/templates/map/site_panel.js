@@ -135,8 +135,15 @@
     panel.dataset.ready = "1";
   }
 
+  /* Online pages have a minimap in the bottom-right corner: sit above it. */
+  function clearMinimap(panel) {
+    var mini = document.querySelector(".leaflet-control-minimap");
+    if (mini) { panel.style.bottom = (mini.getBoundingClientRect().height + 30) + "px"; }
+  }
+
   function start() {
     document.querySelectorAll(".gp-sites[data-table]").forEach(function (panel) {
+      clearMinimap(panel);
       var data = (window.gpSiteTables || {})[panel.dataset.table];
       var status = panel.querySelector("[data-role=status]");
       var fail = function (text) { status.textContent = text; status.className = "gp-status gp-error"; };
