@@ -70,7 +70,7 @@ def _numbers(values: pd.Series) -> list:
 def _payload(table: Mapping) -> str:
     """JSON → gzip (no timestamp, so equal tables give equal pages) → base64."""
     raw = json.dumps(table, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    return base64.b64encode(gzip.compress(raw, compresslevel=9, mtime=0)).decode("ascii")
+    return base64.b64encode(gzip.compress(raw, compresslevel=6, mtime=0)).decode("ascii")
 
 
 def _body(text: str) -> tuple[str, str]:
