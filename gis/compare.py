@@ -11,7 +11,6 @@ The result is a plain dict of JSON types, so it can also be saved with :func:`js
 
 from __future__ import annotations
 
-import html
 import json
 import math
 import unicodedata
@@ -578,33 +577,16 @@ th{background:#f0f0f0;text-align:left}td{font-variant-numeric:tabular-nums}
 
 def comparison_html(result: dict[str, Any]) -> str:
     """The comparison as a self-contained HTML page (no scripts, no network); text escaped."""
-    esc = html.escape
+    from gis._templates import Markup, render
+
     a, b = _title(result)
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="zh-CN"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        "<title>Run comparison / 运行结果对比</title>",
-        f"<style>{_CSS}</style></head><body>",
-        "<h1>What changed between two runs / 两次运行结果对比</h1>",
-        f"<p>Run A: {esc(a)}<br>Run B: {esc(b)}</p>",
-    ]
     summary = result["summary"]
-    if summary["identical"]:
-        parts.append("<p>No differences found.</p>")
-    parts.append("<ul>" + "".join(f"<li>{esc(k.replace('_', ' '))}: {esc(str(v))}</li>"
-                                  for k, v in summary.items() if k != "identical") + "</ul>")
-    for title, header, rows, note in _sections(result):
-        parts.append(f"<h2>{esc(title)}</h2>")
-        if rows:
-            parts.append("<table><thead><tr>" + "".join(f"<th>{esc(h)}</th>" for h in header)
-                         + "</tr></thead><tbody>")
-            parts += ["<tr>" + "".join(f"<td>{esc(c)}</td>" for c in r) + "</tr>" for r in rows]
-            parts.append("</tbody></table>")
-        if note:
-            parts.append(f'<p class="note">{esc(note)}</p>')
-    parts.append("</body></html>")
-    return "\n".join(parts) + "\n"
+    return render(
+        "compare.html", css=Markup(_CSS), run_a=a, run_b=b, identical=summary["identical"],
+        summary=[(k.replace("_", " "), str(v)) for k, v in summary.items() if k != "identical"],
+        sections=[(title, header, [[str(c) for c in r] for r in rows], note)
+                  for title, header, rows, note in _sections(result)],
+    ) + "\n"
 
 
 def write_comparison_html(result: dict[str, Any], path: str | Path) -> Path:

@@ -16,11 +16,11 @@ from typing import Any
 import pandas as pd
 
 from gis import maps
+from gis._templates import Markup, render
 from gis.io import write_text
 from gis.report import (
     CSS,
     closing_text,
-    esc,
     fmt_gap,
     fmt_value,
     met_text,
@@ -34,6 +34,7 @@ body {max-width: 72rem}
 .bar .v {position: absolute; left: 0; top: 0; bottom: 0; border-radius: 2px}
 .bar .t {position: absolute; top: -3px; bottom: -3px; width: 2px; background: #222}
 ul.links li {margin: .15rem 0}
+.scorecard td.met, .scorecard td.unmet, .scorecard td.na {white-space: nowrap}
 """
 
 #: The pages :func:`publish` writes, with their labels on the dashboard.
@@ -44,17 +45,15 @@ PAGES = {
 }
 
 
-def _bar(entry: Mapping) -> str:
-    """A small CSS bar: the value against a tick at the target (same scale)."""
+def _bar(entry: Mapping) -> dict | None:
+    """A small CSS bar: the value against a tick at the target (same scale); None = no bar."""
     value, target = entry.get("value"), entry.get("target")
     if value is None or target is None:
-        return '<span class="na">–</span>'
+        return None
     v, t = max(float(value), 0.0), max(float(target), 0.0)
     top = max(v, t) * 1.15 or 1.0
-    colour = "#1a7a3a" if entry.get("met") else "#c0392b"
-    return (f'<div class="bar" title="value {v:g} / target {t:g}">'
-            f'<div class="v" style="width:{100 * v / top:.1f}%;background:{colour}"></div>'
-            f'<div class="t" style="left:{100 * t / top:.1f}%"></div></div>')
+    return {"title": f"value {v:g} / target {t:g}", "width": f"{100 * v / top:.1f}",
+            "tick": f"{100 * t / top:.1f}", "colour": "#1a7a3a" if entry.get("met") else "#c0392b"}
 
 
 def _href(path: str | Path, out_dir: Path) -> str:
@@ -68,25 +67,19 @@ def _href(path: str | Path, out_dir: Path) -> str:
     return urllib.parse.quote(p.as_posix())
 
 
+def _scorecard_row(e: Mapping) -> dict:
+    cls, label = met_text(e)
+    return {"id": e.get("id"), "measure_zh": e.get("measure_zh"), "measure": e.get("measure"),
+            "where": where_text(e.get("where")), "value": fmt_value(e.get("value"), e.get("unit")),
+            "target": fmt_value(e.get("target"), e.get("unit")), "bar": _bar(e), "cls": cls,
+            "label": label, "gap": fmt_gap(e), "closing": closing_text(e), "by": e.get("by"),
+            "basis": e.get("basis")}
+
+
 def scorecard_table(scorecard: Mapping) -> str:
-    """The scorecard as an HTML table (every cell escaped)."""
-    head = ("<tr><th>目标 Target</th><th>范围 Where</th><th>现状 Value</th><th>目标值 Target</th>"
-            "<th></th><th>达标 Met</th><th>差距 Gap</th><th>年份 By</th><th>口径 Basis</th></tr>")
-    rows = []
-    for e in scorecard.get("targets", []):
-        cls, label = met_text(e)
-        rows.append(
-            f"<tr id='row-{esc(e.get('id'))}'><td><b>{esc(e.get('measure_zh'))}</b><br>"
-            f"{esc(e.get('measure'))}<br><span class='muted'>{esc(e.get('id'))}</span></td>"
-            f"<td>{esc(where_text(e.get('where')))}</td>"
-            f"<td class='num'>{esc(fmt_value(e.get('value'), e.get('unit')))}</td>"
-            f"<td class='num'>≥ {esc(fmt_value(e.get('target'), e.get('unit')))}</td>"
-            f"<td>{_bar(e)}</td><td class='{cls}'>{label}</td>"
-            f"<td class='num'>{esc(fmt_gap(e))}"
-            + (f"<br><span class='muted'>{esc(closing_text(e))}</span>" if closing_text(e) else "")
-            + f"</td><td>{esc(e.get('by'))}</td>"
-            f"<td class='muted'>{esc(e.get('basis'))}</td></tr>")
-    return f"<table class='scorecard'>{head}{''.join(rows)}</table>"
+    """The scorecard as an HTML table (every cell escaped by the template)."""
+    return render("scorecard_table.html",
+                  rows=[_scorecard_row(e) for e in scorecard.get("targets", [])])
 
 
 def write_dashboard(out_dir: str | Path, *, scorecard: Mapping, meta: Mapping,
@@ -110,23 +103,13 @@ def write_dashboard(out_dir: str | Path, *, scorecard: Mapping, meta: Mapping,
     """
     out_dir = Path(out_dir)
     project = meta.get("project", "")
-    title = f"{project} — 碳达峰规划评估 Carbon-peak planning dashboard"
-    parts = [f"<!DOCTYPE html><html lang='zh-CN'><head><meta charset='utf-8'>"
-             f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
-             f"<title>{esc(title)}</title><style>{DASH_CSS}</style></head><body>",
-             f"<h1>{esc(title)}</h1>"]
-    if meta.get("synthetic"):
-        parts.append("<div class='synthetic'>合成演示数据 — synthetic demo data, not real "
-                     "buildings or parcels</div>")
-    parts.append(f"<p class='muted'>预设 preset: {esc(meta.get('preset'))} · 运行标识 run id: "
-                 f"{esc(meta.get('run_id'))} (inputs + settings; see run.json)</p>")
-    parts.append("<h2>目标记分卡 Scorecard</h2>" + scorecard_table(scorecard))
-    links = "".join(f"<li><a href='{esc(_href(path, out_dir))}'>{esc(label)}</a></li>"
-                    for label, path in files.items())
-    parts.append(f"<h2>地图、报告与导出 Maps, report and exports</h2><ul class='links'>{links}</ul>")
-    parts.append("<p class='muted'>All pages open from this folder without a server.</p>"
-                 "</body></html>")
-    return write_text(out_dir / "index.html", "\n".join(parts))
+    page = render(
+        "dashboard.html", css=Markup(DASH_CSS),
+        title=f"{project} — 碳达峰规划评估 Carbon-peak planning dashboard",
+        synthetic=bool(meta.get("synthetic")), preset=meta.get("preset"),
+        run_id=meta.get("run_id"), scorecard=Markup(scorecard_table(scorecard)),
+        links=[{"href": _href(path, out_dir), "label": label} for label, path in files.items()])
+    return write_text(out_dir / "index.html", page)
 
 
 def _map_targets(scorecard: Mapping) -> dict:

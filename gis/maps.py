@@ -29,6 +29,7 @@ from branca.element import Element
 from folium import plugins
 
 from gis._errors import InputError, Problem
+from gis._templates import Markup, render
 from gis.config import CATEGORY_ZH, LEVEL_ZH
 
 #: Chinese labels of the canonical building categories (DESIGN §4.2).
@@ -167,38 +168,26 @@ def _break_label(lo: float | None, hi: float | None, fmt) -> str:
     return f"{fmt(lo)} – {fmt(hi)}"
 
 
+class RawHtml(Element):
+    """HTML placed in the page as it is (already rendered by an autoescaping template).
+
+    ``branca.element.Element(text)`` would compile ``text`` as a template of its own, so a name
+    such as ``{{ 7 * 7 }}`` in a title would be evaluated; this element is never compiled.
+    """
+
+    def __init__(self, html: str):
+        super().__init__()
+        self._html = str(html)
+
+    def render(self, **kwargs) -> str:
+        return self._html
+
+
 def _panel(m: folium.Map, *, title: str, notes: Sequence[str], synthetic: bool) -> None:
     """The page's title box (top centre): title, synthetic-data banner and notes."""
-    banner = (
-        '<div class="gp-synthetic">合成演示数据 — synthetic demo data, not real buildings</div>'
-        if synthetic
-        else ""
-    )
-    items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
-    box = f"""
-    <style>
-      .gp-panel {{position:fixed; top:10px; left:50%; transform:translateX(-50%); z-index:1000;
-        background:rgba(255,255,255,.93); padding:6px 12px; border-radius:6px; max-width:36%;
-        font:13px/1.35 system-ui,"Noto Sans CJK SC","Microsoft YaHei",sans-serif;
-        box-shadow:0 1px 4px rgba(0,0,0,.3)}}
-      .gp-panel h1 {{font-size:15px; margin:0 0 2px 0}}
-      .gp-panel ul {{margin:2px 0 0 16px; padding:0}}
-      .gp-synthetic {{background:#b30000; color:#fff; font-weight:bold; padding:2px 6px;
-        margin:2px 0; border-radius:3px}}
-      .gp-legends {{position:fixed; z-index:1000; left:10px; bottom:50px; display:flex;
-        flex-direction:column-reverse; align-items:flex-start; gap:6px; max-height:60%;
-        overflow:auto}}
-      .gp-legend {{background:rgba(255,255,255,.93); padding:6px 10px; border-radius:6px;
-        font:12px/1.4 system-ui,sans-serif; box-shadow:0 1px 4px rgba(0,0,0,.3)}}
-      .gp-note {{color:#555; margin-bottom:2px}}
-      .gp-legend .sw {{display:inline-block; width:14px; height:10px; margin-right:5px;
-        border:1px solid #555; vertical-align:middle}}
-      .gp-legend b {{display:block; margin-bottom:2px}}
-    </style>
-    <div class="gp-panel" id="gp-panel"><h1>{html.escape(title)}</h1>{banner}
-    <ul>{items}</ul></div>
-    <div class="gp-legends">{"".join(getattr(m, "_gp_legends", []))}</div>"""
-    m.get_root().html.add_child(Element(box), name="gp_panel")
+    box = render("map/panel.html", title=title, notes=list(notes), synthetic=synthetic,
+                 legends=getattr(m, "_gp_legends", []))
+    m.get_root().html.add_child(RawHtml(box), name="gp_panel")
 
 
 def _legend(m: folium.Map, *, key: str, title: str, rows: Sequence[tuple[str, str]],
@@ -207,14 +196,8 @@ def _legend(m: folium.Map, *, key: str, title: str, rows: Sequence[tuple[str, st
 
     Legends are stacked in one column at the bottom left by :func:`_panel`.
     """
-    body = "".join(
-        f'<div><span class="sw" style="background:{c}"></span>{html.escape(label)}</div>'
-        for c, label in rows
-    )
-    data = ",".join(repr(float(b)) for b in breaks)
-    extra = f'<div class="gp-note">{html.escape(note)}</div>' if note else ""
-    box = (f'<div class="gp-legend" id="legend-{key}" data-breaks="{data}">'
-           f"<b>{html.escape(title)}</b>{extra}{body}</div>")
+    box = Markup(render("map/legend.html", key=key, title=title, rows=list(rows), note=note,
+                        breaks=",".join(repr(float(b)) for b in breaks)))
     if not hasattr(m, "_gp_legends"):
         m._gp_legends = []
     m._gp_legends.append(box)
@@ -465,7 +448,8 @@ def pv_map(pv: gpd.GeoDataFrame, *, streets: gpd.GeoDataFrame | None = None, top
            color_by: str = "capacity_kwp", max_buildings: int = 15_000, grid_m: float = 500.0,
            simplify_m: float = 0.5, offline: bool = False, synthetic: bool = False,
            title: str = "屋顶光伏潜力 Rooftop PV potential",
-           ground: gpd.GeoDataFrame | None = None) -> folium.Map:
+           ground: gpd.GeoDataFrame | None = None,
+           site_panel: bool = True) -> folium.Map:
     """The rooftop PV map: buildings by class, top sites, per-street potential, search.
 
     Parameters
@@ -495,6 +479,9 @@ def pv_map(pv: gpd.GeoDataFrame, *, streets: gpd.GeoDataFrame | None = None, top
         Page title.
     ground : geopandas.GeoDataFrame, optional
         ``ground_pv`` sites, drawn by :func:`ground_layer`.
+    site_panel : bool
+        Add the site-list panel (filter, rank, highlight, download the ranked sites as
+        ``gis-planner sites`` writes them; :mod:`gis.sitepanel`).
 
     Returns
     -------
@@ -514,6 +501,36 @@ def pv_map(pv: gpd.GeoDataFrame, *, streets: gpd.GeoDataFrame | None = None, top
     >>> page_features(page), "厂房" in page, "<b>厂房" in page  # two roofs and one top site; escaped
     (3, True, False)
     """
+    _check_pv_input(pv, color_by)
+    sites_source = pv  # the site list as the CLI reads it, in the layer's own CRS
+    pv = _to_metric(pv, "buildings_pv")
+    notes: list[str] = []
+    annual = pd.to_numeric(pv["annual_kwh"], errors="coerce").fillna(0)
+    order = annual.sort_values(ascending=False, kind="stable").index
+    bounds = _lonlat_bounds([pv]) if len(pv) else [np.nan] * 4
+    m = _base_map(bounds, offline=offline, prefer_canvas=True, notes=notes)
+
+    # The grid goes first so that the drawn buildings (and their tooltips) stay on top.
+    _pv_grid_layer(m, pv, order, max_buildings=max_buildings, grid_m=grid_m, notes=notes)
+    class_layers = _pv_class_layers(m, pv, order[:max_buildings], color_by=color_by,
+                                    simplify_m=simplify_m)
+    _pv_top_sites_layer(m, pv, order, top_n=top_n)
+    _pv_street_layer(m, pv, streets, notes=notes)
+    ground_layer(m, ground)
+    if site_panel:
+        from gis import sitepanel
+
+        sitepanel.add_site_panel(m, sites_source)
+
+    if class_layers:
+        _LayerSearch(class_layers, search_label="q",
+                     placeholder="搜索编号或名称 search id or name").add_to(m)
+    folium.LayerControl(collapsed=False).add_to(m)
+    _panel(m, title=title, notes=notes, synthetic=synthetic)
+    return m
+
+
+def _check_pv_input(pv: pd.DataFrame, color_by: str) -> None:
     if color_by not in ("capacity_kwp", "specific_yield_kwh_kwp"):
         raise InputError(Problem("unknown colour measure for the PV map", value=color_by,
                                  hint="use 'capacity_kwp' or 'specific_yield_kwh_kwp'"))
@@ -521,49 +538,48 @@ def pv_map(pv: gpd.GeoDataFrame, *, streets: gpd.GeoDataFrame | None = None, top
     if missing:
         raise InputError(Problem("buildings_pv lacks columns the PV map needs", layer="buildings_pv",
                                  value=missing))
-    pv = _to_metric(pv, "buildings_pv")
-    notes: list[str] = []
-    n_total = len(pv)
-    annual = pd.to_numeric(pv["annual_kwh"], errors="coerce").fillna(0)
-    order = annual.sort_values(ascending=False, kind="stable").index
-    drawn_idx = order[:max_buildings]
-    drawn = pv.loc[drawn_idx]
+
+
+def _pv_grid_layer(m: folium.Map, pv: gpd.GeoDataFrame, order: pd.Index, *, max_buildings: int,
+                   grid_m: float, notes: list[str]) -> None:
+    """The buildings beyond the page's budget (``order[max_buildings:]``), summed on a grid."""
     rest = pv.loc[order[max_buildings:]]
+    if not len(rest):
+        return
+    n_total, n_drawn = len(pv), len(pv) - len(rest)
+    cells = _grid_aggregate(rest, grid_m)
+    cprops = pd.DataFrame({
+        "b": _num(cells["buildings"], 0, "栋 buildings"),
+        "k": _num(cells["capacity_kwp"], 1, "kWp"),
+        "e": _num(cells["annual_kwh"] / 1000, 1, "MWh/yr"),
+    })
+    layer = _choropleth_layer(
+        cells, "annual_kwh", name=f"其余建筑汇总 other buildings ({grid_m:.0f} m grid)",
+        fields=["b", "k", "e"], aliases=["建筑数 buildings", "装机容量 capacity",
+                                         "年发电量 annual yield"],
+        props=cprops, legend_key="grid", legend_title="网格年发电量 grid yield (other buildings)",
+        m=m, unit_fmt=lambda v: f"{v / 1000:,.0f} MWh", show=True)
+    if layer is not None:
+        layer.add_to(m)
+    notes.append(
+        f"绘出年发电量最高的 {n_drawn:,} 栋建筑（共 {n_total:,} 栋），其余 {len(rest):,} 栋按 "
+        f"{grid_m:.0f} m 网格汇总 — drawn: the {n_drawn:,} buildings with the largest annual "
+        f"yield of {n_total:,}; the other {len(rest):,} are summed on a {grid_m:.0f} m grid."
+    )
 
-    bounds = _lonlat_bounds([pv]) if n_total else [np.nan] * 4
-    m = _base_map(bounds, offline=offline, prefer_canvas=True, notes=notes)
 
+def _pv_class_layers(m: folium.Map, pv: gpd.GeoDataFrame, drawn_idx: pd.Index, *, color_by: str,
+                     simplify_m: float) -> list[folium.GeoJson]:
+    """The drawn buildings, one static-style layer per colour class plus one for "no PV"."""
+    drawn = pv.loc[drawn_idx]
     props = _pv_properties(drawn)
     geoms = pd.Series(list(_web_geometry(drawn.geometry, simplify_m)), index=drawn.index)
-    cap = pd.to_numeric(drawn["capacity_kwp"], errors="coerce").fillna(0)
-    has_pv = (cap > 0).to_numpy()
+    has_pv = (pd.to_numeric(drawn["capacity_kwp"], errors="coerce").fillna(0) > 0).to_numpy()
     breaks, unit, fmt = _pv_breaks(pv, color_by)
     values = pd.to_numeric(drawn[color_by], errors="coerce").fillna(0).to_numpy(float)
     cls = _classes(values, breaks)
     palette = _YLORRD[-(len(breaks) + 1):] if breaks else _YLORRD[-1:]
     edges = [None, *breaks, None]
-    # The grid goes first so that the drawn buildings (and their tooltips) stay on top.
-    if len(rest):
-        cells = _grid_aggregate(rest, grid_m)
-        cprops = pd.DataFrame({
-            "b": _num(cells["buildings"], 0, "栋 buildings"),
-            "k": _num(cells["capacity_kwp"], 1, "kWp"),
-            "e": _num(cells["annual_kwh"] / 1000, 1, "MWh/yr"),
-        })
-        layer = _choropleth_layer(
-            cells, "annual_kwh", name=f"其余建筑汇总 other buildings ({grid_m:.0f} m grid)",
-            fields=["b", "k", "e"], aliases=["建筑数 buildings", "装机容量 capacity",
-                                             "年发电量 annual yield"],
-            props=cprops, legend_key="grid", legend_title="网格年发电量 grid yield (other buildings)",
-            m=m, unit_fmt=lambda v: f"{v / 1000:,.0f} MWh", show=True)
-        if layer is not None:
-            layer.add_to(m)
-        notes.append(
-            f"绘出年发电量最高的 {len(drawn):,} 栋建筑（共 {n_total:,} 栋），其余 {len(rest):,} 栋按 "
-            f"{grid_m:.0f} m 网格汇总 — drawn: the {len(drawn):,} buildings with the largest annual "
-            f"yield of {n_total:,}; the other {len(rest):,} are summed on a {grid_m:.0f} m grid."
-        )
-
     class_layers: list[folium.GeoJson] = []
     legend_rows: list[tuple[str, str]] = []
     measure_zh = "装机容量 capacity" if color_by == "capacity_kwp" else "单位发电量 specific yield"
@@ -588,64 +604,64 @@ def pv_map(pv: gpd.GeoDataFrame, *, streets: gpd.GeoDataFrame | None = None, top
         layer.add_to(m)
         class_layers.append(layer)
     _legend(m, key="pv", title=f"{measure_zh} [{unit}]", rows=legend_rows, breaks=breaks)
+    return class_layers
 
-    # Top sites: a point per building, largest annual yield first.
+
+def _pv_top_sites_layer(m: folium.Map, pv: gpd.GeoDataFrame, order: pd.Index, *,
+                        top_n: int) -> None:
+    """Top sites: a point per building, largest annual yield first."""
     top = pv.loc[order[:top_n]]
     top = top[pd.to_numeric(top["capacity_kwp"], errors="coerce").fillna(0) > 0]
-    if len(top):
-        tprops = _pv_properties(top)[["i", "n", "s", "c", "k", "e"]]
-        tprops.insert(0, "rk", np.arange(1, len(top) + 1))
-        pts = _web_geometry(top.geometry.representative_point(), 0.0)
-        folium.GeoJson(
-            _feature_collection(tprops, pts), name=f"前 {len(top)} 个站点 top {len(top)} sites",
-            tooltip=_tooltip(["rk", "i", "n", "s", "c", "k", "e"],
-                             ["排名 rank", "编号 id", "名称 name", "街道 street", "类别 category",
-                              "装机容量 capacity", "年发电量 annual yield"]),
-            marker=folium.CircleMarker(radius=6, color="#08306b", weight=2, fill=True,
-                                       fill_color="#4292c6", fill_opacity=0.9),
-        ).add_to(m)
+    if not len(top):
+        return
+    tprops = _pv_properties(top)[["i", "n", "s", "c", "k", "e"]]
+    tprops.insert(0, "rk", np.arange(1, len(top) + 1))
+    pts = _web_geometry(top.geometry.representative_point(), 0.0)
+    folium.GeoJson(
+        _feature_collection(tprops, pts), name=f"前 {len(top)} 个站点 top {len(top)} sites",
+        tooltip=_tooltip(["rk", "i", "n", "s", "c", "k", "e"],
+                         ["排名 rank", "编号 id", "名称 name", "街道 street", "类别 category",
+                          "装机容量 capacity", "年发电量 annual yield"]),
+        marker=folium.CircleMarker(radius=6, color="#08306b", weight=2, fill=True,
+                                   fill_color="#4292c6", fill_opacity=0.9),
+    ).add_to(m)
 
-    # Per-street potential over all buildings, drawn or not.
-    if streets is not None and len(streets) and "street" in pv.columns:
-        st = _to_metric(streets, "streets")
-        st = st.to_crs(pv.crs) if st.crs != pv.crs else st
-        sums = pd.DataFrame({
-            "street": pv["street"].astype("string"),
-            "capacity_kwp": pd.to_numeric(pv["capacity_kwp"], errors="coerce").fillna(0),
-            "annual_kwh": annual,
-        }).groupby("street").agg(buildings=("capacity_kwp", "size"),
-                                 with_pv=("capacity_kwp", lambda s: int((s > 0).sum())),
-                                 capacity_kwp=("capacity_kwp", "sum"),
-                                 annual_kwh=("annual_kwh", "sum"))
-        joined = st[["name", "geometry"]].copy()
-        joined["name"] = joined["name"].astype("string")
-        joined = joined.join(sums, on="name").fillna(
-            {"buildings": 0, "with_pv": 0, "capacity_kwp": 0.0, "annual_kwh": 0.0})
-        sprops = pd.DataFrame({
-            "n": escape_text(joined["name"]),
-            "b": _num(joined["buildings"], 0, "栋 buildings"),
-            "p": _num(joined["with_pv"], 0, "栋 buildings"),
-            "k": _num(joined["capacity_kwp"] / 1000, 2, "MWp"),
-            "e": _num(joined["annual_kwh"] / 1e6, 2, "GWh/yr"),
-        })
-        layer = _choropleth_layer(
-            joined, "annual_kwh", name="街道潜力 potential by street", fields=list(sprops.columns),
-            aliases=["街道 street", "建筑数 buildings", "可装光伏 buildings with PV",
-                     "装机容量 capacity", "年发电量 annual yield"],
-            props=sprops, legend_key="streets", legend_title="街道年发电量 street yield",
-            m=m, unit_fmt=lambda v: f"{v / 1e6:,.1f} GWh", show=False)
-        if layer is not None:
-            layer.add_to(m)
-    else:
+
+def _pv_street_layer(m: folium.Map, pv: gpd.GeoDataFrame, streets: gpd.GeoDataFrame | None, *,
+                     notes: list[str]) -> None:
+    """Per-street potential over all buildings, drawn or not."""
+    if streets is None or not len(streets) or "street" not in pv.columns:
         notes.append("无街道图层，未绘街道汇总 — no streets layer: no per-street potential.")
-
-    ground_layer(m, ground)
-    if class_layers:
-        _LayerSearch(class_layers, search_label="q",
-                     placeholder="搜索编号或名称 search id or name").add_to(m)
-    folium.LayerControl(collapsed=False).add_to(m)
-    _panel(m, title=title, notes=notes, synthetic=synthetic)
-    return m
+        return
+    st = _to_metric(streets, "streets")
+    st = st.to_crs(pv.crs) if st.crs != pv.crs else st
+    sums = pd.DataFrame({
+        "street": pv["street"].astype("string"),
+        "capacity_kwp": pd.to_numeric(pv["capacity_kwp"], errors="coerce").fillna(0),
+        "annual_kwh": pd.to_numeric(pv["annual_kwh"], errors="coerce").fillna(0),
+    }).groupby("street").agg(buildings=("capacity_kwp", "size"),
+                             with_pv=("capacity_kwp", lambda s: int((s > 0).sum())),
+                             capacity_kwp=("capacity_kwp", "sum"),
+                             annual_kwh=("annual_kwh", "sum"))
+    joined = st[["name", "geometry"]].copy()
+    joined["name"] = joined["name"].astype("string")
+    joined = joined.join(sums, on="name").fillna(
+        {"buildings": 0, "with_pv": 0, "capacity_kwp": 0.0, "annual_kwh": 0.0})
+    sprops = pd.DataFrame({
+        "n": escape_text(joined["name"]),
+        "b": _num(joined["buildings"], 0, "栋 buildings"),
+        "p": _num(joined["with_pv"], 0, "栋 buildings"),
+        "k": _num(joined["capacity_kwp"] / 1000, 2, "MWp"),
+        "e": _num(joined["annual_kwh"] / 1e6, 2, "GWh/yr"),
+    })
+    layer = _choropleth_layer(
+        joined, "annual_kwh", name="街道潜力 potential by street", fields=list(sprops.columns),
+        aliases=["街道 street", "建筑数 buildings", "可装光伏 buildings with PV",
+                 "装机容量 capacity", "年发电量 annual yield"],
+        props=sprops, legend_key="streets", legend_title="街道年发电量 street yield",
+        m=m, unit_fmt=lambda v: f"{v / 1e6:,.1f} GWh", show=False)
+    if layer is not None:
+        layer.add_to(m)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -827,7 +843,8 @@ def ecology_map(zones: gpd.GeoDataFrame, landuse: gpd.GeoDataFrame,
                 candidates: gpd.GeoDataFrame | None, *, targets: dict, offline: bool = False,
                 synthetic: bool = False, simplify_m: float = 1.0, max_parcels: int = 25_000,
                 landuse_grid_m: float = 250.0,
-                title: str = "生态屏障 Green ecological barrier") -> folium.Map:
+                title: str = "生态屏障 Green ecological barrier",
+                site_panel: bool = True) -> folium.Map:
     """The ecology map: zones by blue-green share and forest coverage, land use, candidates.
 
     Parameters
@@ -853,6 +870,9 @@ def ecology_map(zones: gpd.GeoDataFrame, landuse: gpd.GeoDataFrame,
         drawn exactly.
     landuse_grid_m : float
         Cell size within which parcels of one group are dissolved when aggregated [m].
+    site_panel : bool
+        Add the afforestation-list panel (filter, order, highlight, download the candidates as
+        ``afforestation.csv`` has them; :mod:`gis.sitepanel`).
 
     Returns
     -------
@@ -864,120 +884,144 @@ def ecology_map(zones: gpd.GeoDataFrame, landuse: gpd.GeoDataFrame,
     bounds = _lonlat_bounds(frames) if frames else [np.nan] * 4
     m = _base_map(bounds, offline=offline, prefer_canvas=False, notes=notes)
 
-    # Land use: one group per toggle, drawn first so that zones and candidates stay on top.
-    if landuse is not None and len(landuse):
-        lu = _to_metric(landuse, "landuse")
-        lu = lu[lu.geometry.notna() & ~lu.geometry.is_empty]
-        group = _col(lu, "group").astype("string").fillna("other")
-        if len(lu) <= max_parcels:
-            lprops = pd.DataFrame({
-                "i": escape_text(_col(lu, "id")), "c": escape_text(_col(lu, "code")),
-                "n": escape_text(_col(lu, "name_zh")),
-                "a": _num(_col(lu, "area_ha") if "area_ha" in lu else lu.geometry.area / 1e4,
-                          2, "ha"),
-            }, index=lu.index)
-            lgroup = group.to_numpy()
-            lgeoms = pd.Series(list(_web_geometry(lu.geometry, simplify_m)), index=lu.index)
-            lfields, laliases = ["i", "c", "n", "a"], ["编号 id", "地类编码 code", "地类 class",
-                                                       "面积 area"]
-            lnote = ""
-            outline = "#555555"
-        else:
-            agg, lnote = _landuse_aggregate(lu, group, max_parcels=max_parcels,
-                                            grid_m=landuse_grid_m, simplify_m=simplify_m)
-            lgroup = agg["group"].to_numpy()
-            lprops = agg.drop(columns=["group", "geometry"])
-            lgeoms = pd.Series(list(_web_geometry(agg.geometry, 0.0)), index=agg.index)
-            lfields = list(lprops.columns)
-            laliases = [_AGG_ALIASES[f] for f in lfields]
-            # outlined in their own colour: the edges of aggregated shapes are cell edges, not
-            # parcel boundaries, and would draw a misleading grid
-            outline = None
-            notes.append(lnote)
-        rows = []
-        for key, (label, colour, show) in LANDUSE_GROUPS.items():
-            sel = lgroup == key
-            rows.append((colour, label))
-            if not sel.any():
-                continue
-            fg = folium.FeatureGroup(name=f"用地 land use: {label}", show=show)
-            _static_geojson(_feature_collection(lprops[sel], lgeoms[sel]), name=label,
-                            control=False, style=_style(outline or colour, colour, weight=0.3,
-                                                        fill_opacity=0.6),
-                            tooltip=_tooltip(lfields, laliases)).add_to(fg)
-            fg.add_to(m)
-        _legend(m, key="landuse", title="用地 land use", rows=rows,
-                note=lnote.split(" — ")[0] if lnote else "")
+    # Land use first so that zones and candidates stay on top.
+    _landuse_layers(m, landuse, max_parcels=max_parcels, grid_m=landuse_grid_m,
+                    simplify_m=simplify_m, notes=notes)
+    _zone_layers(m, zones, targets=targets, simplify_m=simplify_m)
+    _candidate_layer(m, candidates, simplify_m=simplify_m, notes=notes)
+    if site_panel and candidates is not None and len(candidates):
+        from gis import sitepanel
 
-    # Zones: classes whose edges are exactly the targets.
-    zf = _zone_rows(zones)
-    if len(zf):
-        zf = zf.sort_values("area_ha", ascending=False, kind="stable") if "area_ha" in zf else zf
-        level = _col(zf, "level").astype("string")
-        zprops = pd.DataFrame({
-            "z": escape_text(_col(zf, "zone")),
-            "l": escape_text(level.map(LEVEL_ZH).astype("string").fillna("") + " " + level),
-            "a": _num(_col(zf, "area_ha"), 1, "ha"),
-            "b": _pct(_share_column(zf, "bluegreen_share")),
-            "f": _pct(_share_column(zf, "forest_coverage")),
-            "h": _num(_col(zf, "forest_ha"), 1, "ha"),
-            "s": _num(_col(zf, "stock_m3"), 0, "m³"),
-        }, index=zf.index)
-        zgeoms = pd.Series(list(_web_geometry(zf.geometry, simplify_m)), index=zf.index)
-        zfields = list(zprops.columns)
-        zaliases = ["分区 zone", "级别 level", "面积 area", "蓝绿空间占比 blue-green share",
-                    "森林覆盖率 forest coverage", "林地 forest", "森林蓄积量 forest stock"]
-        for key, column, label, show in (
-            ("bluegreen", "bluegreen_share", "蓝绿空间占比 blue-green share", True),
-            ("forest", "forest_coverage", "森林覆盖率 forest coverage", False),
-        ):
-            breaks = _target_breaks(targets, key)
-            vals = pd.to_numeric(_share_column(zf, column), errors="coerce").to_numpy(float)
-            cls = _classes(np.nan_to_num(vals, nan=-1.0), breaks)
-            palette = _red_to_green(len(breaks) + 1)
-            edges = [None, *breaks, None]
-            fg = folium.FeatureGroup(name=f"分区 zones: {label}", show=show)
-            rows = []
-            for i, colour in enumerate(palette):
-                text = _break_label(edges[i], edges[i + 1], lambda v: f"{v * 100:g} %")
-                rows.append((colour, text))
-                sel = (cls == i) & np.isfinite(vals)
-                if sel.any():
-                    _static_geojson(_feature_collection(zprops[sel], zgeoms[sel]),
-                                    name=f"{label} {text}", control=False,
-                                    style=_style(colour, colour, weight=2.5, fill_opacity=0.25),
-                                    tooltip=_tooltip(zfields, zaliases)).add_to(fg)
-            named = [f"{tid} = {float(v) * 100:g} %" for tid, v in (targets or {}).items()
-                     if v is not None and float(v) in breaks]
-            fg.add_to(m)
-            _legend(m, key=key, title=f"分区 zones: {label}",
-                    note=f"目标 targets: {', '.join(named) or '–'}", rows=rows, breaks=breaks)
-
-    if candidates is not None and len(candidates):
-        cd = _to_metric(candidates, "candidates")
-        cprops = pd.DataFrame({
-            "rk": pd.to_numeric(_col(cd, "rank"), errors="coerce").astype("Int64").astype(
-                "string").fillna("–"),
-            "i": escape_text(_col(cd, "id")), "c": escape_text(_col(cd, "code")),
-            "n": escape_text(_col(cd, "name_zh")), "a": _num(_col(cd, "area_ha"), 2, "ha"),
-            "u": _num(_col(cd, "cumulative_ha"), 1, "ha"),
-        }, index=cd.index)
-        cprops["q"] = cprops["i"]
-        cgeoms = _web_geometry(cd.geometry, simplify_m)
-        layer = _static_geojson(
-            _feature_collection(cprops, cgeoms), name="造林候选地块 afforestation candidates",
-            style=_style("#c51b7d", "#de77ae", weight=2, fill_opacity=0.35, dash="4 3"),
-            tooltip=_tooltip(["rk", "i", "c", "n", "a", "u"],
-                             ["排名 rank", "编号 id", "地类编码 code", "地类 class", "面积 area",
-                              "累计面积 cumulative area"]))
-        layer.add_to(m)
-        _LayerSearch([layer], search_label="q", placeholder="搜索地块编号 search parcel id").add_to(m)
-    else:
-        notes.append("无造林候选地块 — no afforestation candidates.")
+        sitepanel.add_afforestation_panel(m, candidates)
 
     folium.LayerControl(collapsed=False).add_to(m)
     _panel(m, title=title, notes=notes, synthetic=synthetic)
     return m
+
+
+def _landuse_layers(m: folium.Map, landuse: gpd.GeoDataFrame | None, *, max_parcels: int,
+                    grid_m: float, simplify_m: float, notes: list[str]) -> None:
+    """Land use: one toggle per group, parcel by parcel or aggregated past ``max_parcels``."""
+    if landuse is None or not len(landuse):
+        return
+    lu = _to_metric(landuse, "landuse")
+    lu = lu[lu.geometry.notna() & ~lu.geometry.is_empty]
+    group = _col(lu, "group").astype("string").fillna("other")
+    if len(lu) <= max_parcels:
+        lprops = pd.DataFrame({
+            "i": escape_text(_col(lu, "id")), "c": escape_text(_col(lu, "code")),
+            "n": escape_text(_col(lu, "name_zh")),
+            "a": _num(_col(lu, "area_ha") if "area_ha" in lu else lu.geometry.area / 1e4,
+                      2, "ha"),
+        }, index=lu.index)
+        lgroup = group.to_numpy()
+        lgeoms = pd.Series(list(_web_geometry(lu.geometry, simplify_m)), index=lu.index)
+        lfields, laliases = ["i", "c", "n", "a"], ["编号 id", "地类编码 code", "地类 class",
+                                                   "面积 area"]
+        lnote = ""
+        outline = "#555555"
+    else:
+        agg, lnote = _landuse_aggregate(lu, group, max_parcels=max_parcels,
+                                        grid_m=grid_m, simplify_m=simplify_m)
+        lgroup = agg["group"].to_numpy()
+        lprops = agg.drop(columns=["group", "geometry"])
+        lgeoms = pd.Series(list(_web_geometry(agg.geometry, 0.0)), index=agg.index)
+        lfields = list(lprops.columns)
+        laliases = [_AGG_ALIASES[f] for f in lfields]
+        # outlined in their own colour: the edges of aggregated shapes are cell edges, not
+        # parcel boundaries, and would draw a misleading grid
+        outline = None
+        notes.append(lnote)
+    rows = []
+    for key, (label, colour, show) in LANDUSE_GROUPS.items():
+        sel = lgroup == key
+        rows.append((colour, label))
+        if not sel.any():
+            continue
+        fg = folium.FeatureGroup(name=f"用地 land use: {label}", show=show)
+        _static_geojson(_feature_collection(lprops[sel], lgeoms[sel]), name=label,
+                        control=False, style=_style(outline or colour, colour, weight=0.3,
+                                                    fill_opacity=0.6),
+                        tooltip=_tooltip(lfields, laliases)).add_to(fg)
+        fg.add_to(m)
+    _legend(m, key="landuse", title="用地 land use", rows=rows,
+            note=lnote.split(" — ")[0] if lnote else "")
+
+
+_ZONE_ALIASES = ["分区 zone", "级别 level", "面积 area", "蓝绿空间占比 blue-green share",
+                 "森林覆盖率 forest coverage", "林地 forest", "森林蓄积量 forest stock"]
+
+
+def _zone_layers(m: folium.Map, zones: gpd.GeoDataFrame, *, targets: dict,
+                 simplify_m: float) -> None:
+    """Zones by blue-green share and by forest coverage: classes whose edges are the targets."""
+    zf = _zone_rows(zones)
+    if not len(zf):
+        return
+    zf = zf.sort_values("area_ha", ascending=False, kind="stable") if "area_ha" in zf else zf
+    level = _col(zf, "level").astype("string")
+    zprops = pd.DataFrame({
+        "z": escape_text(_col(zf, "zone")),
+        "l": escape_text(level.map(LEVEL_ZH).astype("string").fillna("") + " " + level),
+        "a": _num(_col(zf, "area_ha"), 1, "ha"),
+        "b": _pct(_share_column(zf, "bluegreen_share")),
+        "f": _pct(_share_column(zf, "forest_coverage")),
+        "h": _num(_col(zf, "forest_ha"), 1, "ha"),
+        "s": _num(_col(zf, "stock_m3"), 0, "m³"),
+    }, index=zf.index)
+    zgeoms = pd.Series(list(_web_geometry(zf.geometry, simplify_m)), index=zf.index)
+    zfields = list(zprops.columns)
+    for key, column, label, show in (
+        ("bluegreen", "bluegreen_share", "蓝绿空间占比 blue-green share", True),
+        ("forest", "forest_coverage", "森林覆盖率 forest coverage", False),
+    ):
+        breaks = _target_breaks(targets, key)
+        vals = pd.to_numeric(_share_column(zf, column), errors="coerce").to_numpy(float)
+        cls = _classes(np.nan_to_num(vals, nan=-1.0), breaks)
+        palette = _red_to_green(len(breaks) + 1)
+        edges = [None, *breaks, None]
+        fg = folium.FeatureGroup(name=f"分区 zones: {label}", show=show)
+        rows = []
+        for i, colour in enumerate(palette):
+            text = _break_label(edges[i], edges[i + 1], lambda v: f"{v * 100:g} %")
+            rows.append((colour, text))
+            sel = (cls == i) & np.isfinite(vals)
+            if sel.any():
+                _static_geojson(_feature_collection(zprops[sel], zgeoms[sel]),
+                                name=f"{label} {text}", control=False,
+                                style=_style(colour, colour, weight=2.5, fill_opacity=0.25),
+                                tooltip=_tooltip(zfields, _ZONE_ALIASES)).add_to(fg)
+        named = [f"{tid} = {float(v) * 100:g} %" for tid, v in (targets or {}).items()
+                 if v is not None and float(v) in breaks]
+        fg.add_to(m)
+        _legend(m, key=key, title=f"分区 zones: {label}",
+                note=f"目标 targets: {', '.join(named) or '–'}", rows=rows, breaks=breaks)
+
+
+def _candidate_layer(m: folium.Map, candidates: gpd.GeoDataFrame | None, *, simplify_m: float,
+                     notes: list[str]) -> None:
+    """Afforestation candidates, searchable by parcel id."""
+    if candidates is None or not len(candidates):
+        notes.append("无造林候选地块 — no afforestation candidates.")
+        return
+    cd = _to_metric(candidates, "candidates")
+    cprops = pd.DataFrame({
+        "rk": pd.to_numeric(_col(cd, "rank"), errors="coerce").astype("Int64").astype(
+            "string").fillna("–"),
+        "i": escape_text(_col(cd, "id")), "c": escape_text(_col(cd, "code")),
+        "n": escape_text(_col(cd, "name_zh")), "a": _num(_col(cd, "area_ha"), 2, "ha"),
+        "u": _num(_col(cd, "cumulative_ha"), 1, "ha"),
+    }, index=cd.index)
+    cprops["q"] = cprops["i"]
+    cgeoms = _web_geometry(cd.geometry, simplify_m)
+    layer = _static_geojson(
+        _feature_collection(cprops, cgeoms), name="造林候选地块 afforestation candidates",
+        style=_style("#c51b7d", "#de77ae", weight=2, fill_opacity=0.35, dash="4 3"),
+        tooltip=_tooltip(["rk", "i", "c", "n", "a", "u"],
+                         ["排名 rank", "编号 id", "地类编码 code", "地类 class", "面积 area",
+                          "累计面积 cumulative area"]))
+    layer.add_to(m)
+    _LayerSearch([layer], search_label="q", placeholder="搜索地块编号 search parcel id").add_to(m)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1026,6 +1070,9 @@ def _stable_ids(page: str) -> str:
 def save_map(m: folium.Map, path: str | Path, *, offline: bool = False) -> Path:
     """Write the map page atomically.
 
+    A page larger than :data:`gis.sitepanel.PAGE_BUDGET_BYTES` with its site tables gets them
+    in ``<stem>.<key>.js`` files beside it (written first), which it loads as scripts.
+
     Parameters
     ----------
     m : folium.Map
@@ -1038,9 +1085,15 @@ def save_map(m: folium.Map, path: str | Path, *, offline: bool = False) -> Path:
     -------
     Path
     """
+    from gis import sitepanel
     from gis.io import write_text
 
-    return write_text(path, render_map(m, offline=offline))
+    # a page past the size budget keeps its site tables in script files beside it
+    page, scripts = sitepanel.split_to_budget(render_map(m, offline=offline), path,
+                                              budget=sitepanel.PAGE_BUDGET_BYTES)
+    for script, text in scripts.items():
+        write_text(script, text)
+    return write_text(path, page)
 
 
 def page_features(page: str) -> int:

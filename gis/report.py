@@ -1,6 +1,9 @@
 """The readable report (``report.html``): one section per target with its figure and chart,
 overview charts, roll-up tables, methods and assumptions, and data provenance.
 
+The page is rendered from templates (``gis/templates/report``, autoescaped) as a list of
+:class:`Section` blocks; a new block is one :func:`section` call passed to :func:`write_report`.
+
 Charts are drawn with matplotlib and embedded as SVG ``data:`` images (text kept as text, so the
 browser's fonts show Chinese labels); the page needs no network and prints on A4.
 """
@@ -12,7 +15,8 @@ import contextlib
 import html
 import io
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +27,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from gis._templates import Markup, render, text  # noqa: E402
 from gis.config import CATEGORY_ZH, LEVEL_ZH  # noqa: E402
 from gis.io import write_text  # noqa: E402
 
@@ -129,10 +134,6 @@ def svg_data_uri(fig) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _img(uri: str, alt: str) -> str:
-    return f'<img class="chart" src="{uri}" alt="{esc(alt)}">'
-
-
 @contextlib.contextmanager
 def _quiet():
     # DejaVu Sans has no CJK glyphs; with svg.fonttype "none" the browser draws the text, so the
@@ -221,20 +222,12 @@ def _zone_column(entry: Mapping) -> str | None:
 def table_html(df: pd.DataFrame, *, max_rows: int = 40) -> str:
     """A DataFrame as an escaped HTML table (numbers right-aligned)."""
     shown = df.head(max_rows)
-    head = "".join(f"<th>{esc(c)}</th>" for c in shown.columns)
-    body = []
     numeric = [pd.api.types.is_numeric_dtype(shown[c]) for c in shown.columns]
-    for row in shown.itertuples(index=False):
-        cells = []
-        for v, is_num in zip(row, numeric, strict=True):
-            if is_num and v is not None and not pd.isna(v):
-                cells.append(f'<td class="num">{float(v):,.2f}</td>')
-            else:
-                cells.append(f"<td>{esc(v)}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    more = (f'<p class="muted">showing {max_rows} of {len(df)} rows</p>'
-            if len(df) > max_rows else "")
-    return f"<table><tr>{head}</tr>{''.join(body)}</table>{more}"
+    rows = [[(True, f"{float(v):,.2f}") if is_num and v is not None and not pd.isna(v)
+             else (False, v) for v, is_num in zip(row, numeric, strict=True)]
+            for row in shown.itertuples(index=False)]
+    return render("report/table.html", columns=list(shown.columns), rows=rows,
+                  more=len(df) > max_rows, shown=max_rows, total=len(df))
 
 
 METHODS = [
@@ -293,8 +286,8 @@ METHODS += [
 ]
 
 
-def ground_section(ground: Mapping[str, Any]) -> str:
-    """The report's section on ground PV and money (HTML).
+def ground_section(ground: Mapping[str, Any]) -> Section:
+    """The report's section on ground PV and money.
 
     Parameters
     ----------
@@ -305,22 +298,21 @@ def ground_section(ground: Mapping[str, Any]) -> str:
 
     Examples
     --------
-    >>> html = ground_section({"scenarios": [{"scenario": "rooftop only", "pv_gwh": 1.0,
-    ...                                        "potential_share": 0.05}]})
-    >>> "rooftop only" in html and "5.00%" in html
+    >>> s = ground_section({"scenarios": [{"scenario": "rooftop only", "pv_gwh": 1.0,
+    ...                                     "potential_share": 0.05}]})
+    >>> "rooftop only" in s.body and "5.00%" in s.body
     True
     """
-    parts = ["<h2 id='ground'>地面光伏与成本收益 Ground-mounted PV, costs and benefits</h2>"]
+    tables = []
     scen = ground.get("scenarios")
     if scen:
-        rows = "".join(f"<tr><td>{esc(s.get('scenario'))} {esc(s.get('scenario_zh', ''))}</td>"
-                       f"<td class='num'>{float(s.get('pv_gwh') or 0):,.2f}</td>"
-                       f"<td class='num'>{float(s.get('potential_share') or 0):.2%}</td></tr>"
-                       for s in scen)
-        parts.append("<h3>可再生能源替代率情景 Renewable substitution: scenarios</h3>"
-                     "<table><tr><th>scenario</th><th>PV [GWh/yr]</th><th>potential share</th>"
-                     f"</tr>{rows}</table><p class='muted'>Ground PV is a separate, labelled "
-                     "scenario; the scorecard's value is rooftop only.</p>")
+        frame = pd.DataFrame({
+            "scenario": [f"{s.get('scenario')} {s.get('scenario_zh', '')}".strip() for s in scen],
+            "PV [GWh/yr]": [f"{float(s.get('pv_gwh') or 0):,.2f}" for s in scen],
+            "potential share": [f"{float(s.get('potential_share') or 0):.2%}" for s in scen]})
+        tables.append(("可再生能源替代率情景 Renewable substitution: scenarios "
+                       "(ground PV is a separate, labelled scenario; the scorecard's value is "
+                       "rooftop only)", Markup(table_html(frame))))
     titles = (("by_kind", "地面光伏按类型 Ground PV by type"),
               ("by_street", "地面光伏按街道 Ground PV by street"),
               ("finance_by_street", "成本收益按街道 Costs and benefits by street (roofs and "
@@ -329,14 +321,13 @@ def ground_section(ground: Mapping[str, Any]) -> str:
     for key, title in titles:
         table = ground.get(key)
         if table is not None and len(table):
-            parts.append(f"<h3>{esc(title)}</h3>"
-                         + table_html(pd.DataFrame(table).drop(columns="geometry",
-                                                               errors="ignore")))
-    if ground.get("bluegreen") is not None:
-        parts.append("<p class='muted'>PV over ponds leaves them counted as water when "
-                     "ground.count_pond_as_water is true (自然资办发〔2023〕12号); facility and "
-                     "road land keep their class.</p>")
-    return "".join(parts)
+            frame = pd.DataFrame(table).drop(columns="geometry", errors="ignore")
+            tables.append((title, Markup(table_html(frame))))
+    note = ("PV over ponds leaves them counted as water when ground.count_pond_as_water is true "
+            "(自然资办发〔2023〕12号); facility and road land keep their class."
+            if ground.get("bluegreen") is not None else "")
+    return section("ground", "地面光伏与成本收益 Ground-mounted PV, costs and benefits",
+                   tables=tables, note=note)
 
 
 def _detail(key: str, value: object) -> str:
@@ -350,10 +341,143 @@ def _detail(key: str, value: object) -> str:
     return f"{value:,.1f}" if abs(value) < 1e6 else f"{value:,.0f}"
 
 
+@dataclass(frozen=True)
+class Section:
+    """One block of the report: a heading with an anchor, its body, and its entries in the
+    contents.
+
+    Parameters
+    ----------
+    id : str
+        Anchor of the heading (``#id``).
+    heading : str
+        The ``<h2>`` text.
+    body : Markup
+        The block's HTML, rendered by a template (see :func:`section`).
+    nav : tuple of (anchor, label), optional
+        Entries in the contents; default one entry ``(id, heading)``.
+    """
+
+    id: str
+    heading: str
+    body: Markup
+    nav: tuple[tuple[str, str], ...] | None = None
+
+    @property
+    def nav_entries(self) -> tuple[tuple[str, str], ...]:
+        return self.nav if self.nav is not None else ((self.id, self.heading),)
+
+
+def section(id: str, heading: str, *, template: str = "report/section.html",
+            nav_label: str | None = None, **context) -> Section:
+    """A report section rendered from a template under ``gis/templates`` (autoescaped).
+
+    The default template shows, in order, ``intro`` (text), ``charts`` (``[{"uri", "alt"}]``,
+    e.g. from :func:`svg_data_uri`), ``tables`` (``[(name, table_html(df))]``) and ``note``.
+
+    Examples
+    --------
+    >>> s = section("finance", "财务 Finance", intro="<b>NPV</b> at 5 %",
+    ...             tables=[("by street", Markup(table_html(pd.DataFrame({"npv": [1.5]}))))])
+    >>> "&lt;b&gt;NPV&lt;/b&gt;" in s.body, '<td class="num">1.50</td>' in s.body
+    (True, True)
+    >>> s.nav_entries
+    (('finance', '财务 Finance'),)
+    """
+    context = {"intro": "", "charts": (), "tables": (), "note": "", **context}
+    nav = ((id, nav_label),) if nav_label is not None else None
+    return Section(id, heading, Markup(render(template, **context)), nav)
+
+
+def _target_block(e: Mapping, zones: pd.DataFrame | None) -> dict:
+    """What a target's block shows: figures as text, charts, details."""
+    cls, label = met_text(e)
+    charts = []
+    chart = chart_value_vs_target(e)
+    if chart:
+        charts.append({"uri": chart, "alt": f"{e.get('id')}: value and target"})
+    column = _zone_column(e)
+    if column and zones is not None and f"{column}_official" in zones \
+            and zones[f"{column}_official"].notna().any():
+        column = f"{column}_official"  # the basis the scorecard uses
+    zchart = chart_by_zone(zones, e, column) if column else None
+    if zchart:
+        charts.append({"uri": zchart, "alt": f"{e.get('id')}: by zone"})
+    details = e.get("details")
+    rows = ([(k, _detail(k, v)) for k, v in details.items() if not isinstance(v, (dict, list))]
+            if isinstance(details, Mapping) else [])
+    return {"id": e.get("id"), "measure_zh": e.get("measure_zh"), "measure": e.get("measure"),
+            "where": where_text(e.get("where")), "by": e.get("by"),
+            "value": fmt_value(e.get("value"), e.get("unit")),
+            "target": fmt_value(e.get("target"), e.get("unit")), "cls": cls, "label": label,
+            "gap": fmt_gap(e), "basis": e.get("basis"), "evaluated": e.get("value") is not None,
+            "charts": charts, "details": rows}
+
+
+def targets_section(entries: list[Mapping], zones: pd.DataFrame | None) -> Section:
+    """One block per target: its figure, value-vs-target and by-zone charts, details."""
+    nav = tuple((f"t-{text(e.get('id'))}", f"{text(e.get('measure_zh'))} {text(e.get('measure'))}"
+                 f" — {text(where_text(e.get('where')))}") for e in entries)
+    block = section("targets", "目标 Targets", template="report/targets.html",
+                    entries=[_target_block(e, zones) for e in entries])
+    return replace(block, nav=nav)
+
+
+def overview_section(pv: pd.DataFrame | None, zones: pd.DataFrame | None,
+                     rollups: Mapping[str, pd.DataFrame] | None) -> Section:
+    """PV by category and street, the district's PV totals, the zones and roll-up tables."""
+    charts = []
+    for key, label in (("category", "按类别 by category"), ("street", "按街道 by street")):
+        chart = chart_pv_by(pv, key)
+        if chart:
+            charts.append({"label": label, "uri": chart, "alt": f"PV {key}"})
+    summary = ""
+    if pv is not None and "capacity_kwp" in pv.columns:
+        cap = pd.to_numeric(pv["capacity_kwp"], errors="coerce").fillna(0)
+        kwh = pd.to_numeric(pv.get("annual_kwh", 0), errors="coerce").fillna(0)
+        summary = (f"{len(pv):,} 栋建筑 buildings · {int((cap > 0).sum()):,} 可装光伏 with PV "
+                   f"potential · {cap.sum() / 1000:,.1f} MWp · {kwh.sum() / 1e6:,.2f} GWh/yr")
+    tables = []
+    if zones is not None and len(zones):
+        cols = [c for c in ("zone", "level", "area_ha", "bluegreen_share", "forest_coverage",
+                            "forest_ha", "stock_m3", "carbon_t") if c in zones.columns]
+        tables.append(("分区 Zones", Markup(table_html(pd.DataFrame(zones[cols])))))
+    for name, df in (rollups or {}).items():
+        tables.append((name, Markup(table_html(pd.DataFrame(df)))))
+    return section("overview", "概览 Overview", template="report/overview.html", charts=charts,
+                   pv_summary=summary, tables=tables)
+
+
+def methods_section(meta: Mapping) -> Section:
+    """The methods and assumptions, and the run's definitions."""
+    definitions = list((meta.get("definitions") or {}).items())
+    return section("methods", "方法与假设 Methods and assumptions", nav_label="方法 Methods",
+                   template="report/methods.html", methods=METHODS, definitions=definitions)
+
+
+def provenance_section(meta: Mapping) -> Section:
+    """Everything in ``meta`` but the definitions, one row each."""
+    rows = []
+    for k, v in meta.items():
+        if k == "definitions":
+            continue
+        if isinstance(v, Mapping):
+            v = "; ".join(f"{a}: {b}" for a, b in v.items())
+        rows.append((k, v))
+    table = Markup(render("report/key_values.html", rows=rows))
+    return section("provenance", "数据来源 Provenance", tables=[("", table)],
+                   note="Full provenance (input hashes, parameters, package versions) is in "
+                        "run.json beside this report.")
+
+
 def write_report(out_dir: str | Path, *, scorecard: Mapping, pv: pd.DataFrame | None,
                  zones: pd.DataFrame | None, rollups: Mapping[str, pd.DataFrame] | None,
-                 meta: Mapping, ground: Mapping[str, Any] | None = None) -> Path:
+                 meta: Mapping, ground: Mapping[str, Any] | None = None,
+                 sections: Sequence[Section] = ()) -> Path:
     """Write ``report.html`` into ``out_dir`` (atomically) and return its path.
+
+    The page is a list of :class:`Section` blocks: the targets, the overview, then ``sections``
+    (each made with :func:`section`), then methods and provenance; the contents list them all.
 
     Parameters
     ----------
@@ -371,108 +495,25 @@ def write_report(out_dir: str | Path, *, scorecard: Mapping, pv: pd.DataFrame | 
         recording (inputs, versions) — shown under provenance.
     ground : dict, optional
         Ground PV and money tables, shown by :func:`ground_section`.
+    sections : sequence of Section, optional
+        More blocks (shading, network, finance …), placed after the overview.
 
     Returns
     -------
     Path
     """
-    out = Path(out_dir) / "report.html"
     entries = list(scorecard.get("targets", []))
-    synthetic = bool(meta.get("synthetic"))
-    title = f"{meta.get('project', '')} — 碳达峰目标评估报告 Carbon-peak target report"
-    parts = [f"<!DOCTYPE html><html lang='zh-CN'><head><meta charset='utf-8'>"
-             f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
-             f"<title>{esc(title)}</title><style>{CSS}</style></head><body>",
-             f"<h1>{esc(title)}</h1>"]
-    if synthetic:
-        parts.append("<div class='synthetic'>合成演示数据 — synthetic demo data: the buildings, "
-                     "parcels and zones are generated, not surveyed. Do not use the figures for "
-                     "decisions.</div>")
-    parts.append(f"<p class='muted'>预设 preset: {esc(meta.get('preset'))} · 运行标识 run id: "
-                 f"{esc(meta.get('run_id'))} (inputs + settings; see run.json)</p>")
-    n_met = sum(1 for e in entries if e.get("met") and e.get("value") is not None)
-    n_eval = sum(1 for e in entries if e.get("value") is not None)
-    parts.append(f"<p class='figure'>{n_met} / {n_eval} 项目标达标 targets met "
-                 f"({len(entries) - n_eval} 未评估 not evaluated)</p>")
-
-    nav = "".join(f"<li><a href='#t-{esc(e.get('id'))}'>{esc(e.get('measure_zh'))} "
-                  f"{esc(e.get('measure'))} — {esc(where_text(e.get('where')))}</a></li>"
-                  for e in entries)
-    parts.append(f"<nav><h2>目录 Contents</h2><ol>{nav}<li><a href='#overview'>概览 Overview"
-                 f"</a></li><li><a href='#methods'>方法 Methods</a></li><li>"
-                 f"<a href='#provenance'>数据来源 Provenance</a></li></ol></nav>")
-
-    parts.append("<h2>目标 Targets</h2>")
-    for e in entries:
-        cls, label = met_text(e)
-        parts.append(f"<section class='target' id='t-{esc(e.get('id'))}'>")
-        parts.append(f"<h3>{esc(e.get('measure_zh'))} {esc(e.get('measure'))} — "
-                     f"{esc(where_text(e.get('where')))} <span class='muted'>"
-                     f"({esc(e.get('id'))}, by {esc(e.get('by'))})</span></h3>")
-        parts.append(f"<p class='figure'>现状 value <b>{esc(fmt_value(e.get('value'), e.get('unit')))}"
-                     f"</b> · 目标 target ≥ {esc(fmt_value(e.get('target'), e.get('unit')))} · "
-                     f"<span class='{cls}'>{label}</span> · 差距 gap {esc(fmt_gap(e))}</p>")
-        if e.get("basis"):
-            parts.append(f"<p class='muted'>口径 basis: {esc(e.get('basis'))}</p>")
-        if e.get("value") is None:
-            parts.append("<p class='na'>This target was not evaluated: the inputs it needs were "
-                         "not given.</p>")
-        chart = chart_value_vs_target(e)
-        if chart:
-            parts.append(_img(chart, f"{e.get('id')}: value and target"))
-        column = _zone_column(e)
-        if column and zones is not None and f"{column}_official" in zones \
-                and zones[f"{column}_official"].notna().any():
-            column = f"{column}_official"  # the basis the scorecard uses
-        zchart = chart_by_zone(zones, e, column) if column else None
-        if zchart:
-            parts.append(_img(zchart, f"{e.get('id')}: by zone"))
-        details = e.get("details")
-        if isinstance(details, Mapping) and details:
-            rows = "".join(f"<tr><th>{esc(k)}</th><td>{esc(_detail(k, v))}</td></tr>"
-                           for k, v in details.items() if not isinstance(v, (dict, list)))
-            if rows:
-                parts.append(f"<table>{rows}</table>")
-        parts.append("</section>")
-
-    parts.append("<h2 id='overview'>概览 Overview</h2>")
-    for key, label in (("category", "按类别 by category"), ("street", "按街道 by street")):
-        chart = chart_pv_by(pv, key)
-        if chart:
-            parts.append(f"<h3>屋顶光伏潜力{esc(label)} Rooftop PV potential</h3>"
-                         + _img(chart, f"PV {key}"))
-    if pv is not None and "capacity_kwp" in pv.columns:
-        cap = pd.to_numeric(pv["capacity_kwp"], errors="coerce").fillna(0)
-        kwh = pd.to_numeric(pv.get("annual_kwh", 0), errors="coerce").fillna(0)
-        parts.append(f"<p>{len(pv):,} 栋建筑 buildings · {int((cap > 0).sum()):,} 可装光伏 with PV "
-                     f"potential · {cap.sum() / 1000:,.1f} MWp · {kwh.sum() / 1e6:,.2f} GWh/yr</p>")
-    if zones is not None and len(zones):
-        cols = [c for c in ("zone", "level", "area_ha", "bluegreen_share", "forest_coverage",
-                            "forest_ha", "stock_m3", "carbon_t") if c in zones.columns]
-        parts.append("<h3>分区 Zones</h3>" + table_html(pd.DataFrame(zones[cols])))
-    for name, df in (rollups or {}).items():
-        parts.append(f"<h3>{esc(name)}</h3>" + table_html(pd.DataFrame(df)))
-
     if ground:
-        parts.append(ground_section(ground))
-    parts.append("<h2 id='methods'>方法与假设 Methods and assumptions</h2>")
-    for head, text in METHODS:
-        parts.append(f"<h3>{esc(head)}</h3><p>{esc(text)}</p>")
-    definitions = meta.get("definitions") or {}
-    if definitions:
-        rows = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>"
-                       for k, v in definitions.items())
-        parts.append(f"<h3>定义 Definitions</h3><table>{rows}</table>")
-
-    parts.append("<h2 id='provenance'>数据来源 Provenance</h2>")
-    rows = []
-    for k, v in meta.items():
-        if k == "definitions":
-            continue
-        if isinstance(v, Mapping):
-            v = "; ".join(f"{a}: {b}" for a, b in v.items())
-        rows.append(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>")
-    parts.append(f"<table>{''.join(rows)}</table>")
-    parts.append("<p class='muted'>Full provenance (input hashes, parameters, package versions) is "
-                 "in run.json beside this report.</p></body></html>")
-    return write_text(out, "\n".join(parts))
+        sections = (ground_section(ground), *sections)
+    blocks = [targets_section(entries, zones), overview_section(pv, zones, rollups),
+              *sections, methods_section(meta), provenance_section(meta)]
+    n_eval = sum(1 for e in entries if e.get("value") is not None)
+    page = render(
+        "report/page.html", css=Markup(CSS),
+        title=f"{meta.get('project', '')} — 碳达峰目标评估报告 Carbon-peak target report",
+        synthetic=bool(meta.get("synthetic")), preset=meta.get("preset"),
+        run_id=meta.get("run_id"),
+        n_met=sum(1 for e in entries if e.get("met") and e.get("value") is not None),
+        n_eval=n_eval, n_na=len(entries) - n_eval,
+        nav=[entry for block in blocks for entry in block.nav_entries], sections=blocks)
+    return write_text(Path(out_dir) / "report.html", page)

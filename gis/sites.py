@@ -402,11 +402,20 @@ def _table_with_lonlat(gdf: gpd.GeoDataFrame) -> pd.DataFrame:
     return table
 
 
+def csv_text(gdf: gpd.GeoDataFrame) -> str:
+    """The text of a list's ``.csv`` export, without the byte-order mark.
+
+    The one formatter of CSV rows: :func:`export` writes it, and the map pages carry it so that
+    their downloads equal the command line's file (see :mod:`gis.sitepanel`).
+    """
+    return _table_with_lonlat(gdf).to_csv(index=False, lineterminator="\n")
+
+
 def _write_csv(gdf: gpd.GeoDataFrame, path: Path, *, meta: dict, kind: str) -> None:
-    table = _table_with_lonlat(gdf)
+    text = csv_text(gdf)
     with atomic_path(path) as tmp:
         # the BOM makes Excel open the file as UTF-8 instead of the system code page (GBK)
-        table.to_csv(tmp, index=False, encoding="utf-8-sig", lineterminator="\n")
+        Path(tmp).write_bytes(("\ufeff" + text).encode("utf-8"))
 
 
 def _header(column: str) -> tuple[str, str | None]:

@@ -298,7 +298,7 @@ def test_landuse_above_budget_dissolved_by_group_within_cells():
         [("林地 forest", "4", "4.0 ha")] * 2 + [("水域 blue (water, wetland)", "4", "4.0 ha")] * 2)
     names = overlay_names_deep(m)
     assert "用地 land use: 林地 forest" in names and "用地 land use: 水域 blue (water, wetland)" in names
-    assert "16 parcels (more than the page&#x27;s 10) dissolved by group within 200 m cells" in page
+    assert "16 parcels (more than the page&#39;s 10) dissolved by group within 200 m cells" in page
     # each shape is one 200 m square: 5 coordinates
     rings = [f["geometry"]["coordinates"][0] for b in geojson_blocks(page) for f in b["features"]
              if "p" in f["properties"]]
