@@ -228,7 +228,8 @@ def read_vector(path: str | Path, *, layer: str | None = None, encoding: str | N
             return None, problems
     if path.suffix.lower() in (".parquet", ".geoparquet"):
         try:
-            return gpd.read_parquet(path), problems
+            gdf = gpd.read_parquet(path)
+            return _with_fids(gdf, np.arange(len(gdf))), problems
         except Exception as exc:  # noqa: BLE001 - any reader failure is a bad file for the planner
             problems.append(Problem(f"cannot read GeoParquet: {exc}", **where,
                                     hint="check the file is a complete GeoParquet file"))
@@ -254,9 +255,9 @@ def read_vector(path: str | Path, *, layer: str | None = None, encoding: str | N
                                 hint=f"layers in the file: {', '.join(names)}"))
         return None, problems
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            gdf = pyogrio.read_dataframe(path, layer=layer, encoding=encoding, use_arrow=False)
+        gdf, repair = _read_frame(path, layer, encoding)
+        if repair:
+            problems.append(Problem(repair, **where, severity="warning"))
     except UnicodeDecodeError as exc:
         problems.append(Problem(f"the text of the layer is not in encoding {encoding or 'utf-8'}: "
                                 f"{_first_line(exc)}", **where, value=encoding,
@@ -273,6 +274,49 @@ def read_vector(path: str | Path, *, layer: str | None = None, encoding: str | N
                                 hint="give a spatial layer (polygons)"))
         return None, problems
     return gdf, problems
+
+
+#: the column that holds each feature's id in the file (GDAL FID: GeoPackage/FlatGeobuf feature
+#: ids, shapefile and CSV record numbers from 0); ``id = "@fid"`` in the run file maps it
+FID_COLUMN = "@fid"
+
+
+def _read_frame(path: Path, layer: str | None, encoding: str | None) -> tuple[gpd.GeoDataFrame, str]:
+    """The layer with its feature ids in :data:`FID_COLUMN`, and a note of read-time repairs.
+
+    Rings that GEOS cannot even build (a ring of two points, as OSM ways clipped at an extract's
+    edge give) stop a plain read.  Such a layer is read again the way GDAL's own tools keep it
+    usable (pyogrio ``on_invalid="fix"``: unclosed rings closed; what cannot be built becomes an
+    empty geometry, dropped and counted later by :func:`clean_polygons`).
+    """
+    import pyogrio
+
+    def read(on_invalid: str) -> gpd.GeoDataFrame:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return pyogrio.read_dataframe(path, layer=layer, encoding=encoding, use_arrow=False,
+                                          fid_as_index=True, on_invalid=on_invalid)
+
+    try:
+        gdf = read("raise")
+        note = ""
+    except shapely.errors.GEOSException as exc:
+        gdf = read("fix")
+        lost = int(shapely.is_missing(gdf.geometry.values).sum())
+        note = (f"some rings cannot be built as they are ({_first_line(exc)}), as in an extract "
+                f"clipped by a bounding box: read with ring repair; {lost} features without a "
+                "usable geometry are dropped (counted below)")
+    return _with_fids(gdf, gdf.index.to_numpy()), note
+
+
+def _with_fids(gdf: gpd.GeoDataFrame, fids: np.ndarray) -> gpd.GeoDataFrame:
+    """Feature ids in a column (record numbers when they repeat), rows numbered from 0."""
+    fids = np.asarray(fids)
+    if len(np.unique(fids)) != len(fids):
+        fids = np.arange(len(fids))
+    gdf = gdf.reset_index(drop=True)
+    gdf[FID_COLUMN] = fids
+    return gdf
 
 
 def shapefile_problems(path: str | Path, *, where: dict) -> list[Problem]:
