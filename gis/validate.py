@@ -197,7 +197,7 @@ def canonical_frame(kind: str, spec: LayerSpec, gdf: gpd.GeoDataFrame) -> tuple[
     # object columns (GeoJSON properties of mixed types, lists, dicts) become text first: every
     # later check then sees one type, and nothing unhashable reaches pandas
     data = {canon: gdf[col].astype("string") if gdf[col].dtype == object else gdf[col]
-            for canon, col in mapping.items()}
+            for canon, col in mapping.items() if canon != "id"}
     out = gpd.GeoDataFrame(data, geometry=gdf.geometry.values, crs=gdf.crs, index=gdf.index)
     if ids is not None:
         out.insert(0, "id", ids)
@@ -258,11 +258,15 @@ def _numbers(canon: str, raw: pd.Series, spec: LayerSpec,
                                     hint="fix them in the file or map the right column"))
     else:
         num, unreadable = parse_numbers(raw, kind=_UNIT_KIND.get(canon))
+        # a mapped column without a single readable number is the wrong column, not bad values
+        wrong_column = canon in spec.columns and unreadable.any() and num.notna().sum() == 0
         if unreadable.any():
-            problems.append(Problem(f"{int(unreadable.sum())} values are not numbers: left missing",
-                                    **where, value=_examples(raw[unreadable]), severity="warning",
-                                    hint="units (m, ft, 米, 层, F), decimal commas and ranges "
-                                         "(3-4) are understood; other text is not"))
+            problems.append(Problem(
+                f"{int(unreadable.sum())} values are not numbers"
+                + (": is it the right column?" if wrong_column else ": left missing"), **where,
+                value=_examples(raw[unreadable]), severity="error" if wrong_column else "warning",
+                hint="units (m, ft, 米, 层, F), decimal commas and ranges (3-4) are understood; "
+                     "other text is not" + ("; map the right column" if wrong_column else "")))
     low, high = _RANGES[canon]
     out_of_range = (num < low) | (num > high) | np.isinf(num)
     if out_of_range.any():
