@@ -167,20 +167,24 @@ def detect_encoding(path: str | Path) -> str | None:
     ldid = data[29]
     if _DBF_LDID.get(ldid):
         return _DBF_LDID[ldid]
-    header_len = int.from_bytes(data[8:10], "little")
-    body = data[header_len:]
+    # field names (header descriptors) and records: both carry text in the file's encoding
+    body = data[32:]
     if body.isascii():
         return None
-    try:
-        body.decode("utf-8")
-        return "utf-8"
-    except UnicodeDecodeError:
-        pass
-    try:
-        body.decode("gb18030")
-        return "gbk"
-    except UnicodeDecodeError:
+    # short GBK text can also be valid UTF-8 (住宅 = D7A1 D5AC reads as two Hebrew/Armenian
+    # letters): the decoding that gives more CJK characters wins
+    scores = {}
+    for name, codec in (("utf-8", "utf-8"), ("gbk", "gb18030")):
+        try:
+            text = body.decode(codec)
+        except UnicodeDecodeError:
+            continue
+        scores[name] = sum(1 for ch in text if "\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff")
+    if not scores:
         return None
+    if len(scores) == 2 and scores["gbk"] > scores["utf-8"]:
+        return "gbk"
+    return "utf-8" if "utf-8" in scores else "gbk"
 
 
 def file_hash(path: str | Path) -> str:

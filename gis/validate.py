@@ -34,6 +34,15 @@ from gis.units import parse_numbers
 
 #: column names recognised without a mapping (third-survey and common GIS field names)
 _DEFAULT_NAMES = {
+    # common building fields of Chinese surveys and GIS exports (ArcGIS's "Floor", 三调-style
+    # pinyin initials: CS 层数, GD 高度, JZLB 建筑类别, JZMC 建筑名称, JCNF 建成年份)
+    "buildings": {"floors": ("floor", "levels", "building_levels", "storeys", "stories", "层数",
+                             "楼层", "楼层数", "CS", "JZCS", "LC"),
+                  "height": ("building_height", "高度", "建筑高度", "GD", "JZGD"),
+                  "category": ("建筑类别", "建筑类型", "建筑用途", "类别", "类型", "用途", "JZLB",
+                               "JZYT"),
+                  "name": ("名称", "建筑名称", "JZMC", "MC"),
+                  "year_built": ("year", "建成年份", "建成年代", "JCNF", "JZNF")},
     "landuse": {"code": ("DLBM", "code"), "tbmj": ("TBMJ",), "kcmj": ("KCMJ", "TKMJ")},
     "zones": {"name": ("name", "MC"), "level": ("level", "GKJB")},
     "streets": {"name": ("name", "JDMC", "XZQMC")},
@@ -157,6 +166,7 @@ def _resolve_columns(kind: str, spec: LayerSpec, gdf: gpd.GeoDataFrame,
     present = [c for c in gdf.columns if c != gdf.geometry.name]
     lower = {c.lower(): c for c in present}
     mapping: dict[str, str] = {}
+    guessed: list[str] = []
     for canon in required + optional:
         if canon in spec.columns:
             col = spec.columns[canon]
@@ -173,7 +183,13 @@ def _resolve_columns(kind: str, spec: LayerSpec, gdf: gpd.GeoDataFrame,
         for name in (canon, *_DEFAULT_NAMES.get(kind, {}).get(canon, ())):
             if name.lower() in lower:
                 mapping[canon] = lower[name.lower()]
+                if name != canon and kind == "buildings":
+                    guessed.append(f"{canon} = \"{lower[name.lower()]}\"")
                 break
+    if guessed:
+        problems.append(Problem(f"columns recognised without a mapping: {', '.join(guessed)}",
+                                **where, severity="warning",
+                                hint=f"map [layers.{kind}.columns] yourself if one is wrong"))
     for canon in required:
         if canon not in mapping and canon not in spec.columns:
             problems.append(Problem(f"required column {canon!r} is missing", **where,

@@ -472,3 +472,34 @@ def test_run_json_records_the_weather_site(tmp_path):
                                  weather={"epw": str(TIANJIN_EPW)}))
     record = next(r for r in layers.inputs if r["kind"] == "weather")
     assert record["site"].startswith("Tianjin") and json.dumps(record)
+
+
+def test_legacy_gbk_shapefile_without_ids_or_cpg(tmp_path):
+    """An ArcGIS-drawn shapefile: Id all 0, Floor, 类型 in GBK with no .cpg (住宅 in GBK is also
+    valid UTF-8 bytes: the CJK count decides)."""
+    frame = gpd.GeoDataFrame({"Id": [0] * 4, "Floor": [1, 2, 3, 6], "类型": ["住宅", "学校"] * 2},
+                             geometry=boxes(4), crs=4548)
+    frame.to_file(tmp_path / "old.shp", encoding="gbk")
+    (tmp_path / "old.cpg").unlink(missing_ok=True)
+    layers = load_layers(run_for(tmp_path, {"buildings": {"path": "old.shp"}}))
+    assert not messages(layers, "error")
+    b = layers.buildings
+    assert b["id"].tolist() == ["0", "1", "2", "3"]
+    assert b["floors"].tolist() == [1.0, 2.0, 3.0, 6.0]
+    assert b["category"].tolist() == ["residential", "public"] * 2
+    assert 'floors = "Floor"' in messages(layers) and "'Id'" in messages(layers)
+
+
+def test_web_mercator_geopackage_without_ids(tmp_path):
+    need(TOKYO)
+    raw = gpd.read_file(TOKYO)
+    raw.drop(columns="id").to_crs(3857).to_file(tmp_path / "merc.gpkg")
+    layers = load_layers(run_for(tmp_path, {"buildings": {"path": "merc.gpkg"}}))
+    # Tokyo is 2 037 km from the built-in climate: only the weather is missing
+    assert [p.layer for p in layers.problems if p.severity == "error"] == ["weather"]
+    b = layers.buildings
+    assert b["id"].tolist() == [str(i) for i in range(1, len(raw) + 1)]
+    assert not layers.crs.is_geographic and layers.crs.to_epsg() != 3857
+    valid = shapely.is_valid(raw.geometry.values)
+    np.testing.assert_allclose(b.geometry.area.to_numpy()[valid],
+                               geod_area_m2(raw.geometry[valid]), rtol=2e-3)
