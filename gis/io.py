@@ -301,15 +301,22 @@ def _read_frame(path: Path, layer: str | None, encoding: str | None) -> tuple[gp
             return pyogrio.read_dataframe(path, layer=layer, encoding=encoding, use_arrow=False,
                                           fid_as_index=True, on_invalid=on_invalid)
 
-    try:
-        gdf = read("raise")
-        note = ""
-    except shapely.errors.GEOSException as exc:
-        gdf = read("fix")
-        lost = int(shapely.is_missing(gdf.geometry.values).sum())
-        note = (f"some rings cannot be built as they are ({_first_line(exc)}), as in an extract "
-                f"clipped by a bounding box: read with ring repair; {lost} features without a "
-                "usable geometry are dropped (counted below)")
+    reason = ""
+    if path.suffix.lower() in (".osm", ".pbf"):
+        gdf = read("fix")  # OSM extracts are clipped: no need to fail once to know it
+    else:
+        try:
+            gdf = read("raise")
+            return _with_fids(gdf, gdf.index.to_numpy()), ""
+        except shapely.errors.GEOSException as exc:
+            gdf = read("fix")
+            reason = f" ({_first_line(exc)})"
+    lost = int(shapely.is_missing(gdf.geometry.values).sum())
+    note = (f"{lost} features have rings that cannot be built{reason}, as ways cut at the edge "
+            "of an extract: read with ring repair, the features without a usable geometry are "
+            "dropped (counted below)") if lost else (
+        f"some rings could not be built{reason}: read with ring repair (unclosed rings closed)"
+        if reason else "")
     return _with_fids(gdf, gdf.index.to_numpy()), note
 
 
