@@ -217,6 +217,7 @@ def canonical_frame(kind: str, spec: LayerSpec, gdf: gpd.GeoDataFrame) -> tuple[
     out = gpd.GeoDataFrame(data, geometry=gdf.geometry.values, crs=gdf.crs, index=gdf.index)
     if ids is not None:
         out.insert(0, "id", ids)
+        out.attrs["id_source"] = _id_source(spec, mapping, id_problems, gdf)
 
     def colref(canon: str) -> dict:
         return {**where, "column": mapping.get(canon, canon)}
@@ -348,6 +349,18 @@ def _resolve_id(kind: str, spec: LayerSpec, gdf: gpd.GeoDataFrame, mapping: dict
     return fid, [Problem(f"no id column: the feature ids ({FID}, the file's FIDs or record "
                          "numbers) are used as ids", **where, severity="warning",
                          hint=f"to keep your own ids, map {table} id = \"<column>\"")]
+
+
+def _id_source(spec: LayerSpec, mapping: dict[str, str], problems: list[Problem],
+               gdf: gpd.GeoDataFrame) -> str:
+    """Where the ids came from, for run.json."""
+    if "id" in mapping:
+        return f"column {mapping['id']}" if mapping["id"] != FID else f"{FID} (feature ids)"
+    if problems or "id" in spec.columns:
+        return f"{FID} (feature ids)"
+    lower = {str(c).lower(): c for c in gdf.columns}
+    col = next(lower[n.lower()] for n in ("@osm_id", *_ID_NAMES) if n.lower() in lower)
+    return "OSM ids" if col == "@osm_id" else f"column {col}"
 
 
 def _id_faults(ids: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -655,6 +668,8 @@ def _read_one(spec: LayerSpec) -> tuple[gpd.GeoDataFrame | None, gpd.GeoDataFram
     geom_ok = crs is not None
     out, col_problems = canonical_frame(kind, spec, gdf)
     problems += col_problems
+    if "id_source" in out.attrs:
+        info["ids"] = out.attrs.pop("id_source")
     shapes = out[[out.geometry.name]] if geom_ok else None
     return out, shapes, problems, info
 
@@ -968,7 +983,7 @@ def _weather_distance_problems(cfg: RunConfig, layers: Layers, meta: dict | None
         site = _weather_site(cfg.weather, meta)
         for record in inputs:
             if record.get("kind") == "weather":
-                record.update(site=site, distance_km=round(dist, 1))
+                record.update(site=site, distance_km=round(dist, 1), max_distance_km=limit)
         where = {"file": str(cfg.weather), "layer": "weather"}
         if dist > limit:
             return [Problem(f"the weather file's site {site} is {dist:.0f} km from the district "
