@@ -11,7 +11,7 @@ and tested in the open reference implementations (googollee/eviltransform, MIT l
 wandergis/coordTransform_py, MIT licence): Krasovsky semi-major axis 6 378 245 m, eccentricity²
 0.00669342162296594323, the two trigonometric offset series in (lon − 105°, lat − 35°); no shift
 outside mainland China's bounding box.  The inverse has no closed form: it is solved by fixed-point
-iteration ``p ← p − (f(p) − q)``, which converges to below a millimetre in a few steps because the
+iteration ``p ← p − (f(p) − q)``, which converges to below a millimetre in three or four steps because the
 shift changes by less than 1e-4 of the distance between two points.
 
 All functions take and return numpy arrays (longitude, latitude in degrees) and never loop in
@@ -27,8 +27,10 @@ _A = 6378245.0
 _EE = 0.00669342162296594323
 _X_PI = np.pi * 3000.0 / 180.0
 DATUMS = ("wgs84", "gcj02", "bd09")
-#: fixed-point iterations of the inverse; 1e-9° (0.1 mm) is reached in about 5
+#: fixed-point iterations of the inverse at most; each gains about three decimal places, so the
+#: tolerance (1e-10°, about 0.01 mm) is reached in 4 or 5
 _ITERATIONS = 12
+_TOLERANCE_DEG = 1e-10
 
 
 def out_of_china(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
@@ -89,9 +91,13 @@ def wgs84_to_bd09(lon, lat) -> tuple[np.ndarray, np.ndarray]:
 def _invert(forward, lon, lat) -> tuple[np.ndarray, np.ndarray]:
     qx, qy = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
     px, py = qx.copy(), qy.copy()
-    for _ in range(_ITERATIONS):  # a fixed number of whole-array steps, not a loop over points
+    for _ in range(_ITERATIONS):  # whole-array steps, not a loop over points
         fx, fy = forward(px, py)
-        px, py = px - (fx - qx), py - (fy - qy)
+        dx, dy = fx - qx, fy - qy
+        px, py = px - dx, py - dy
+        if not (np.nanmax(np.abs(dx), initial=0.0) > _TOLERANCE_DEG
+                or np.nanmax(np.abs(dy), initial=0.0) > _TOLERANCE_DEG):
+            break
     return px, py
 
 

@@ -70,9 +70,14 @@ def tag(gdf: pd.DataFrame, key: str) -> pd.Series:
             out = out.fillna(values.where(values != ""))
     if "other_tags" in lower:
         other = gdf[lower["other_tags"]].astype("string")
-        pattern = rf'"{re.escape(key)}"=>"((?:[^"\\]|\\.)*)"'
-        out = out.fillna(other.str.extract(pattern, expand=False).str.replace('\\"', '"',
-                                                                               regex=False))
+        # a plain substring test first: the regex then runs only on the features carrying the key
+        has = other.str.contains(f'"{key}"=>', regex=False).fillna(False).astype(bool)
+        todo = has & out.isna()
+        if todo.any():
+            pattern = rf'"{re.escape(key)}"=>"((?:[^"\\]|\\.)*)"'
+            found = other[todo].str.extract(pattern, expand=False).str.replace('\\"', '"',
+                                                                               regex=False)
+            out = out.fillna(found.reindex(out.index))
     return out
 
 
