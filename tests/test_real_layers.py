@@ -301,8 +301,8 @@ def test_osm_tags_from_columns_and_other_tags(tmp_path):
                                       "rural_residential"]
     assert b["floors"].tolist()[:2] == [3.5, 2.0]
     assert b["height"].iloc[0] == 12.0 and b["height"].iloc[2] == pytest.approx(12.192)
-    assert b["roof_type"].tolist()[:3] == ["pitched", pd.NA, "flat"] or \
-        b["roof_type"].iloc[0] == "pitched" and b["roof_type"].iloc[2] == "flat"
+    assert b["roof_type"].iloc[0] == "pitched" and b["roof_type"].iloc[2] == "flat"
+    assert b["roof_type"].isna().sum() == 3  # inferred later from category and floors
     assert b["roof_azimuth"].iloc[0] == 180.0 and b["roof_azimuth"].iloc[4] == 135.0
     assert b["year_built"].iloc[0] == 1985.0
     assert "greenhouse_x" in messages(layers)  # unknown building=* value counted as other
@@ -504,3 +504,17 @@ def test_web_mercator_geopackage_without_ids(tmp_path):
     valid = shapely.is_valid(raw.geometry.values)
     np.testing.assert_allclose(b.geometry.area.to_numpy()[valid],
                                geod_area_m2(raw.geometry[valid]), rtol=2e-3)
+
+
+def test_a_distant_weather_file_is_refused_by_the_command_line(tmp_path):
+    need(TIANJIN_EPW)
+    houses_at(tmp_path, 121.47, 31.23)  # Shanghai, about 960 km from the Tianjin station
+    run = tmp_path / "run.toml"
+    run.write_text(f'[layers.buildings]\npath = "b.geojson"\n\n[weather]\nepw = "{TIANJIN_EPW}"\n',
+                   encoding="utf-8")
+    result = subprocess.run([sys.executable, "-m", "gis.cli", "validate", str(run)], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    line = next(x for x in result.stderr.splitlines() if "weather file's site" in x)
+    assert line.startswith("error:") and "Tianjin" in line and " km from the district" in line
+    assert "max_distance_km" in line
