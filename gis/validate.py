@@ -42,7 +42,7 @@ _DEFAULT_NAMES = {
                   "category": ("建筑类别", "建筑类型", "建筑用途", "类别", "类型", "用途", "JZLB",
                                "JZYT"),
                   "name": ("名称", "建筑名称", "JZMC", "MC"),
-                  "year_built": ("year", "建成年份", "建成年代", "JCNF", "JZNF")},
+                  "year_built": ("建成年份", "建成年代", "JCNF", "JZNF")},
     "landuse": {"code": ("DLBM", "code"), "tbmj": ("TBMJ",), "kcmj": ("KCMJ", "TKMJ")},
     "zones": {"name": ("name", "MC"), "level": ("level", "GKJB")},
     "streets": {"name": ("name", "JDMC", "XZQMC")},
