@@ -1002,8 +1002,15 @@ def _weather_distance_problems(cfg: RunConfig, layers: Layers, meta: dict | None
     name, near = min(CLIMATE_SITES.items(), key=lambda kv: _distance_km(
         lat, lon, kv[1]["latitude"], kv[1]["longitude"]))
     dist = _distance_km(lat, lon, near["latitude"], near["longitude"])
-    if dist <= min(limit, _CLIMATE_LIMIT_KM):
+    if dist <= _WEATHER_WARN_KM:
         return []
+    if dist <= min(limit, _CLIMATE_LIMIT_KM):
+        return [Problem(f"no weather file: the built-in climate figures ({name}, "
+                        f"{near['latitude']:.2f} N {near['longitude']:.2f} E) are {dist:.0f} km from "
+                        f"the district centre ({lat:.2f} N {lon:.2f} E)", file=src, layer="weather",
+                        severity="warning",
+                        hint="a typical-year weather file for the district ([weather] epw) gives "
+                             "truer yields")]
     return [Problem(f"no weather file, and the built-in climate figures ({name}) are {dist:.0f} km "
                     f"from the district centre ({lat:.2f} N {lon:.2f} E): rooftop yields cannot "
                     "be computed", file=src, layer="weather", column="weather.epw",
