@@ -518,3 +518,12 @@ def test_a_distant_weather_file_is_refused_by_the_command_line(tmp_path):
     line = next(x for x in result.stderr.splitlines() if "weather file's site" in x)
     assert line.startswith("error:") and "Tianjin" in line and " km from the district" in line
     assert "max_distance_km" in line
+
+
+def test_built_in_climate_from_afar_is_named_in_a_warning(tmp_path):
+    path = houses_at(tmp_path, 116.40, 39.90)  # Beijing: about 105 km from the Tianjin figures
+    layers = load_layers(run_for(tmp_path, {"buildings": {"path": path}}))
+    found = [p for p in layers.problems if p.layer == "weather"]
+    assert [p.severity for p in found] == ["warning"]
+    assert "built-in climate figures (Tianjin" in found[0].message
+    assert "km from the district centre" in found[0].message
