@@ -28,14 +28,14 @@ LAYER_KINDS = VECTOR_KINDS + RASTER_KINDS
 #: canonical columns per layer kind: (required, optional)
 CANONICAL_COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "buildings": (
-        ("id",),
-        ("category", "floors", "height", "roof_type", "roof_tilt", "roof_azimuth", "year_built",
+        (),
+        ("id", "category", "floors", "height", "roof_type", "roof_tilt", "roof_azimuth", "year_built",
          "pv_kw", "name", "street"),
     ),
-    "landuse": (("id", "code"), ("area", "tbmj", "kcmj", "removal", "name")),
+    "landuse": (("code",), ("id", "area", "tbmj", "kcmj", "removal", "name")),
     "zones": (("name", "level"), ()),
     "streets": (("name",), ()),
-    "forest": (("id",), ("species", "stock_m3_ha", "stock_m3")),
+    "forest": ((), ("id", "species", "stock_m3_ha", "stock_m3")),
 }
 
 SCHEMES = ("gbt21010", "ydyh2023", "worldcover", "osm")
@@ -43,6 +43,13 @@ CATEGORIES = ("government", "public", "commercial", "industrial", "residential",
               "rural_residential", "other")
 #: file suffixes of OpenStreetMap extracts (read through GDAL's OSM driver)
 OSM_SUFFIXES = (".osm", ".pbf")
+#: datums of a vector layer's lon/lat: web-map layers from China are often GCJ-02 or BD-09
+DATUMS = ("wgs84", "gcj02", "bd09")
+#: the mapped id that means "the file's feature ids / record numbers"
+FID = "@fid"
+#: farthest a weather file's site may be from the district centre without a change to the run
+#: file [km] (the built-in climate model's own limit, gis.solar.CLIMATE_MAX_DISTANCE_KM)
+WEATHER_MAX_DISTANCE_KM = 300.0
 ZONE_LEVELS = ("barrier", "level1", "level2", "level3", "subzone")
 #: Chinese labels shown beside the canonical names
 CATEGORY_ZH = {"government": "党政机关", "public": "公共建筑", "commercial": "商业",
@@ -52,13 +59,13 @@ LEVEL_ZH = {"barrier": "绿色生态屏障", "level1": "一级管控区", "level
             "level3": "三级管控区", "subzone": "分区", "street": "街道", "district": "全区"}
 
 _LAYER_KEYS_BY_KIND = {
-    "buildings": {"path", "layer", "encoding", "crs", "columns", "values", "categories",
+    "buildings": {"path", "layer", "encoding", "crs", "datum", "columns", "values", "categories",
                   "max_unknown_share"},
-    "landuse": {"path", "layer", "encoding", "crs", "columns", "values", "scheme",
+    "landuse": {"path", "layer", "encoding", "crs", "datum", "columns", "values", "scheme",
                 "max_unknown_share"},
-    "zones": {"path", "layer", "encoding", "crs", "columns", "values"},
-    "streets": {"path", "layer", "encoding", "crs", "columns", "values"},
-    "forest": {"path", "layer", "encoding", "crs", "columns", "values"},
+    "zones": {"path", "layer", "encoding", "crs", "datum", "columns", "values"},
+    "streets": {"path", "layer", "encoding", "crs", "datum", "columns", "values"},
+    "forest": {"path", "layer", "encoding", "crs", "datum", "columns", "values"},
     "irradiance": {"path", "crs", "band", "reference_kwh_m2"},
     "landcover": {"path", "crs", "band", "scheme"},
 }
@@ -84,6 +91,7 @@ class LayerSpec:
     band: int = 1
     max_unknown_share: float = 0.05
     reference_kwh_m2: float | None = None
+    datum: str = "wgs84"
 
 
 @dataclass(frozen=True)
@@ -147,6 +155,7 @@ class RunConfig:
     raw: dict[str, Any]
     ground: dict[str, Any] = field(default_factory=dict)
     finance: dict[str, Any] = field(default_factory=dict)
+    weather_max_distance_km: float = WEATHER_MAX_DISTANCE_KM
 
     @property
     def base(self) -> Path:
@@ -160,7 +169,7 @@ _PROJECT_KEYS = {"name": str, "crs": str, "targets": str, "synthetic": bool}
 _ENGINE_KEYS = {"kind": str, "address": str, "partitions": int}
 _OUTPUT_KEYS = {"dir": str, "offline": bool, "max_buildings_drawn": int,
                 "max_parcels_drawn": int}
-_WEATHER_KEYS = {"epw": str, "pvgis": str, "file": str}
+_WEATHER_KEYS = {"epw": str, "pvgis": str, "file": str, "max_distance_km": float}
 
 
 def load_runfile(path: str | Path) -> RunConfig:
@@ -273,6 +282,9 @@ def parse_runfile(raw: dict[str, Any], *, base: str | Path, source: Path | None 
         bad("engine.kind", "must be local or dask", engine.get("kind"),
             _suggest(str(engine.get("kind")), ("local", "dask")))
 
+    max_km = weather.get("max_distance_km", WEATHER_MAX_DISTANCE_KM)
+    if not is_number(max_km) or max_km <= 0:
+        bad("weather.max_distance_km", "must be a positive distance [km]", max_km)
     weather_path = None
     given = [k for k in ("epw", "pvgis", "file") if k in weather]
     if len(given) > 1:
@@ -335,6 +347,7 @@ def parse_runfile(raw: dict[str, Any], *, base: str | Path, source: Path | None 
         raw=raw,
         ground=dict(raw.get("ground", {})) if isinstance(raw.get("ground", {}), dict) else {},
         finance=dict(raw.get("finance", {})) if isinstance(raw.get("finance", {}), dict) else {},
+        weather_max_distance_km=float(max_km) if is_number(max_km) else WEATHER_MAX_DISTANCE_KM,
     )
 
 
@@ -355,7 +368,7 @@ def _layer_spec(kind: str, table: dict, base: Path, bad) -> LayerSpec | None:
     if not path.exists():
         bad(f"{prefix}.path", "file not found", str(path), "fix the path (relative to the run file)")
         ok = False
-    for key in ("layer", "encoding", "crs", "scheme"):
+    for key in ("layer", "encoding", "crs", "scheme", "datum"):
         if key in table and not isinstance(table[key], str):
             bad(f"{prefix}.{key}", "must be a string", table[key])
             ok = False
@@ -376,6 +389,11 @@ def _layer_spec(kind: str, table: dict, base: Path, bad) -> LayerSpec | None:
         except CRSError:
             bad(f"{prefix}.crs", "unknown CRS", table["crs"], "use a code such as EPSG:4527")
             ok = False
+    datum = table.get("datum", "wgs84")
+    if isinstance(datum, str) and datum.lower().replace("-", "") not in DATUMS:
+        bad(f"{prefix}.datum", "unknown datum", datum,
+            f"use one of {', '.join(DATUMS)} (gcj02: AMap/Gaode, Tencent; bd09: Baidu)")
+        ok = False
     columns = table.get("columns", {})
     if not isinstance(columns, dict):
         bad(f"{prefix}.columns", "must be a table: canonical name = column in the file", columns)
@@ -444,7 +462,8 @@ def _layer_spec(kind: str, table: dict, base: Path, bad) -> LayerSpec | None:
     return LayerSpec(kind=kind, path=path, layer=table.get("layer"), encoding=table.get("encoding"),
                      crs=table.get("crs"), columns=dict(columns), values=dict(values),
                      categories=dict(categories), scheme=scheme, band=band,
-                     max_unknown_share=float(share), reference_kwh_m2=ref)
+                     max_unknown_share=float(share), reference_kwh_m2=ref,
+                     datum=str(datum).lower().replace("-", ""))
 
 
 def is_number(value: Any) -> bool:

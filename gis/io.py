@@ -167,20 +167,24 @@ def detect_encoding(path: str | Path) -> str | None:
     ldid = data[29]
     if _DBF_LDID.get(ldid):
         return _DBF_LDID[ldid]
-    header_len = int.from_bytes(data[8:10], "little")
-    body = data[header_len:]
+    # field names (header descriptors) and records: both carry text in the file's encoding
+    body = data[32:]
     if body.isascii():
         return None
-    try:
-        body.decode("utf-8")
-        return "utf-8"
-    except UnicodeDecodeError:
-        pass
-    try:
-        body.decode("gb18030")
-        return "gbk"
-    except UnicodeDecodeError:
+    # short GBK text can also be valid UTF-8 (住宅 = D7A1 D5AC reads as two Hebrew/Armenian
+    # letters): the decoding that gives more CJK characters wins
+    scores = {}
+    for name, codec in (("utf-8", "utf-8"), ("gbk", "gb18030")):
+        try:
+            text = body.decode(codec)
+        except UnicodeDecodeError:
+            continue
+        scores[name] = sum(1 for ch in text if "\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff")
+    if not scores:
         return None
+    if len(scores) == 2 and scores["gbk"] > scores["utf-8"]:
+        return "gbk"
+    return "utf-8" if "utf-8" in scores else "gbk"
 
 
 def file_hash(path: str | Path) -> str:
@@ -228,7 +232,8 @@ def read_vector(path: str | Path, *, layer: str | None = None, encoding: str | N
             return None, problems
     if path.suffix.lower() in (".parquet", ".geoparquet"):
         try:
-            return gpd.read_parquet(path), problems
+            gdf = gpd.read_parquet(path)
+            return _with_fids(gdf, np.arange(len(gdf))), problems
         except Exception as exc:  # noqa: BLE001 - any reader failure is a bad file for the planner
             problems.append(Problem(f"cannot read GeoParquet: {exc}", **where,
                                     hint="check the file is a complete GeoParquet file"))
@@ -254,9 +259,9 @@ def read_vector(path: str | Path, *, layer: str | None = None, encoding: str | N
                                 hint=f"layers in the file: {', '.join(names)}"))
         return None, problems
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            gdf = pyogrio.read_dataframe(path, layer=layer, encoding=encoding, use_arrow=False)
+        gdf, repair = _read_frame(path, layer, encoding)
+        if repair:
+            problems.append(Problem(repair, **where, severity="warning"))
     except UnicodeDecodeError as exc:
         problems.append(Problem(f"the text of the layer is not in encoding {encoding or 'utf-8'}: "
                                 f"{_first_line(exc)}", **where, value=encoding,
@@ -273,6 +278,56 @@ def read_vector(path: str | Path, *, layer: str | None = None, encoding: str | N
                                 hint="give a spatial layer (polygons)"))
         return None, problems
     return gdf, problems
+
+
+#: the column that holds each feature's id in the file (GDAL FID: GeoPackage/FlatGeobuf feature
+#: ids, shapefile and CSV record numbers from 0); ``id = "@fid"`` in the run file maps it
+FID_COLUMN = "@fid"
+
+
+def _read_frame(path: Path, layer: str | None, encoding: str | None) -> tuple[gpd.GeoDataFrame, str]:
+    """The layer with its feature ids in :data:`FID_COLUMN`, and a note of read-time repairs.
+
+    Rings that GEOS cannot even build (a ring of two points, as OSM ways clipped at an extract's
+    edge give) stop a plain read.  Such a layer is read again the way GDAL's own tools keep it
+    usable (pyogrio ``on_invalid="fix"``: unclosed rings closed; what cannot be built becomes an
+    empty geometry, dropped and counted later by :func:`clean_polygons`).
+    """
+    import pyogrio
+
+    def read(on_invalid: str) -> gpd.GeoDataFrame:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return pyogrio.read_dataframe(path, layer=layer, encoding=encoding, use_arrow=False,
+                                          fid_as_index=True, on_invalid=on_invalid)
+
+    reason = ""
+    if path.suffix.lower() in (".osm", ".pbf"):
+        gdf = read("fix")  # OSM extracts are clipped: no need to fail once to know it
+    else:
+        try:
+            gdf = read("raise")
+            return _with_fids(gdf, gdf.index.to_numpy()), ""
+        except shapely.errors.GEOSException as exc:
+            gdf = read("fix")
+            reason = f" ({_first_line(exc)})"
+    lost = int(shapely.is_missing(gdf.geometry.values).sum())
+    note = (f"{lost} features have rings that cannot be built{reason}, as ways cut at the edge "
+            "of an extract: read with ring repair, the features without a usable geometry are "
+            "dropped (counted below)") if lost else (
+        f"some rings could not be built{reason}: read with ring repair (unclosed rings closed)"
+        if reason else "")
+    return _with_fids(gdf, gdf.index.to_numpy()), note
+
+
+def _with_fids(gdf: gpd.GeoDataFrame, fids: np.ndarray) -> gpd.GeoDataFrame:
+    """Feature ids in a column (record numbers when they repeat), rows numbered from 0."""
+    fids = np.asarray(fids)
+    if len(np.unique(fids)) != len(fids):
+        fids = np.arange(len(fids))
+    gdf = gdf.reset_index(drop=True)
+    gdf[FID_COLUMN] = fids
+    return gdf
 
 
 def shapefile_problems(path: str | Path, *, where: dict) -> list[Problem]:

@@ -19,20 +19,31 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from gis import io
+from gis import io, osm
 from gis._errors import InputError, Problem
 from gis.config import (
     CANONICAL_COLUMNS,
     CATEGORIES,
+    FID,
     VECTOR_KINDS,
     ZONE_LEVELS,
     LayerSpec,
     RunConfig,
 )
+from gis.units import parse_numbers
 
 #: column names recognised without a mapping (third-survey and common GIS field names)
 _DEFAULT_NAMES = {
-    "landuse": {"id": ("BSM", "id"), "code": ("DLBM", "code")},
+    # common building fields of Chinese surveys and GIS exports (ArcGIS's "Floor", 三调-style
+    # pinyin initials: CS 层数, GD 高度, JZLB 建筑类别, JZMC 建筑名称, JCNF 建成年份)
+    "buildings": {"floors": ("floor", "levels", "building_levels", "storeys", "stories", "层数",
+                             "楼层", "楼层数", "CS", "JZCS", "LC"),
+                  "height": ("building_height", "高度", "建筑高度", "GD", "JZGD"),
+                  "category": ("建筑类别", "建筑类型", "建筑用途", "类别", "类型", "用途", "JZLB",
+                               "JZYT"),
+                  "name": ("名称", "建筑名称", "JZMC", "MC"),
+                  "year_built": ("建成年份", "建成年代", "JCNF", "JZNF")},
+    "landuse": {"code": ("DLBM", "code"), "tbmj": ("TBMJ",), "kcmj": ("KCMJ", "TKMJ")},
     "zones": {"name": ("name", "MC"), "level": ("level", "GKJB")},
     "streets": {"name": ("name", "JDMC", "XZQMC")},
 }
@@ -59,6 +70,15 @@ _NUMERIC = {
     "landuse": ("area", "tbmj", "kcmj"),
     "forest": ("stock_m3_ha", "stock_m3"),
 }
+#: id-like column names tried, in order, when the run file maps no id (third-survey BSM, ArcGIS
+#: OBJECTID/FID, PostGIS gid, osmnx osmid)
+_ID_NAMES = ("id", "BSM", "OBJECTID", "FID", "GID", "OID", "osmid", "uuid")
+#: kind of unit each optional number is written in (gis.units.parse_numbers)
+_UNIT_KIND = {"floors": "storeys", "height": "length", "roof_tilt": "angle",
+              "roof_azimuth": "angle", "year_built": "year", "pv_kw": "power",
+              "stock_m3_ha": "volume_per_area", "stock_m3": "volume"}
+#: numbers that must be plain numbers: official areas (a wrong one is a wrong hectare figure)
+_STRICT_NUMBERS = ("area", "tbmj", "kcmj")
 #: plausible ranges: (low, high); values outside are errors (an absurd value would become a
 #: wrong number on a planner's desk)
 _RANGES = {
@@ -73,7 +93,13 @@ _STOREY_M = (1.8, 10.0, 15.0)
 _OFFICIAL_RATIO = (0.5, 2.0)
 _ROOF_TYPES = {"flat": "flat", "pitched": "pitched", "平": "flat", "平顶": "flat",
                "平屋顶": "flat", "坡": "pitched", "坡顶": "pitched", "坡屋顶": "pitched",
-               "gabled": "pitched", "hipped": "pitched"}
+               "gabled": "pitched", "hipped": "pitched",
+               # OSM roof:shape values (https://wiki.openstreetmap.org/wiki/Key:roof:shape)
+               "skillion": "pitched", "half-hipped": "pitched", "pyramidal": "pitched",
+               "gambrel": "pitched", "mansard": "pitched", "saltbox": "pitched",
+               "side_hipped": "pitched", "side_half-hipped": "pitched", "crosspitched": "pitched",
+               "sawtooth": "pitched", "round": "pitched", "dome": "pitched", "onion": "pitched",
+               "cone": "pitched", "butterfly": "pitched"}
 _TRUE = {"1", "true", "yes", "y", "是", "t"}
 _FALSE = {"0", "false", "no", "n", "否", "f", ""}
 
@@ -157,6 +183,7 @@ def _resolve_columns(kind: str, spec: LayerSpec, gdf: gpd.GeoDataFrame,
     required, optional = CANONICAL_COLUMNS[kind]
     present = [c for c in gdf.columns if c != gdf.geometry.name]
     mapping: dict[str, str] = {}
+    guessed: list[str] = []
     for canon in required + optional:
         if canon in spec.columns:
             col = spec.columns[canon]
@@ -165,8 +192,18 @@ def _resolve_columns(kind: str, spec: LayerSpec, gdf: gpd.GeoDataFrame,
                                         value=canon, hint=f"columns in the file: {', '.join(present)}"))
             else:
                 mapping[canon] = col
-    recognised = recognise_columns(kind, present)
-    mapping.update({c: col for c, col in recognised.items() if c not in spec.columns})
+    recognised = recognise_columns(kind, present, official_areas="area" in spec.columns)
+    recognised.pop("id", None)  # chosen by _resolve_id: it may fall back to the feature ids
+    for canon, col in recognised.items():
+        if canon in spec.columns:
+            continue
+        mapping[canon] = col
+        if kind == "buildings" and col.lower() != canon:
+            guessed.append(f"{canon} = \"{col}\"")
+    if guessed:
+        problems.append(Problem(f"columns recognised without a mapping: {', '.join(guessed)}",
+                                **where, severity="warning",
+                                hint=f"map [layers.{kind}.columns] yourself if one is wrong"))
     for canon in required:
         if canon not in mapping and canon not in spec.columns:
             problems.append(Problem(f"required column {canon!r} is missing", **where,
@@ -176,14 +213,17 @@ def _resolve_columns(kind: str, spec: LayerSpec, gdf: gpd.GeoDataFrame,
     return mapping, problems
 
 
-def recognise_columns(kind: str, columns: list[str], *, suggest: bool = False) -> dict[str, str]:
+def recognise_columns(kind: str, columns: list[str], *, suggest: bool = False,
+                      official_areas: bool = False) -> dict[str, str]:
     """Canonical name → column of the file, for the columns recognised by their names.
 
     Without ``suggest``, only the names a run uses without a mapping (the canonical names and
     the third-survey field names of :data:`_DEFAULT_NAMES`).  With ``suggest``, also the field
     names planners' files commonly carry (:data:`_SUGGESTED_NAMES`): offered as a starting
     point for a mapping (``gis-planner serve``), never applied without one.  Official area
-    columns are never taken without a mapping (DESIGN 6.3) unless suggested.
+    columns are never taken without a mapping (DESIGN 6.3) unless suggested; with
+    ``official_areas`` (the run file maps ``area``), the survey's ``TBMJ`` and ``KCMJ`` are taken
+    too, so that the deducted field ridges are always counted.
 
     Examples
     --------
@@ -197,7 +237,8 @@ def recognise_columns(kind: str, columns: list[str], *, suggest: bool = False) -
     tables = [_DEFAULT_NAMES] + ([_SUGGESTED_NAMES] if suggest else [])
     mapping: dict[str, str] = {}
     for canon in required + optional:
-        if kind == "landuse" and canon in ("area", "tbmj", "kcmj") and not suggest:
+        if kind == "landuse" and canon in ("area", "tbmj", "kcmj") and not suggest \
+                and not (official_areas and canon != "area"):
             continue  # official areas are used only when the run file maps them (DESIGN 6.3)
         names = [canon] + [n for t in tables for n in t.get(kind, {}).get(canon, ())]
         for name in names:
@@ -246,13 +287,19 @@ def canonical_frame(kind: str, spec: LayerSpec, gdf: gpd.GeoDataFrame) -> tuple[
     osm_problems: list[Problem] = []
     if kind == "landuse" and spec.scheme == "osm" and "code" not in spec.columns:
         gdf, osm_problems = _osm_landuse(gdf, spec, where)
+    elif kind == "buildings" and osm.is_osm(gdf, spec.path):
+        gdf, osm_problems = _osm_buildings(gdf, spec, where)
     mapping, problems = _resolve_columns(kind, spec, gdf, where)
-    problems = osm_problems + problems
+    ids, id_problems = _resolve_id(kind, spec, gdf, mapping, where)
+    problems = osm_problems + problems + id_problems
     # object columns (GeoJSON properties of mixed types, lists, dicts) become text first: every
     # later check then sees one type, and nothing unhashable reaches pandas
     data = {canon: gdf[col].astype("string") if gdf[col].dtype == object else gdf[col]
-            for canon, col in mapping.items()}
+            for canon, col in mapping.items() if canon != "id"}
     out = gpd.GeoDataFrame(data, geometry=gdf.geometry.values, crs=gdf.crs, index=gdf.index)
+    if ids is not None:
+        out.insert(0, "id", ids)
+        out.attrs["id_source"] = _id_source(spec, mapping, id_problems, gdf)
 
     def colref(canon: str) -> dict:
         return {**where, "column": mapping.get(canon, canon)}
@@ -282,35 +329,200 @@ def canonical_frame(kind: str, spec: LayerSpec, gdf: gpd.GeoDataFrame) -> tuple[
                 out[canon] = np.nan
                 continue
             raw = raw.dt.year  # a date of construction: its year is what counts
-        num = pd.to_numeric(raw, errors="coerce")
-        bad_text = num.isna() & raw.notna() & (raw.astype("string").str.strip() != "")
-        if bad_text.any():
-            problems.append(Problem(f"{int(bad_text.sum())} values are not numbers", **colref(canon),
-                                    value=_examples(raw[bad_text]),
-                                    hint="fix them in the file or map the right column"))
-        num = num.astype(float)
-        low, high = _RANGES[canon]
-        out_of_range = (num < low) | (num > high) | np.isinf(num)
-        if out_of_range.any():
-            problems.append(Problem(f"{int(out_of_range.sum())} values outside {low}–{high:g}",
-                                    **colref(canon), value=_examples(num[out_of_range]),
-                                    hint="fix them in the file (units? floors, metres, degrees, kW)"))
+        num, number_problems = _numbers(canon, raw, spec, colref(canon))
+        problems += number_problems
         out[canon] = num
-    for canon in ("id",):
-        if canon in out:
-            out[canon] = _as_text(out[canon])
-            blank = out[canon].isna() | (out[canon] == "")
-            if blank.any():
-                problems.append(Problem(f"{int(blank.sum())} features have no id", **colref(canon),
-                                        hint="give every feature an id"))
-            dup = out[canon].duplicated(keep=False) & ~blank
-            if dup.any():
-                problems.append(Problem(f"{int(dup.sum())} features share {out[canon][dup].nunique()} "
-                                        "duplicate ids", **colref(canon),
-                                        value=_examples(out[canon][dup]),
-                                        hint="ids must be unique: fix the duplicates in the file"))
+    if kind == "landuse":
+        out, survey_problems = _survey_areas(out, gdf, mapping, where)
+        problems += survey_problems
     out, kind_problems = _check_kind(kind, spec, out, colref)
     return out, problems + kind_problems
+
+
+def _numbers(canon: str, raw: pd.Series, spec: LayerSpec,
+             where: dict) -> tuple[pd.Series, list[Problem]]:
+    """One numeric column: parsed as people write it (optional attributes) or strictly (areas).
+
+    Optional attributes never stop a run: unreadable text becomes missing, counted in one
+    warning; implausible values become missing too, unless the run file mapped the column itself
+    (then the planner's own data hold a wrong unit, and every value of it is suspect: an error).
+    """
+    problems = []
+    if canon in _STRICT_NUMBERS:
+        num = pd.to_numeric(raw, errors="coerce").astype(float)
+        bad_text = num.isna() & raw.notna() & (raw.astype("string").str.strip() != "")
+        if bad_text.any():
+            problems.append(Problem(f"{int(bad_text.sum())} values are not numbers", **where,
+                                    value=_examples(raw[bad_text]),
+                                    hint="fix them in the file or map the right column"))
+    else:
+        num, unreadable = parse_numbers(raw, kind=_UNIT_KIND.get(canon))
+        # a mapped column without a single readable number is the wrong column, not bad values
+        wrong_column = canon in spec.columns and unreadable.any() and num.notna().sum() == 0
+        if unreadable.any():
+            problems.append(Problem(
+                f"{int(unreadable.sum())} values are not numbers"
+                + (": is it the right column?" if wrong_column else ": left missing"), **where,
+                value=_examples(raw[unreadable]), severity="error" if wrong_column else "warning",
+                hint="units (m, ft, 米, 层, F), decimal commas and ranges (3-4) are understood; "
+                     "other text is not" + ("; map the right column" if wrong_column else "")))
+    low, high = _RANGES[canon]
+    out_of_range = (num < low) | (num > high) | np.isinf(num)
+    if out_of_range.any():
+        explicit = canon in spec.columns or canon in _STRICT_NUMBERS
+        problems.append(Problem(
+            f"{int(out_of_range.sum())} values outside {low}–{high:g}"
+            + ("" if explicit else ": left missing"), **where,
+            value=_examples(num[out_of_range]), severity="error" if explicit else "warning",
+            hint="fix them in the file (units? floors, metres, degrees, kW)"))
+        if not explicit:
+            num = num.mask(out_of_range)
+    return num, problems
+
+
+def _resolve_id(kind: str, spec: LayerSpec, gdf: gpd.GeoDataFrame, mapping: dict[str, str],
+                where: dict) -> tuple[pd.Series | None, list[Problem]]:
+    """Each feature's id: the mapped column, else a unique id-like column, else the feature ids.
+
+    An id the run file maps must be unique and complete (an error otherwise, offering the
+    feature ids).  Without a mapping, the OSM ids, then the first of :data:`_ID_NAMES` present,
+    are used when unique and complete; else the file's feature ids (``@fid``: GeoPackage and
+    FlatGeobuf FIDs, record numbers of other formats), said in one warning.
+    """
+    if "id" not in CANONICAL_COLUMNS[kind][0] + CANONICAL_COLUMNS[kind][1]:
+        return None, []
+    fid = (_as_text(gdf[io.FID_COLUMN]) if io.FID_COLUMN in gdf
+           else pd.Series(np.arange(len(gdf)), index=gdf.index).astype("string"))
+    table = f"[layers.{kind}.columns]"
+    if "id" in mapping:
+        col = mapping["id"]
+        ids = _as_text(gdf[col])
+        blank, dup = _id_faults(ids)
+        problems = []
+        hint = (f"ids must be unique: fix the file, or use the feature ids with {table} "
+                f"id = \"{FID}\"")
+        if blank.any():
+            problems.append(Problem(f"{int(blank.sum())} features have no id", **where, column=col,
+                                    hint=hint))
+        if dup.any():
+            problems.append(Problem(f"{int(dup.sum())} features share {ids[dup].nunique()} "
+                                    "duplicate ids", **where, column=col,
+                                    value=_examples(ids[dup]), hint=hint))
+        return ids, problems
+    if "id" in spec.columns:  # mapped to a column the file lacks: reported already
+        return fid, []
+    lower = {str(c).lower(): c for c in gdf.columns}
+    for name in ("@osm_id", *_ID_NAMES):
+        col = lower.get(name.lower())
+        if col is None:
+            continue
+        ids = _as_text(gdf[col])
+        blank, dup = _id_faults(ids)
+        if not blank.any() and not dup.any():
+            return ids, []
+        faults = ", ".join(part for part in (
+            f"{int(dup.sum())} features share {ids[dup].nunique()} duplicate values"
+            if dup.any() else "", f"{int(blank.sum())} are blank" if blank.any() else "") if part)
+        label = "the OSM ids" if name == "@osm_id" else f"column {col!r}"
+        return fid, [Problem(f"{label} cannot serve as ids ({faults}): the feature ids "
+                             f"({FID}) are used instead", **where, column=col,
+                             value=_examples(ids[dup | blank]), severity="warning",
+                             hint=f"map another unique column as {table} id = \"<column>\"")]
+    return fid, [Problem(f"no id column: the feature ids ({FID}, the file's FIDs or record "
+                         "numbers) are used as ids", **where, severity="warning",
+                         hint=f"to keep your own ids, map {table} id = \"<column>\"")]
+
+
+def _id_source(spec: LayerSpec, mapping: dict[str, str], problems: list[Problem],
+               gdf: gpd.GeoDataFrame) -> str:
+    """Where the ids came from, for run.json."""
+    if "id" in mapping:
+        return f"column {mapping['id']}" if mapping["id"] != FID else f"{FID} (feature ids)"
+    if problems or "id" in spec.columns:
+        return f"{FID} (feature ids)"
+    lower = {str(c).lower(): c for c in gdf.columns}
+    col = next(lower[n.lower()] for n in ("@osm_id", *_ID_NAMES) if n.lower() in lower)
+    return "OSM ids" if col == "@osm_id" else f"column {col}"
+
+
+def _id_faults(ids: pd.Series) -> tuple[pd.Series, pd.Series]:
+    blank = (ids.isna() | (ids == "")).astype(bool)
+    return blank, (ids.duplicated(keep=False) & ~blank).astype(bool)
+
+
+def _osm_buildings(gdf: gpd.GeoDataFrame, spec: LayerSpec,
+                   where: dict) -> tuple[gpd.GeoDataFrame, list[Problem]]:
+    """OSM features → buildings with canonical columns from their tags (no mapping needed).
+
+    Features without ``building=*`` (land use, amenities in the same ``multipolygons`` layer)
+    are left out, counted.  ``building=*`` gives the category through the categories table;
+    values the table lacks count as ``other``, in one warning (OSM has hundreds).
+    """
+    problems = []
+    keep = osm.is_building(gdf)
+    if not keep.any():
+        return gdf, [Problem("no feature has a building=* tag", **where,
+                             hint="give the OSM buildings (multipolygons with building=*), "
+                                  "or map the columns in [layers.buildings.columns]")]
+    if not keep.all():
+        problems.append(Problem(f"{int((~keep).sum())} OSM features without a building=* tag "
+                                "(land use, amenities …) are not buildings: left out", **where,
+                                severity="warning"))
+        gdf = gdf.loc[keep]
+    table = category_table(spec.categories)
+    tags, building = osm.building_columns(gdf, table, skip=tuple(spec.columns))
+    unknown = tags["category"].isna() if "category" in tags else pd.Series(False, index=gdf.index)
+    if unknown.any():
+        problems.append(Problem(f"{int(unknown.sum())} buildings have building=* values the "
+                                "category table lacks: counted as 'other'", **where,
+                                column="building", value=_examples(building[unknown]),
+                                severity="warning",
+                                hint="add them to [layers.buildings.categories] value = "
+                                     "\"residential\" (or another canonical category)"))
+        tags["category"] = tags["category"].fillna("other")
+    gdf = gdf.drop(columns=[c for c in tags.columns if c in gdf.columns and c != "id"])
+    tags = tags.rename(columns={"id": "@osm_id"})
+    return gpd.GeoDataFrame(pd.concat([gdf, tags], axis=1), geometry=gdf.geometry.name,
+                            crs=gdf.crs), problems
+
+
+def _survey_areas(out: gpd.GeoDataFrame, gdf: gpd.GeoDataFrame, mapping: dict[str, str],
+                  where: dict) -> tuple[gpd.GeoDataFrame, list[Problem]]:
+    """Third-survey (and second-survey) area fields: ridges always counted with official areas.
+
+    With ``area`` mapped, ``TBMJ`` and ``KCMJ`` (second survey: ``TKMJ``) are found without a
+    mapping.  An ``area`` mapped to ``TBMJ`` itself holds the ridges: ``TBMJ − KCMJ`` is used as
+    the net area so that the ridges count once, as 1203.  The second survey's linear and
+    scattered features (``XZDWMJ``, ``LXDWMJ``) are deducted from its parcels and mapped in
+    layers of their own: their area is reported, not guessed into a class.
+    """
+    problems = []
+    if "area" not in mapping:
+        return out, problems
+    if mapping.get("tbmj") == mapping["area"] and "kcmj" in out:
+        out["area"] = out["tbmj"] - out["kcmj"].fillna(0.0)
+        problems.append(Problem("area is mapped to the gross parcel area (TBMJ): TBMJ − KCMJ is "
+                                "used as the net area, and KCMJ counts as field ridges (1203)",
+                                **where, column=mapping["area"], severity="warning",
+                                hint="map the net area instead: [layers.landuse.columns] area = "
+                                     "\"TBDLMJ\""))
+    elif "kcmj" not in out and "tbmj" not in out:
+        problems.append(Problem("official areas without KCMJ or TBMJ: field ridges deducted from "
+                                "the parcels cannot be counted", **where,
+                                column=mapping["area"], severity="warning",
+                                hint="map [layers.landuse.columns] kcmj = \"<ridge area column>\""))
+    lower = {str(c).lower(): c for c in gdf.columns}
+    linear = [lower[c] for c in ("xzdwmj", "lxdwmj") if c in lower]
+    if linear:
+        total = sum(pd.to_numeric(gdf[c], errors="coerce").fillna(0.0).clip(lower=0).sum()
+                    for c in linear)
+        if total > 0:
+            problems.append(Problem(f"second-survey linear/scattered features ({', '.join(linear)}: "
+                                    f"{total / 1e4:.2f} ha) are not in the parcels' net area and "
+                                    "are not counted", **where, severity="warning",
+                                    hint="give their own layer (XZDW/LXDW) as land use, merged "
+                                         "with the parcels"))
+    return out, problems
 
 
 def _check_kind(kind, spec, out, colref) -> tuple[gpd.GeoDataFrame, list[Problem]]:
@@ -528,6 +740,9 @@ def _read_one(spec: LayerSpec) -> tuple[gpd.GeoDataFrame | None, gpd.GeoDataFram
         info["crs"] = f"EPSG:{crs.to_epsg()}" if crs.to_epsg() else crs.to_string()
     gdf, geom_problems = io.clean_polygons(gdf, where=where)
     problems += geom_problems
+    if crs is not None and spec.datum != "wgs84" and len(gdf):
+        gdf = _to_wgs84(gdf, spec.datum)
+        info["datum"] = f"{spec.datum} converted to WGS84 (gis.datums)"
     if len(gdf) == 0 or _has_error(geom_problems):
         # points or lines where polygons belong: most likely the wrong file altogether, whose
         # columns would only add noise to the report
@@ -535,8 +750,19 @@ def _read_one(spec: LayerSpec) -> tuple[gpd.GeoDataFrame | None, gpd.GeoDataFram
     geom_ok = crs is not None
     out, col_problems = canonical_frame(kind, spec, gdf)
     problems += col_problems
+    if "id_source" in out.attrs:
+        info["ids"] = out.attrs.pop("id_source")
     shapes = out[[out.geometry.name]] if geom_ok else None
     return out, shapes, problems, info
+
+
+def _to_wgs84(gdf: gpd.GeoDataFrame, datum: str) -> gpd.GeoDataFrame:
+    """A layer in GCJ-02 or BD-09 (lon/lat, or projected from them) → WGS84 lon/lat."""
+    from gis import datums
+
+    lonlat = gdf.to_crs(4326) if not CRS.from_user_input(gdf.crs).equals(CRS.from_epsg(4326)) \
+        else gdf
+    return lonlat.set_geometry(datums.to_wgs84(lonlat.geometry.values, datum), crs=4326)
 
 
 def _has_error(problems: list[Problem]) -> bool:
@@ -712,9 +938,13 @@ def load_layers(cfg: RunConfig, *, progress=None) -> Layers:
         if not _has_error(raster_problems):
             layers.rasters[kind] = spec
     problems += _cross_checks(shapes, layers, cfg)
+    weather_meta = None
     if cfg.weather is not None:
         inputs.append({"kind": "weather", "path": str(cfg.weather), "sha256": _hash(cfg.weather)})
-        problems += _weather_problems(cfg.weather)
+        weather_problems, weather_meta = _weather_problems(cfg.weather)
+        problems += weather_problems
+    problems += _weather_distance_problems(cfg, layers, weather_meta, inputs)
+    problems += _datum_offset_problems(cfg, layers)
     problems += _option_problems(cfg)
     landuse = frames.get("landuse")
     if landuse is not None and "code" in landuse:
@@ -787,17 +1017,152 @@ def _official_area_problems(landuse: gpd.GeoDataFrame, spec: LayerSpec) -> list[
                          "to these parcels; map the right column as [layers.landuse.columns] area")]
 
 
-def _weather_problems(path: Path) -> list[Problem]:
-    """Problems of the weather file, found by reading it the way the PV step will."""
+def _weather_problems(path: Path) -> tuple[list[Problem], dict | None]:
+    """Problems of the weather file, found by reading it the way the PV step will; its metadata."""
     try:
         from gis.solar import read_weather
     except ImportError:
+        return [], None
+    try:
+        _, meta = read_weather(path)
+    except InputError as exc:
+        return list(exc.problems), None
+    return [], meta
+
+
+def _weather_site(path: Path, meta: dict) -> str:
+    """The weather file's site for messages: the EPW LOCATION line's place, and lat/lon."""
+    where = f"{meta['latitude']:.2f} N {meta['longitude']:.2f} E"
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            head = fh.readline().split(",")
+    except OSError:
+        head = []
+    if head and head[0].strip().upper() == "LOCATION":
+        place = ", ".join(p.strip() for p in head[1:4] if p.strip() and p.strip() != "-")
+        return f"{place} ({where})" if place else where
+    return where
+
+
+def _weather_distance_problems(cfg: RunConfig, layers: Layers, meta: dict | None,
+                               inputs: list[dict]) -> list[Problem]:
+    """Weather far from the district: a warning from 50 km, an error beyond the limit.
+
+    The limit (``[weather] max_distance_km``, default 300 km, as the built-in climate model's)
+    applies to a weather file and to the built-in climate alike, so that no yield is computed
+    from another region's sunshine without the run file saying so.
+    """
+    from gis.solar import CLIMATE_SITES, _distance_km
+
+    try:
+        lat, lon = layers.site()
+    except InputError:
+        return []
+    limit = cfg.weather_max_distance_km
+    src = str(cfg.path) if cfg.path else None
+    if meta is not None:
+        dist = _distance_km(lat, lon, float(meta["latitude"]), float(meta["longitude"]))
+        site = _weather_site(cfg.weather, meta)
+        for record in inputs:
+            if record.get("kind") == "weather":
+                record.update(site=site, distance_km=round(dist, 1), max_distance_km=limit)
+        where = {"file": str(cfg.weather), "layer": "weather"}
+        if dist > limit:
+            return [Problem(f"the weather file's site {site} is {dist:.0f} km from the district "
+                            f"centre ({lat:.2f} N {lon:.2f} E): its yields would be another "
+                            "region's", **where, column="weather.max_distance_km",
+                            value=round(dist), hint=f"give a typical-year file within {limit:g} km "
+                            "(EPW: climate.onebuilding.org; PVGIS TMY), or raise [weather] "
+                            "max_distance_km if this file is right")]
+        if dist > _WEATHER_WARN_KM:
+            return [Problem(f"the weather file's site {site} is {dist:.0f} km from the district "
+                            f"centre ({lat:.2f} N {lon:.2f} E)", **where, severity="warning",
+                            hint="a typical-year file nearer the district gives truer yields")]
+        return []
+    if cfg.weather is not None or layers.buildings is None:
+        return []
+    name, near = min(CLIMATE_SITES.items(), key=lambda kv: _distance_km(
+        lat, lon, kv[1]["latitude"], kv[1]["longitude"]))
+    dist = _distance_km(lat, lon, near["latitude"], near["longitude"])
+    if dist <= _WEATHER_WARN_KM:
+        return []
+    if dist <= min(limit, _CLIMATE_LIMIT_KM):
+        return [Problem(f"no weather file: the built-in climate figures ({name}, "
+                        f"{near['latitude']:.2f} N {near['longitude']:.2f} E) are {dist:.0f} km from "
+                        f"the district centre ({lat:.2f} N {lon:.2f} E)", file=src, layer="weather",
+                        severity="warning",
+                        hint="a typical-year weather file for the district ([weather] epw) gives "
+                             "truer yields")]
+    return [Problem(f"no weather file, and the built-in climate figures ({name}) are {dist:.0f} km "
+                    f"from the district centre ({lat:.2f} N {lon:.2f} E): rooftop yields cannot "
+                    "be computed", file=src, layer="weather", column="weather.epw",
+                    hint="add a typical-year weather file for the district: [weather] epw = "
+                         "\"<file>.epw\" (EPW from climate.onebuilding.org, or a PVGIS TMY "
+                         "file from re.jrc.ec.europa.eu/pvg_tools)")]
+
+
+#: a weather file farther than this [km] from the district centre is named in a warning
+_WEATHER_WARN_KM = 50.0
+#: the built-in climate model's own limit [km] (gis.solar.CLIMATE_MAX_DISTANCE_KM)
+_CLIMATE_LIMIT_KM = 300.0
+
+
+def _datum_offset_problems(cfg: RunConfig, layers: Layers) -> list[Problem]:
+    """Buildings that land on survey parcels only once moved as from GCJ-02/BD-09: suggest it.
+
+    Footprints traced on AMap/Tencent (GCJ-02) or Baidu (BD-09) maps sit 300–700 m off WGS84/
+    CGCS2000 parcels, mostly on fields and water.  The share of building centres on construction
+    land is compared as given and after each datum conversion; a gain of at least 25 points
+    (to over half the buildings) is a systematic offset, not chance.
+    """
+    from gis import datums
+
+    b, lu = layers.buildings, layers.landuse
+    spec_b, spec_l = cfg.layers.get("buildings"), cfg.layers.get("landuse")
+    if (b is None or lu is None or "code" not in lu or spec_b.datum != "wgs84"
+            or spec_l.datum != "wgs84"):
         return []
     try:
-        read_weather(path)
-    except InputError as exc:
-        return list(exc.problems)
-    return []
+        import warnings
+
+        from gis.landuse import classify
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            built = classify(lu["code"], spec_l.scheme)["construction"].to_numpy(bool)
+    except (ImportError, InputError, ValueError, KeyError):
+        return []
+    if not built.any():
+        return []
+    step = max(1, len(b) // 20000)  # a sample is enough to see a systematic offset
+    centres = gpd.GeoSeries(b.geometry.values[::step], crs=layers.crs).representative_point()
+    lonlat = centres.to_crs(4326)
+    x, y = shapely.get_x(lonlat.values), shapely.get_y(lonlat.values)
+    if datums.out_of_china(np.mean(x), np.mean(y)):
+        return []
+    tree = shapely.STRtree(lu.geometry.values[built])
+
+    def share(points) -> float:
+        hit = np.unique(tree.query(points, predicate="within")[0])
+        return len(hit) / max(len(points), 1)
+
+    given = share(centres.values)
+    best = None
+    for datum, inverse in (("gcj02", datums.gcj02_to_wgs84), ("bd09", datums.bd09_to_wgs84)):
+        moved = gpd.GeoSeries(shapely.points(*inverse(x, y)), crs=4326).to_crs(layers.crs)
+        s = share(moved.values)
+        if s >= given + 0.25 and s > 0.5 and (best is None or s > best[1]):
+            best = (datum, s)
+    if best is None:
+        return []
+    offset = float(np.median(np.hypot(*datums.shift_m(x, y, best[0]).T)))
+    return [Problem(f"the buildings look shifted by about {offset:.0f} m against the land-use "
+                    f"parcels, as {best[0].upper()} web-map footprints are: {given:.0%} of them "
+                    f"stand on construction land as given, {best[1]:.0%} once converted from "
+                    f"{best[0].upper()}", file=str(spec_b.path), layer=spec_b.layer or "buildings",
+                    severity="warning",
+                    hint=f"set datum = \"{best[0]}\" in [layers.buildings] if the footprints "
+                         "come from AMap/Gaode, Tencent or Baidu maps")]
 
 
 def _option_problems(cfg: RunConfig) -> list[Problem]:
