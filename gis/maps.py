@@ -762,7 +762,7 @@ def ecology_map(zones: gpd.GeoDataFrame, landuse: gpd.GeoDataFrame,
                 candidates: gpd.GeoDataFrame | None, *, targets: dict, offline: bool = False,
                 synthetic: bool = False, simplify_m: float = 1.0, max_parcels: int = 25_000,
                 landuse_grid_m: float = 250.0,
-                title: str = "生态屏障 Green ecological barrier") -> folium.Map:
+                title: str = "生态屏障 Green ecological barrier", network=None) -> folium.Map:
     """The ecology map: zones by blue-green share and forest coverage, land use, candidates.
 
     Parameters
@@ -788,6 +788,9 @@ def ecology_map(zones: gpd.GeoDataFrame, landuse: gpd.GeoDataFrame,
         drawn exactly.
     landuse_grid_m : float
         Cell size within which parcels of one group are dissolved when aggregated [m].
+    network : gis.network.NetworkResult, optional
+        Patches by dPC, corridors and their gaps, bridging candidates
+        (:func:`gis.network.add_map_layers`).
 
     Returns
     -------
@@ -910,6 +913,10 @@ def ecology_map(zones: gpd.GeoDataFrame, landuse: gpd.GeoDataFrame,
     else:
         notes.append("无造林候选地块 — no afforestation candidates.")
 
+    if network is not None:
+        from gis.network import add_map_layers
+
+        add_map_layers(m, network, simplify_m=simplify_m, notes=notes)
     folium.LayerControl(collapsed=False).add_to(m)
     _panel(m, title=title, notes=notes, synthetic=synthetic)
     return m

@@ -126,6 +126,28 @@ def step_ecology(ctx: Context) -> None:
     ctx.extras.update(extras)
 
 
+def step_network(ctx: Context) -> None:
+    """Habitat patches, landscape metrics, PC/ECA/dPC, corridors and the connectivity gain of
+    the afforestation candidates; writes patches.gpkg, connectivity.csv, corridors.gpkg."""
+    classified = ctx.results.get("landuse")
+    if classified is None or ctx.layers.zones is None:
+        return
+    from gis import network
+
+    options = network.network_options(ctx.cfg.network)
+    if not options.enabled:
+        return
+    gaps = {e["id"]: float(e["gap"]) for e in ctx.entries
+            if e.get("gap_unit") == "ha" and e.get("gap") is not None}
+    result = network.barrier_network(classified, _with_barrier(ctx.layers.zones),
+                                     options=options, candidates=ctx.extras.get("afforestation"),
+                                     gaps_ha=gaps)
+    ctx.results["network"] = result
+    if result.candidates is not None:
+        ctx.extras["afforestation"] = result.candidates
+    network.write_outputs(result, ctx.path)
+
+
 def step_scorecard(ctx: Context) -> None:
     """Assemble the scorecard and write it."""
     from gis.targets import scorecard
@@ -188,7 +210,7 @@ def step_publish(ctx: Context) -> None:
         landuse=ctx.results.get("landuse"), candidates=ctx.extras.get("afforestation"),
         streets=ctx.layers.streets, scorecard=ctx.results["scorecard"], meta=_meta(ctx),
         rollups=ctx.results.get("pv_rollups"), offline=ctx.cfg.output.offline,
-        files=dict(ctx.files))
+        files=dict(ctx.files), network=ctx.results.get("network"))
     for path in written.values():
         ctx.files[Path(path).name] = Path(path).name
 
@@ -223,6 +245,7 @@ STEPS: list[Step] = [
     ("load and validate layers", step_load),
     ("rooftop PV", step_pv),
     ("ecology", step_ecology),
+    ("ecological network", step_network),
     ("scorecard", step_scorecard),
     ("exports", step_exports),
     ("maps and report", step_publish),
@@ -455,6 +478,8 @@ def _definitions(ctx: Context, *, with_pv: bool = True) -> dict[str, Any]:
     opts = ctx.results.get("ecology_options")
     if opts is not None:
         out["ecology"] = _plain(opts)
+    if ctx.results.get("network") is not None:
+        out["network"] = ctx.results["network"].definitions
     params = ctx.results.get("pv_params")
     if params is not None and with_pv:
         out["pv"] = _plain(params)

@@ -281,7 +281,7 @@ def _detail(key: str, value: object) -> str:
 
 def write_report(out_dir: str | Path, *, scorecard: Mapping, pv: pd.DataFrame | None,
                  zones: pd.DataFrame | None, rollups: Mapping[str, pd.DataFrame] | None,
-                 meta: Mapping) -> Path:
+                 meta: Mapping, network=None) -> Path:
     """Write ``report.html`` into ``out_dir`` (atomically) and return its path.
 
     Parameters
@@ -298,6 +298,8 @@ def write_report(out_dir: str | Path, *, scorecard: Mapping, pv: pd.DataFrame | 
     meta : dict
         project, synthetic, run_id, preset, definitions (dict), and anything else worth
         recording (inputs, versions) — shown under provenance.
+    network : gis.network.NetworkResult, optional
+        The ecological network: a section per zone (:func:`gis.network.report_html`).
 
     Returns
     -------
@@ -379,6 +381,10 @@ def write_report(out_dir: str | Path, *, scorecard: Mapping, pv: pd.DataFrame | 
         parts.append("<h3>分区 Zones</h3>" + table_html(pd.DataFrame(zones[cols])))
     for name, df in (rollups or {}).items():
         parts.append(f"<h3>{esc(name)}</h3>" + table_html(pd.DataFrame(df)))
+    if network is not None:
+        from gis.network import report_html
+
+        parts.append(report_html(network))
 
     parts.append("<h2 id='methods'>方法与假设 Methods and assumptions</h2>")
     for head, text in METHODS:
