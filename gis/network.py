@@ -114,7 +114,7 @@ class NetworkOptions:
     dispersal_m: float = 500.0
     resistance: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_RESISTANCE))
     resolution_m: float = 10.0
-    max_cells: int = 4_000_000
+    max_cells: int = 1_000_000
     corridor_max_m: float = 2000.0
     max_candidates: int = 1000
     rank_by: str = "suitability"
@@ -237,7 +237,7 @@ def find_patches(classified: gpd.GeoDataFrame, units: gpd.GeoDataFrame, *,
     ...     geometry=[shapely.box(0, 0, 100, 100), shapely.box(100, 100, 200, 200),
     ...               shapely.box(250, 0, 350, 100)], crs="EPSG:4548")
     >>> p = find_patches(classify_layer(parcels, "gbt21010"), accounting_units(zones)[:1])
-    >>> p[["patch_id", "area_ha", "classes", "edge_m"]]
+    >>> p[["patch_id", "area_ha", "classes", "edge_m"]].round(3)
        patch_id  area_ha classes  edge_m
     0         1      2.0  forest   600.0
     1         2      1.0   water   300.0
@@ -265,7 +265,8 @@ def find_patches(classified: gpd.GeoDataFrame, units: gpd.GeoDataFrame, *,
     comp = _touching_components(parts, unit)
     frame = gpd.GeoDataFrame({"comp": comp, "unit": unit, "label": label}, geometry=parts,
                              crs=crs)
-    classes = frame.groupby("comp")["label"].agg(lambda s: ";".join(sorted(set(s))))
+    labels_of = frame[["comp", "label"]].drop_duplicates().sort_values(["comp", "label"])
+    classes = labels_of.groupby("comp")["label"].agg(";".join)
     merged = frame[["comp", "unit", "geometry"]].dissolve("comp", aggfunc="first")
     merged["classes"] = classes.reindex(merged.index).to_numpy()
     merged["area_ha"] = merged.geometry.area / 1e4
@@ -298,8 +299,19 @@ def _edge_inside(patches: np.ndarray, units: np.ndarray) -> np.ndarray:
     """Length of each patch's boundary that is not on its unit's boundary [m]."""
     if not len(patches):
         return np.zeros(0)
-    rims = shapely.buffer(shapely.boundary(units), 1e-3, cap_style="flat")
-    return shapely.length(shapely.difference(shapely.boundary(patches), rims))
+    rings = shapely.boundary(patches)
+    length = shapely.length(rings)
+    codes, uniq = pd.factorize(pd.Series(shapely.to_wkb(units)))
+    first = np.unique(codes, return_index=True)[1]
+    rim = shapely.boundary(units[first])
+    on_rim = shapely.intersects(rings, rim[codes])
+    if on_rim.any():
+        # only patches that reach their unit's boundary lose that part of their perimeter
+        need = np.unique(codes[on_rim])
+        band = np.empty(len(first), dtype=object)
+        band[need] = shapely.buffer(rim[need], 1e-6, quad_segs=1, cap_style="flat")
+        length[on_rim] = shapely.length(shapely.difference(rings[on_rim], band[codes[on_rim]]))
+    return length
 
 
 # ---------------------------------------------------------------------------------------------
@@ -332,15 +344,23 @@ class Network:
         return math.sqrt(self.num)
 
 
-def patch_links(geoms: np.ndarray, *, max_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pairs ``i < j`` of polygons within ``max_m`` and their edge-to-edge distances [m]."""
+def patch_links(geoms: np.ndarray, *, max_m: float, group: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pairs ``i < j`` of polygons within ``max_m`` (of one ``group`` when given) and their
+    edge-to-edge distances [m]."""
     if len(geoms) < 2:
         return np.zeros(0, int), np.zeros(0, int), np.zeros(0)
-    tree = shapely.STRtree(geoms)
-    i, j = tree.query(geoms, predicate="dwithin", distance=max_m)
+    # boxes grown by max_m find the candidate pairs; one exact distance per pair then decides
+    x0, y0, x1, y1 = shapely.bounds(geoms).T
+    grown = shapely.box(x0 - max_m, y0 - max_m, x1 + max_m, y1 + max_m)
+    i, j = shapely.STRtree(geoms).query(grown)
     keep = i < j
+    if group is not None:
+        keep &= group[i] == group[j]
     i, j = i[keep], j[keep]
-    return i, j, shapely.distance(geoms[i], geoms[j])
+    d = shapely.distance(geoms[i], geoms[j])
+    near = d <= max_m
+    return i[near], j[near], d[near]
 
 
 def connectivity(area_ha: np.ndarray, i: np.ndarray, j: np.ndarray, dist_m: np.ndarray, *,
@@ -403,7 +423,7 @@ def dpc(net: Network) -> np.ndarray:
     >>> net = connectivity(np.array([10.0, 10.0, 10.0]), np.array([0, 1]), np.array([1, 2]),
     ...                    np.array([500.0, 500.0]), area_l_ha=100.0)
     >>> dpc(net).round(2).tolist()
-    [47.06, 70.59, 47.06]
+    [45.45, 63.64, 45.45]
     """
     n = len(net.area)
     a, d, p = net.area, net.dist, net.pstar
@@ -412,6 +432,13 @@ def dpc(net: Network) -> np.ndarray:
         return out
     row = p @ a
     limit = -math.log(P_MIN)
+    # Shortest paths without k use only edges that are shortest paths themselves ("tight") or
+    # whose every shorter path ran through k: a longer edge on a new shortest path could be
+    # replaced by a shorter path avoiding k.
+    coo = sparse.triu(net.graph, k=1).tocoo()
+    ei, ej, ew = coo.row, coo.col, coo.data
+    tight = ew <= d[ei, ej] * (1 + 1e-9) + 1e-12
+    pos = np.full(n, -1)
     for k in range(n):  # one pass per patch (not per parcel): the body is vectorised
         num_k = net.num - 2 * a[k] * row[k] + a[k] ** 2
         near = np.flatnonzero(np.isfinite(d[:, k]) & (np.arange(n) != k))
@@ -423,11 +450,13 @@ def dpc(net: Network) -> np.ndarray:
             if through.any():
                 rows = np.flatnonzero(through.any(axis=1))
                 src = near[rows]
-                keep = np.ones(n)
-                keep[k] = 0.0
-                mask = sparse.diags(keep)
-                g_k = (mask @ net.graph @ mask).tocsr()
-                g_k.eliminate_zeros()
+                pos[:] = -1
+                pos[near] = np.arange(len(near))
+                inside = (pos[ei] >= 0) & (pos[ej] >= 0)
+                flagged = np.zeros(len(ei), bool)
+                flagged[inside] = through[pos[ei[inside]], pos[ej[inside]]]
+                use = (tight | flagged) & (ei != k) & (ej != k)
+                g_k = sparse.coo_matrix((ew[use], (ei[use], ej[use])), shape=(n, n)).tocsr()
                 d_new = csgraph.dijkstra(g_k, directed=False, indices=src, limit=limit)
                 p_new = np.exp(-d_new[:, near])
                 t = through[rows]
@@ -466,9 +495,7 @@ def unit_networks(patches: gpd.GeoDataFrame, units: gpd.GeoDataFrame, *,
     options = options or NetworkOptions()
     geoms = patches.geometry.to_numpy()
     unit = patches["unit"].to_numpy(int) if len(patches) else np.zeros(0, int)
-    i, j, d = patch_links(geoms, max_m=options.cutoff_m)
-    same = unit[i] == unit[j] if len(i) else np.zeros(0, bool)
-    i, j, d = i[same], j[same], d[same]
+    i, j, d = patch_links(geoms, max_m=options.cutoff_m, group=unit)
     area_l = units.geometry.area.to_numpy() / 1e4
     out = {}
     for u in range(len(units)):  # one graph per zone or level
@@ -882,17 +909,25 @@ def barrier_network(classified: gpd.GeoDataFrame, zones: gpd.GeoDataFrame, *,
 
     options = options or NetworkOptions()
     units = ecology.accounting_units(zones)
-    allp = find_patches(classified, units, options=options)
-    nets = unit_networks(allp, units, options=options)
-    metrics = landscape_metrics(allp, units, nets)
+    # a zone feature that is also its level's union (one first-level zone) is computed once
+    same, first = pd.factorize(pd.Series(shapely.to_wkb(units.geometry.to_numpy())))
+    first = np.unique(same, return_index=True)[1]
+    distinct = units.iloc[first].reset_index(drop=True)
+    allp = find_patches(classified, distinct, options=options)
+    nets = unit_networks(allp, distinct, options=options)
+    metrics = landscape_metrics(allp, distinct, nets).iloc[same].reset_index(drop=True)
+    for col in ("zone", "level", "kind"):
+        metrics[col] = units[col].to_numpy()
     main = _main_unit(units)
-    sel = allp["unit"].to_numpy(int) == main
+    sel = allp["unit"].to_numpy(int) == same[main]
     patches = allp[sel].reset_index(drop=True)
-    patches["dpc"] = dpc(nets[main]) if len(patches) else np.zeros(0)
+    patches["zone"] = units["zone"].iloc[main]
+    patches["level"] = units["level"].iloc[main]
+    patches["dpc"] = dpc(nets[same[main]]) if len(patches) else np.zeros(0)
     corridors, gaps, raster = least_cost_corridors(classified, patches, options=options)
     cands, top = None, []
     if candidates is not None:
-        cands, top = _candidate_columns(candidates, units, allp, nets, options, gaps_ha)
+        cands, top = _candidate_columns(candidates, units, same, allp, nets, options, gaps_ha)
     definitions = {
         **{k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(options).items()},
         "decay_per_m": options.decay_per_m, "p_min": P_MIN, "link_cutoff_m": options.cutoff_m,
@@ -910,7 +945,7 @@ def barrier_network(classified: gpd.GeoDataFrame, zones: gpd.GeoDataFrame, *,
                          definitions=definitions)
 
 
-def _candidate_columns(cands: gpd.GeoDataFrame, units: gpd.GeoDataFrame,
+def _candidate_columns(cands: gpd.GeoDataFrame, units: gpd.GeoDataFrame, same: np.ndarray,
                        allp: gpd.GeoDataFrame, nets: Mapping[int, Network],
                        options: NetworkOptions, gaps_ha: Mapping[str, float] | None
                        ) -> tuple[gpd.GeoDataFrame, list[dict]]:
@@ -929,7 +964,7 @@ def _candidate_columns(cands: gpd.GeoDataFrame, units: gpd.GeoDataFrame,
             hits = np.flatnonzero(unit_zone == where)
         if not len(hits):
             continue
-        u = int(hits[0])
+        u = int(same[hits[0]])
         rows = np.flatnonzero(zone == where)
         up = allp[allp["unit"].to_numpy(int) == u].reset_index(drop=True)
         part = cands.iloc[rows]
