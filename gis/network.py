@@ -1057,8 +1057,14 @@ def add_map_layers(m, result: NetworkResult, *, simplify_m: float = 1.0,
                                           ["斑块 patch", "面积 area", "生境 habitat",
                                            "重要性 dPC"])).add_to(fg)
         groups.append(fg)
+    gaps = result.gaps
+    if len(gaps):
+        # one outline per parcel, however many corridors cross it
+        first = ~gaps["id"].astype(str).duplicated().to_numpy()
+        crossed = gaps.groupby(gaps["id"].astype(str), sort=False)["crossed_m"].sum()
+        gaps = gaps[first].assign(crossed_m=crossed.to_numpy())
     for frame, name, style, fields, aliases in (
-        (result.gaps, "廊道缺口地块 corridor gaps (parcels to close)",
+        (gaps, "廊道缺口地块 corridor gaps (parcels to close)",
          maps._style("#b2182b", "#ef8a62", weight=1.5, fill_opacity=0.6),
          {"i": "id", "c": "code", "n": "name_zh", "x": "crossed_m"},
          ["编号 id", "地类编码 code", "地类 class", "穿越长度 crossed"]),

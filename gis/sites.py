@@ -71,6 +71,9 @@ _COLUMNS: dict[str, tuple[str, str, str | None]] = {
     "closes_gap": ("within the gap", "可补足差距", None),
     "cumulative_ha": ("cumulative area [ha]", "累计面积", "#,##0.00"),
     "target_id": ("target", "目标", None),
+    "connectivity_gain": ("connectivity gain [% of PC]", "连通性增益", "0.00"),
+    "bridges": ("joins two or more patches", "连接斑块", None),
+    "rank_connectivity": ("rank by connectivity", "连通性排名", "0"),
     "lon": ("longitude [°E, WGS84]", "经度", "0.000000"),
     "lat": ("latitude [°N, WGS84]", "纬度", "0.000000"),
 }
