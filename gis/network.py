@@ -872,6 +872,27 @@ class NetworkResult:
     definitions: dict
 
 
+def published_level(zones: gpd.GeoDataFrame) -> str | None:
+    """The level whose patches are published: ``barrier``, else the first level present."""
+    from gis.config import ZONE_LEVELS
+
+    present = set(zones["level"].astype(str))
+    return next((lv for lv in ZONE_LEVELS if lv in present), None)
+
+
+def network_candidates(classified: gpd.GeoDataFrame, zones: gpd.GeoDataFrame, *,
+                       options=None) -> gpd.GeoDataFrame | None:
+    """Afforestation candidates of the published level when no forest target asks for a list
+    (no gap, or no forest target): ranked as usual, ``target_id`` empty, ``closes_gap`` False."""
+    from gis.ecology import afforestation_candidates
+
+    level = published_level(zones)
+    if level is None:
+        return None
+    return afforestation_candidates(classified, zones, level=level, gap_ha=0.0, options=options,
+                                    target_id="")
+
+
 def _main_unit(units: gpd.GeoDataFrame) -> int:
     """The unit whose patches are published: the barrier level, else the first level."""
     kind = units["kind"].astype(str).to_numpy()
@@ -1184,6 +1205,6 @@ __all__ = [
     "NETWORK_HABITATS", "Network", "NetworkOptions", "NetworkResult", "P_MIN", "PATCH_COLUMNS",
     "RESISTANCE_GROUPS", "add_map_layers", "barrier_network", "candidate_gain", "combined_gain", "connectivity",
     "dpc", "find_patches", "habitat_class", "landscape_metrics", "least_cost_corridors",
-    "network_options", "patch_links", "report_html", "resistance_raster", "unit_networks",
+    "network_candidates", "network_options", "patch_links", "published_level", "report_html", "resistance_raster", "unit_networks",
     "write_outputs",
 ]

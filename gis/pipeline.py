@@ -139,8 +139,13 @@ def step_network(ctx: Context) -> None:
         return
     gaps = {e["id"]: float(e["gap"]) for e in ctx.entries
             if e.get("gap_unit") == "ha" and e.get("gap") is not None}
-    result = network.barrier_network(classified, _with_barrier(ctx.layers.zones),
-                                     options=options, candidates=ctx.extras.get("afforestation"),
+    zones = _with_barrier(ctx.layers.zones)
+    cands = ctx.extras.get("afforestation")
+    if cands is None or not len(cands):
+        # no forest gap to close: the parcels that would join patches are still worth listing
+        cands = network.network_candidates(classified, zones,
+                                           options=ctx.results.get("ecology_options"))
+    result = network.barrier_network(classified, zones, options=options, candidates=cands,
                                      gaps_ha=gaps)
     ctx.results["network"] = result
     if result.candidates is not None:

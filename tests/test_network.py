@@ -299,3 +299,35 @@ def test_pipeline_writes_the_network(demo_dir, tmp_path):
     record = json.loads((out / "run.json").read_text(encoding="utf-8"))
     assert record["definitions"]["network"]["dispersal_m"] == 500
     assert "ecological network" in record["timings_s"]
+
+
+def test_run_on_the_constructed_barrier(tmp_path):
+    """The whole run from files: no forest target gap here (no level1), so the network lists
+    the barrier's candidates itself."""
+    from gis import pipeline
+
+    zones, parcels = barrier()
+    # placed near Tianjin (CGCS2000 GK CM 117E) so that the CRS check accepts the layers
+    zones.geometry = zones.geometry.translate(520_000, 4_330_000)
+    parcels.geometry = parcels.geometry.translate(520_000, 4_330_000)
+    zones.to_file(tmp_path / "zones.geojson", driver="GeoJSON")
+    parcels.to_file(tmp_path / "landuse.gpkg", driver="GPKG")
+    (tmp_path / "run.toml").write_text(
+        '[project]\nname = "test"\ncrs = "EPSG:4548"\n\n'
+        '[layers.landuse]\npath = "landuse.gpkg"\nscheme = "gbt21010"\n'
+        '[layers.landuse.columns]\nid = "id"\ncode = "code"\n\n'
+        '[layers.zones]\npath = "zones.geojson"\n[layers.zones.columns]\nname = "name"\n'
+        'level = "level"\n\n[output]\ndir = "out"\n', encoding="utf-8")
+    pipeline.run(tmp_path / "run.toml")
+    out = tmp_path / "out"
+    aff = pd.read_csv(out / "afforestation.csv", encoding="utf-8-sig", dtype={"id": str})
+    best = aff.sort_values("rank_connectivity").iloc[0]
+    assert best["id"] == "G" and bool(best["bridges"])
+    assert best["connectivity_gain"] == pytest.approx(100 * (205 ** 2 - NUM) / NUM)
+    conn = pd.read_csv(out / "connectivity.csv", encoding="utf-8-sig")
+    row = conn[conn["kind"] == "level"].iloc[0]
+    assert (row["zone"], row["n_patches"]) == ("barrier", 2)
+    assert row["pc"] == pytest.approx(NUM / 800 ** 2)
+    corr = gpd.read_file(out / "corridors.gpkg", layer="corridors")
+    assert corr["gap_parcels"].tolist() == ["G"]
+    assert "生态网络 Ecological network" in (out / "report.html").read_text(encoding="utf-8")
