@@ -569,13 +569,17 @@ def resistance_raster(classified: gpd.GeoDataFrame, bounds: tuple[float, float, 
     geoms = classified.geometry.to_numpy()
     box = shapely.box(*bounds)
     sel = shapely.intersects(geoms, box)
-    out = features.rasterize(zip(geoms[sel], value[sel], strict=True), out_shape=(height, width),
+    # vertices closer than a quarter cell change no cell centre's side much, and rasterio reads
+    # every vertex through Python
+    shapes = shapely.simplify(geoms[sel], res / 4)
+    out = features.rasterize(zip(shapes, value[sel], strict=True), out_shape=(height, width),
                              transform=transform, fill=table["other"], dtype="float64")
     return out, transform, res
 
 
 def least_cost_corridors(classified: gpd.GeoDataFrame, patches: gpd.GeoDataFrame, *,
-                         options: NetworkOptions | None = None
+                         options: NetworkOptions | None = None,
+                         within: shapely.Geometry | None = None
                          ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, dict]:
     """Least-cost corridors between neighbouring patches and the parcels they cross.
 
@@ -586,6 +590,8 @@ def least_cost_corridors(classified: gpd.GeoDataFrame, patches: gpd.GeoDataFrame
     patches : GeoDataFrame
         The patches of one unit (:func:`find_patches`), with ``patch_id``.
     options : NetworkOptions, optional
+    within : shapely geometry, optional
+        The unit the corridors must stay in (cells whose centre is outside are impassable).
 
     Returns
     -------
@@ -611,8 +617,13 @@ def least_cost_corridors(classified: gpd.GeoDataFrame, patches: gpd.GeoDataFrame
     pad = min(options.corridor_max_m, options.cutoff_m) / 2
     bounds = (x0 - pad, y0 - pad, x1 + pad, y1 + pad)
     cost, transform, res = resistance_raster(classified, bounds, options=options)
+    if within is not None:
+        from rasterio import features
+
+        outside = features.geometry_mask([within], out_shape=cost.shape, transform=transform)
+        cost[outside] = np.inf
     label = _patch_cells(pgeom, cost.shape, transform)
-    starts = np.argwhere(label > 0)
+    starts = np.argwhere(_rim_cells(label))
     mcp = MCP_Geometric(cost, fully_connected=True)
     cum, trace = mcp.find_costs(starts)
     alloc = _allocation(label, trace, np.asarray(mcp.offsets))
@@ -660,6 +671,17 @@ def _patch_cells(geoms: np.ndarray, shape: tuple[int, int], transform) -> np.nda
         r, c = np.clip(np.asarray(r), 0, shape[0] - 1), np.clip(np.asarray(c), 0, shape[1] - 1)
         label[r, c] = missing
     return label
+
+
+def _rim_cells(label: np.ndarray) -> np.ndarray:
+    """Patch cells with a 4-neighbour outside their patch (or on the raster's edge): the only
+    cells a path can leave a patch from, so the only start points the cost run needs."""
+    padded = np.pad(label, 1, constant_values=-1)
+    core = padded[1:-1, 1:-1]
+    rim = np.zeros(label.shape, bool)
+    for dr, dc in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+        rim |= padded[1 + dr:padded.shape[0] - 1 + dr, 1 + dc:padded.shape[1] - 1 + dc] != core
+    return rim & (label > 0)
 
 
 def _allocation(label: np.ndarray, trace: np.ndarray, offsets: np.ndarray) -> np.ndarray:
@@ -945,7 +967,8 @@ def barrier_network(classified: gpd.GeoDataFrame, zones: gpd.GeoDataFrame, *,
     patches["zone"] = units["zone"].iloc[main]
     patches["level"] = units["level"].iloc[main]
     patches["dpc"] = dpc(nets[same[main]]) if len(patches) else np.zeros(0)
-    corridors, gaps, raster = least_cost_corridors(classified, patches, options=options)
+    corridors, gaps, raster = least_cost_corridors(classified, patches, options=options,
+                                                   within=units.geometry.iloc[main])
     cands, top = None, []
     if candidates is not None:
         cands, top = _candidate_columns(candidates, units, same, allp, nets, options, gaps_ha)
@@ -1090,7 +1113,7 @@ def add_map_layers(m, result: NetworkResult, *, simplify_m: float = 1.0,
          {"i": "id", "c": "code", "n": "name_zh", "x": "crossed_m"},
          ["编号 id", "地类编码 code", "地类 class", "穿越长度 crossed"]),
         (result.corridors, "生态廊道 least-cost corridors",
-         {"color": "#e66101", "weight": 3, "opacity": 0.9},
+         {"color": "#e66101", "weight": 2, "opacity": 0.9},
          {"r": "corridor_id", "f": "from_patch", "t": "to_patch", "l": "length_m",
           "g": "gap_m", "q": "gap_parcels"},
          ["廊道 corridor", "自 from patch", "至 to patch", "长度 length", "缺口 gap",
@@ -1105,7 +1128,8 @@ def add_map_layers(m, result: NetworkResult, *, simplify_m: float = 1.0,
             else:
                 props[key] = maps.escape_text(frame[col])
         geoms = maps._web_geometry(frame.geometry, simplify_m)
-        fg = folium.FeatureGroup(name=name, show=True)
+        # the gap parcels are many on a district: shown on demand
+        fg = folium.FeatureGroup(name=name, show=frame is not gaps)
         maps._static_geojson(maps._feature_collection(props, geoms), name=name, control=False,
                              style=style, tooltip=maps._tooltip(list(fields), aliases)).add_to(fg)
         groups.append(fg)
