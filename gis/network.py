@@ -1074,50 +1074,67 @@ _DPC_COLOURS = ["#c7e9c0", "#74c476", "#31a354", "#006d2c", "#00441b"]
 def add_map_layers(m, result: NetworkResult, *, simplify_m: float = 1.0,
                    notes: list[str] | None = None) -> None:
     """Draw the network on a folium map: patches by dPC (one layer per class), corridors, the
-    gap parcels they cross, and the bridging candidates; one legend."""
+    gap parcels they cross (shown on demand), and the bridging candidates; one legend."""
+    groups = [_patch_layer(result.patches, simplify_m), *_line_layers(result, simplify_m),
+              _bridge_layer(result.candidates, simplify_m)]
+    for fg in groups:
+        if fg is not None:
+            fg.add_to(m)
+    _network_legend(m, result)
+    if notes is not None and not len(result.patches):
+        notes.append("无生境斑块 — no habitat patches above the minimum size.")
+
+
+def _patch_layer(p: gpd.GeoDataFrame, simplify_m: float):
     import folium
 
     from gis import maps
 
-    groups = []
-    p = result.patches
-    if len(p):
-        cls = maps._classes(p["dpc"].to_numpy(float), DPC_BREAKS)
-        props = pd.DataFrame({
-            "p": p["patch_id"].astype("Int64").astype("string"),
-            "a": maps._num(p["area_ha"], 1, "ha"), "k": maps.escape_text(p["classes"]),
-            "d": maps._num(p["dpc"], 1, "%")}, index=p.index)
-        geoms = pd.Series(list(maps._web_geometry(p.geometry, max(simplify_m, 2.0))),
-                          index=p.index)
-        fg = folium.FeatureGroup(name="生境斑块 habitat patches (dPC)", show=True)
-        for i, colour in enumerate(_DPC_COLOURS):
-            sel = cls == i
-            if sel.any():
-                maps._static_geojson(
-                    maps._feature_collection(props[sel], geoms[sel]), name=f"dPC {i}",
-                    control=False, style=maps._style("#00441b", colour, weight=1,
-                                                     fill_opacity=0.7),
-                    tooltip=maps._tooltip(["p", "a", "k", "d"],
-                                          ["斑块 patch", "面积 area", "生境 habitat",
-                                           "重要性 dPC"])).add_to(fg)
-        groups.append(fg)
+    if not len(p):
+        return None
+    cls = maps._classes(p["dpc"].to_numpy(float), DPC_BREAKS)
+    props = pd.DataFrame({
+        "p": p["patch_id"].astype("Int64").astype("string"),
+        "a": maps._num(p["area_ha"], 1, "ha"), "k": maps.escape_text(p["classes"]),
+        "d": maps._num(p["dpc"], 1, "%")}, index=p.index)
+    geoms = pd.Series(list(maps._web_geometry(p.geometry, max(simplify_m, 2.0))), index=p.index)
+    fg = folium.FeatureGroup(name="生境斑块 habitat patches (dPC)", show=True)
+    for i, colour in enumerate(_DPC_COLOURS):
+        sel = cls == i
+        if sel.any():
+            maps._static_geojson(
+                maps._feature_collection(props[sel], geoms[sel]), name=f"dPC {i}", control=False,
+                style=maps._style("#00441b", colour, weight=1, fill_opacity=0.7),
+                tooltip=maps._tooltip(["p", "a", "k", "d"], ["斑块 patch", "面积 area",
+                                                             "生境 habitat", "重要性 dPC"])
+            ).add_to(fg)
+    return fg
+
+
+def _line_layers(result: NetworkResult, simplify_m: float) -> list:
+    """The gap parcels (one outline per parcel, however many corridors cross it) and the
+    corridors."""
+    import folium
+
+    from gis import maps
+
     gaps = result.gaps
     if len(gaps):
-        # one outline per parcel, however many corridors cross it
         first = ~gaps["id"].astype(str).duplicated().to_numpy()
         crossed = gaps.groupby(gaps["id"].astype(str), sort=False)["crossed_m"].sum()
         gaps = gaps[first].assign(crossed_m=crossed.to_numpy())
-    for frame, name, style, fields, aliases in (
+    out = []
+    for frame, name, style, fields, aliases, show in (
         (gaps, "廊道缺口地块 corridor gaps (parcels to close)",
          maps._style("#b2182b", "#ef8a62", weight=1.5, fill_opacity=0.6),
          {"i": "id", "c": "code", "n": "name_zh", "x": "crossed_m"},
-         ["编号 id", "地类编码 code", "地类 class", "穿越长度 crossed"]),
+         ["编号 id", "地类编码 code", "地类 class", "穿越长度 crossed"], False),
         (result.corridors, "生态廊道 least-cost corridors",
          {"color": "#e66101", "weight": 2, "opacity": 0.9},
          {"r": "corridor_id", "f": "from_patch", "t": "to_patch", "l": "length_m",
           "g": "gap_m", "q": "gap_parcels"},
          ["廊道 corridor", "自 from patch", "至 to patch", "长度 length", "缺口 gap",
-          "缺口地块 gap parcels"]),
+          "缺口地块 gap parcels"], True),
     ):
         if frame is None or not len(frame):
             continue
@@ -1128,30 +1145,40 @@ def add_map_layers(m, result: NetworkResult, *, simplify_m: float = 1.0,
             else:
                 props[key] = maps.escape_text(frame[col])
         geoms = maps._web_geometry(frame.geometry, simplify_m)
-        # the gap parcels are many on a district: shown on demand
-        fg = folium.FeatureGroup(name=name, show=frame is not gaps)
+        fg = folium.FeatureGroup(name=name, show=show)
         maps._static_geojson(maps._feature_collection(props, geoms), name=name, control=False,
                              style=style, tooltip=maps._tooltip(list(fields), aliases)).add_to(fg)
-        groups.append(fg)
-    cands = result.candidates
-    if cands is not None and len(cands) and cands["bridges"].any():
-        b = cands[cands["bridges"].to_numpy(bool)]
-        props = pd.DataFrame({
-            "i": maps.escape_text(b["id"]), "c": maps.escape_text(b["code"]),
-            "a": maps._num(b["area_ha"], 2, "ha"), "g": maps._num(b["connectivity_gain"], 2, "%"),
-            "r": pd.to_numeric(b["rank_connectivity"]).astype("Int64").astype("string")},
-            index=b.index)
-        fg = folium.FeatureGroup(name="连接斑块的候选地块 bridging candidates", show=True)
-        maps._static_geojson(
-            maps._feature_collection(props, maps._web_geometry(b.geometry, simplify_m)),
-            name="bridging candidates", control=False,
-            style=maps._style("#7a0177", "#f768a1", weight=4, fill_opacity=0.6),
-            tooltip=maps._tooltip(["i", "c", "a", "g", "r"],
-                                  ["编号 id", "地类编码 code", "面积 area",
-                                   "连通性增益 PC gain", "连通性排名 connectivity rank"])).add_to(fg)
-        groups.append(fg)
-    for fg in groups:
-        fg.add_to(m)
+        out.append(fg)
+    return out
+
+
+def _bridge_layer(cands: gpd.GeoDataFrame | None, simplify_m: float):
+    import folium
+
+    from gis import maps
+
+    if cands is None or not len(cands) or not cands["bridges"].any():
+        return None
+    b = cands[cands["bridges"].to_numpy(bool)]
+    props = pd.DataFrame({
+        "i": maps.escape_text(b["id"]), "c": maps.escape_text(b["code"]),
+        "a": maps._num(b["area_ha"], 2, "ha"), "g": maps._num(b["connectivity_gain"], 2, "%"),
+        "r": pd.to_numeric(b["rank_connectivity"]).astype("Int64").astype("string")},
+        index=b.index)
+    fg = folium.FeatureGroup(name="连接斑块的候选地块 bridging candidates", show=True)
+    maps._static_geojson(
+        maps._feature_collection(props, maps._web_geometry(b.geometry, simplify_m)),
+        name="bridging candidates", control=False,
+        style=maps._style("#7a0177", "#f768a1", weight=4, fill_opacity=0.6),
+        tooltip=maps._tooltip(["i", "c", "a", "g", "r"],
+                              ["编号 id", "地类编码 code", "面积 area", "连通性增益 PC gain",
+                               "连通性排名 connectivity rank"])).add_to(fg)
+    return fg
+
+
+def _network_legend(m, result: NetworkResult) -> None:
+    from gis import maps
+
     edges = [None, *DPC_BREAKS, None]
     rows = [(c, maps._break_label(edges[i], edges[i + 1], lambda v: f"{v:g} %"))
             for i, c in enumerate(_DPC_COLOURS)]
@@ -1159,10 +1186,9 @@ def add_map_layers(m, result: NetworkResult, *, simplify_m: float = 1.0,
              ("#f768a1", "连接斑块的候选 bridging candidate")]
     maps._legend(m, key="network", title="生态网络 ecological network: 斑块重要性 dPC",
                  rows=rows, breaks=DPC_BREAKS,
-                 note=f"{len(p)} 斑块 patches ≥ {result.definitions.get('min_patch_ha')} ha, "
+                 note=f"{len(result.patches)} 斑块 patches ≥ "
+                      f"{result.definitions.get('min_patch_ha')} ha, "
                       f"{len(result.corridors)} 廊道 corridors")
-    if notes is not None and not len(p):
-        notes.append("无生境斑块 — no habitat patches above the minimum size.")
 
 
 def report_html(result: NetworkResult) -> str:
