@@ -1075,8 +1075,10 @@ def add_map_layers(m, result: NetworkResult, *, simplify_m: float = 1.0,
                    notes: list[str] | None = None) -> None:
     """Draw the network on a folium map: patches by dPC (one layer per class), corridors, the
     gap parcels they cross (shown on demand), and the bridging candidates; one legend."""
-    groups = [_patch_layer(result.patches, simplify_m), *_line_layers(result, simplify_m),
-              _bridge_layer(result.candidates, simplify_m)]
+    lines = _line_layers(result, simplify_m)
+    # corridors last, so that their lines stay above the parcels they cross
+    groups = [_patch_layer(result.patches, simplify_m), lines.get("gaps"),
+              _bridge_layer(result.candidates, simplify_m), lines.get("corridors")]
     for fg in groups:
         if fg is not None:
             fg.add_to(m)
@@ -1111,7 +1113,7 @@ def _patch_layer(p: gpd.GeoDataFrame, simplify_m: float):
     return fg
 
 
-def _line_layers(result: NetworkResult, simplify_m: float) -> list:
+def _line_layers(result: NetworkResult, simplify_m: float) -> dict:
     """The gap parcels (one outline per parcel, however many corridors cross it) and the
     corridors."""
     import folium
@@ -1123,13 +1125,13 @@ def _line_layers(result: NetworkResult, simplify_m: float) -> list:
         first = ~gaps["id"].astype(str).duplicated().to_numpy()
         crossed = gaps.groupby(gaps["id"].astype(str), sort=False)["crossed_m"].sum()
         gaps = gaps[first].assign(crossed_m=crossed.to_numpy())
-    out = []
-    for frame, name, style, fields, aliases, show in (
-        (gaps, "廊道缺口地块 corridor gaps (parcels to close)",
+    out = {}
+    for key, frame, name, style, fields, aliases, show in (
+        ("gaps", gaps, "廊道缺口地块 corridor gaps (parcels to close)",
          maps._style("#b2182b", "#ef8a62", weight=1.5, fill_opacity=0.6),
          {"i": "id", "c": "code", "n": "name_zh", "x": "crossed_m"},
          ["编号 id", "地类编码 code", "地类 class", "穿越长度 crossed"], False),
-        (result.corridors, "生态廊道 least-cost corridors",
+        ("corridors", result.corridors, "生态廊道 least-cost corridors",
          {"color": "#e66101", "weight": 2, "opacity": 0.9},
          {"r": "corridor_id", "f": "from_patch", "t": "to_patch", "l": "length_m",
           "g": "gap_m", "q": "gap_parcels"},
@@ -1148,7 +1150,7 @@ def _line_layers(result: NetworkResult, simplify_m: float) -> list:
         fg = folium.FeatureGroup(name=name, show=show)
         maps._static_geojson(maps._feature_collection(props, geoms), name=name, control=False,
                              style=style, tooltip=maps._tooltip(list(fields), aliases)).add_to(fg)
-        out.append(fg)
+        out[key] = fg
     return out
 
 
