@@ -1126,7 +1126,7 @@ def _line_layers(result: NetworkResult, simplify_m: float) -> dict:
         crossed = gaps.groupby(gaps["id"].astype(str), sort=False)["crossed_m"].sum()
         gaps = gaps[first].assign(crossed_m=crossed.to_numpy())
     out = {}
-    for key, frame, name, style, fields, aliases, show in (
+    for layer, frame, name, style, fields, aliases, show in (
         ("gaps", gaps, "廊道缺口地块 corridor gaps (parcels to close)",
          maps._style("#b2182b", "#ef8a62", weight=1.5, fill_opacity=0.6),
          {"i": "id", "c": "code", "n": "name_zh", "x": "crossed_m"},
@@ -1150,7 +1150,7 @@ def _line_layers(result: NetworkResult, simplify_m: float) -> dict:
         fg = folium.FeatureGroup(name=name, show=show)
         maps._static_geojson(maps._feature_collection(props, geoms), name=name, control=False,
                              style=style, tooltip=maps._tooltip(list(fields), aliases)).add_to(fg)
-        out[key] = fg
+        out[layer] = fg
     return out
 
 
