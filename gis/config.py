@@ -58,6 +58,15 @@ CATEGORY_ZH = {"government": "党政机关", "public": "公共建筑", "commerci
 LEVEL_ZH = {"barrier": "绿色生态屏障", "level1": "一级管控区", "level2": "二级管控区",
             "level3": "三级管控区", "subzone": "分区", "street": "街道", "district": "全区"}
 
+#: habitat classes of the ecological network (gis.network) and the land-use groups of its
+#: resistance table
+NETWORK_HABITATS = ("forest", "water", "green")
+RESISTANCE_GROUPS = ("blue", "forest", "green", "cropland", "construction", "other")
+_NETWORK_KEYS = {"enabled": bool, "habitat": list, "min_patch_ha": float, "dispersal_m": float,
+                 "resistance": dict, "resolution_m": float, "max_cells": int,
+                 "corridor_max_m": float, "max_candidates": int, "rank_by": str,
+                 "top_candidates": int}
+
 _LAYER_KEYS_BY_KIND = {
     "buildings": {"path", "layer", "encoding", "crs", "datum", "columns", "values", "categories",
                   "max_unknown_share"},
@@ -139,6 +148,8 @@ class RunConfig:
     ground, finance : dict
         The ``[ground]`` and ``[finance]`` tables, checked by :mod:`gis.ground` and
         :mod:`gis.finance`.
+    network : dict
+        The ``[ecology.network]`` table, checked here (see :mod:`gis.network`).
     """
 
     path: Path | None
@@ -156,6 +167,7 @@ class RunConfig:
     ground: dict[str, Any] = field(default_factory=dict)
     finance: dict[str, Any] = field(default_factory=dict)
     weather_max_distance_km: float = WEATHER_MAX_DISTANCE_KM
+    network: dict[str, Any] = field(default_factory=dict)
 
     @property
     def base(self) -> Path:
@@ -264,6 +276,8 @@ def parse_runfile(raw: dict[str, Any], *, base: str | Path, source: Path | None 
     for name in ("pv", "ecology", "ground", "finance"):
         if not isinstance(raw.get(name, {}), dict):
             bad(name, "must be a table", raw[name])
+    ecology = dict(raw.get("ecology", {})) if isinstance(raw.get("ecology", {}), dict) else {}
+    network = _network_table(ecology.pop("network", {}), bad)
 
     crs = project.get("crs")
     if crs is not None:
@@ -338,7 +352,7 @@ def parse_runfile(raw: dict[str, Any], *, base: str | Path, source: Path | None 
         layers=layers,
         weather=weather_path,
         pv=dict(raw.get("pv", {})),
-        ecology=dict(raw.get("ecology", {})),
+        ecology=ecology,
         engine=EngineSpec(engine.get("kind", "local"), engine.get("address"),
                           engine.get("partitions")),
         output=OutputSpec(out_dir, output.get("offline", False),
@@ -348,7 +362,51 @@ def parse_runfile(raw: dict[str, Any], *, base: str | Path, source: Path | None 
         ground=dict(raw.get("ground", {})) if isinstance(raw.get("ground", {}), dict) else {},
         finance=dict(raw.get("finance", {})) if isinstance(raw.get("finance", {}), dict) else {},
         weather_max_distance_km=float(max_km) if is_number(max_km) else WEATHER_MAX_DISTANCE_KM,
+        network=network,
     )
+
+
+def _network_table(table: Any, bad) -> dict[str, Any]:
+    """The checked ``[ecology.network]`` table (values as given; defaults in gis.network)."""
+    prefix = "ecology.network"
+    if not isinstance(table, dict):
+        bad(prefix, "must be a table", table, f"write [{prefix}]")
+        return {}
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        kind = _NETWORK_KEYS.get(key)
+        if kind is None:
+            bad(f"{prefix}.{key}", "unknown key", hint=_suggest(key, _NETWORK_KEYS))
+        elif not _is_type(value, kind):
+            bad(f"{prefix}.{key}", f"must be {_type_name(kind)}", value)
+        else:
+            out[key] = value
+    for key in ("min_patch_ha", "resolution_m", "dispersal_m", "corridor_max_m"):
+        if key in out and not (is_number(out[key]) and out[key] >= 0
+                               and (out[key] > 0 or key == "min_patch_ha")):
+            bad(f"{prefix}.{key}", "must be a positive number [m or ha]", out.pop(key))
+    for key in ("max_cells", "max_candidates", "top_candidates"):
+        if key in out and out[key] < (1 if key != "max_candidates" else 0):
+            bad(f"{prefix}.{key}", "must be a positive whole number", out.pop(key))
+    habitat = out.get("habitat")
+    if habitat is not None:
+        wrong = [h for h in habitat if h not in NETWORK_HABITATS]
+        if wrong or not habitat:
+            bad(f"{prefix}.habitat", "habitat classes are forest, water and green", wrong or habitat,
+                'for example habitat = ["forest", "water"]')
+            out.pop("habitat")
+    resistance = out.get("resistance")
+    if resistance is not None:
+        for group, value in resistance.items():
+            if group not in RESISTANCE_GROUPS:
+                bad(f"{prefix}.resistance.{group}", "unknown land-use group",
+                    hint=_suggest(group, RESISTANCE_GROUPS))
+            elif not (is_number(value) and value > 0):
+                bad(f"{prefix}.resistance.{group}", "must be a number > 0 (relative resistance)",
+                    value)
+    if "rank_by" in out and out["rank_by"] not in ("suitability", "connectivity"):
+        bad(f"{prefix}.rank_by", "must be suitability or connectivity", out.pop("rank_by"))
+    return out
 
 
 def _layer_spec(kind: str, table: dict, base: Path, bad) -> LayerSpec | None:

@@ -131,7 +131,8 @@ def publish(out_dir: str | Path, *, pv, zones, landuse, candidates, streets,
             scorecard: Mapping, meta: Mapping,
             rollups: Mapping[str, pd.DataFrame] | None = None, offline: bool = False,
             files: Mapping[str, str | Path] | None = None,
-            ground: Mapping[str, Any] | None = None) -> dict[str, Path]:
+            ground: Mapping[str, Any] | None = None,
+            network=None) -> dict[str, Path]:
     """Write the maps, the report and the dashboard of a run.
 
     Parameters
@@ -149,6 +150,8 @@ def publish(out_dir: str | Path, *, pv, zones, landuse, candidates, streets,
     ground : dict, optional
         Ground PV and money: ``sites`` (drawn on the PV map) and the tables of
         :func:`gis.report.ground_section`.
+    network : gis.network.NetworkResult, optional
+        Drawn on the ecology map and summarised in the report.
 
     Returns
     -------
@@ -168,11 +171,12 @@ def publish(out_dir: str | Path, *, pv, zones, landuse, candidates, streets,
     if zones is not None and len(zones) and landuse is not None:
         m = maps.ecology_map(zones, landuse, candidates, targets=_map_targets(scorecard),
                              max_parcels=int(meta.get("max_parcels_drawn") or 25_000),
-                             offline=offline, synthetic=synthetic,
+                             offline=offline, synthetic=synthetic, network=network,
                              title=f"{project} 生态屏障 Green ecological barrier")
         written["ecology_map"] = maps.save_map(m, out_dir / "ecology_map.html", offline=offline)
     written["report"] = write_report(out_dir, scorecard=scorecard, pv=pv, zones=zones,
-                                     rollups=rollups, meta=meta, ground=ground)
+                                     rollups=rollups, meta=meta, ground=ground,
+                                     network=network)
     written_names = {path.name for path in written.values()} | {"report.html"}
     links: dict[str, str | Path] = {label: name for name, label in PAGES.items()
                                     if name in written_names}

@@ -735,6 +735,61 @@ def _empty_candidates(crs) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(frame, geometry="geometry", crs=crs)
 
 
+#: Columns the ecological network (:mod:`gis.network`) adds to the afforestation list.
+CONNECTIVITY_COLUMNS = ["connectivity_gain", "bridges", "rank_connectivity"]
+RANK_BY = ("suitability", "connectivity")
+
+
+def with_connectivity(candidates: gpd.GeoDataFrame, gain: np.ndarray, bridges: np.ndarray, *,
+                      rank_by: str = "suitability",
+                      gaps_ha: dict[str, float] | None = None) -> gpd.GeoDataFrame:
+    """The candidate list with ``connectivity_gain`` [%], ``bridges`` and ``rank_connectivity``.
+
+    ``rank_connectivity`` ranks each target's list by connectivity gain (largest first; the
+    suitability ``rank`` breaks ties; no gain last).  With ``rank_by = "connectivity"`` the list
+    is ordered that way: ``rank``, ``cumulative_ha`` and ``closes_gap`` follow the new order
+    (the gap of each target from ``gaps_ha``); the suitability order is the default.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> cands = gpd.GeoDataFrame({"id": ["big", "joint"], "area_ha": [3.0, 0.5], "rank": [1, 2],
+    ...     "cumulative_ha": [3.0, 3.5], "closes_gap": [True, False], "target_id": "t"},
+    ...     geometry=[shapely.box(0, 0, 1, 1)] * 2, crs="EPSG:4548")
+    >>> out = with_connectivity(cands, np.array([1.0, 40.0]), np.array([False, True]),
+    ...                         rank_by="connectivity", gaps_ha={"t": 0.4})
+    >>> out[["id", "rank", "rank_connectivity", "cumulative_ha", "closes_gap", "bridges"]]
+          id  rank  rank_connectivity  cumulative_ha  closes_gap  bridges
+    0  joint     1                  1            0.5        True     True
+    1    big     2                  2            3.5       False    False
+    """
+    if rank_by not in RANK_BY:
+        raise ValueError(f"rank_by must be one of {RANK_BY}, not {rank_by!r}")
+    out = candidates.copy()
+    out["connectivity_gain"] = np.asarray(gain, float)
+    out["bridges"] = np.asarray(bridges, bool)
+    if not len(out):
+        out["rank_connectivity"] = pd.Series(dtype="int64")
+        return out
+    target = out["target_id"].astype(str)
+    pos = target.map({t: i for i, t in enumerate(pd.unique(target))}).to_numpy()
+    key = pd.DataFrame({"pos": pos, "g": -out["connectivity_gain"].fillna(-np.inf).to_numpy(),
+                        "rank": pd.to_numeric(out["rank"]).to_numpy()})
+    order = key.sort_values(["pos", "g", "rank"], kind="stable").index.to_numpy()
+    rc = np.empty(len(out), dtype=np.int64)
+    rc[order] = key.iloc[order].groupby("pos").cumcount().to_numpy() + 1
+    out["rank_connectivity"] = rc
+    if rank_by == "connectivity":
+        out = out.iloc[order].reset_index(drop=True)
+        out["rank"] = out["rank_connectivity"]
+        out["cumulative_ha"] = out.groupby(out["target_id"].astype(str))["area_ha"].cumsum()
+        gap = out["target_id"].astype(str).map(gaps_ha or {}).astype(float).fillna(0.0)
+        out["closes_gap"] = ((out["cumulative_ha"] - out["area_ha"] < gap) & (gap > 0)
+                             ).to_numpy(bool)
+    cols = [c for c in out.columns if c != "geometry"] + ["geometry"]
+    return gpd.GeoDataFrame(out[cols], geometry="geometry", crs=candidates.crs)
+
+
 # ---------------------------------------------------------------------------------------------
 # Targets
 # ---------------------------------------------------------------------------------------------
@@ -886,7 +941,7 @@ def ecology_targets(zones_table: pd.DataFrame, targets: dict, *,
 
 
 __all__ = [
-    "CANDIDATE_COLUMNS", "TIERS", "accounting_units", "afforestation_candidates",
+    "CANDIDATE_COLUMNS", "CONNECTIVITY_COLUMNS", "TIERS", "accounting_units", "afforestation_candidates",
     "bluegreen_candidates", "compare_sources", "ecology_targets", "landcover_accounts",
-    "zone_accounts",
+    "with_connectivity", "zone_accounts",
 ]

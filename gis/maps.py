@@ -844,7 +844,7 @@ def ecology_map(zones: gpd.GeoDataFrame, landuse: gpd.GeoDataFrame,
                 synthetic: bool = False, simplify_m: float = 1.0, max_parcels: int = 25_000,
                 landuse_grid_m: float = 250.0,
                 title: str = "生态屏障 Green ecological barrier",
-                site_panel: bool = True) -> folium.Map:
+                site_panel: bool = True, network=None) -> folium.Map:
     """The ecology map: zones by blue-green share and forest coverage, land use, candidates.
 
     Parameters
@@ -873,6 +873,9 @@ def ecology_map(zones: gpd.GeoDataFrame, landuse: gpd.GeoDataFrame,
     site_panel : bool
         Add the afforestation-list panel (filter, order, highlight, download the candidates as
         ``afforestation.csv`` has them; :mod:`gis.sitepanel`).
+    network : gis.network.NetworkResult, optional
+        Patches by dPC, corridors and their gaps, bridging candidates
+        (:func:`gis.network.add_map_layers`).
 
     Returns
     -------
@@ -894,6 +897,10 @@ def ecology_map(zones: gpd.GeoDataFrame, landuse: gpd.GeoDataFrame,
 
         sitepanel.add_afforestation_panel(m, candidates)
 
+    if network is not None:
+        from gis.network import add_map_layers
+
+        add_map_layers(m, network, simplify_m=simplify_m, notes=notes)
     folium.LayerControl(collapsed=False).add_to(m)
     _panel(m, title=title, notes=notes, synthetic=synthetic)
     return m

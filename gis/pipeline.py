@@ -126,6 +126,33 @@ def step_ecology(ctx: Context) -> None:
     ctx.extras.update(extras)
 
 
+def step_network(ctx: Context) -> None:
+    """Habitat patches, landscape metrics, PC/ECA/dPC, corridors and the connectivity gain of
+    the afforestation candidates; writes patches.gpkg, connectivity.csv, corridors.gpkg."""
+    classified = ctx.results.get("landuse")
+    if classified is None or ctx.layers.zones is None:
+        return
+    from gis import network
+
+    options = network.network_options(ctx.cfg.network)
+    if not options.enabled:
+        return
+    gaps = {e["id"]: float(e["gap"]) for e in ctx.entries
+            if e.get("gap_unit") == "ha" and e.get("gap") is not None}
+    zones = _with_barrier(ctx.layers.zones)
+    cands = ctx.extras.get("afforestation")
+    if cands is None or not len(cands):
+        # no forest gap to close: the parcels that would join patches are still worth listing
+        cands = network.network_candidates(classified, zones,
+                                           options=ctx.results.get("ecology_options"))
+    result = network.barrier_network(classified, zones, options=options, candidates=cands,
+                                     gaps_ha=gaps)
+    ctx.results["network"] = result
+    if result.candidates is not None:
+        ctx.extras["afforestation"] = result.candidates
+    network.write_outputs(result, ctx.path)
+
+
 def step_ground(ctx: Context) -> None:
     """Ground-mounted PV (ponds, facility farmland, roadsides), money per site, scenarios."""
     from gis import finance, ground
@@ -257,7 +284,8 @@ def step_publish(ctx: Context) -> None:
         landuse=ctx.results.get("landuse"), candidates=ctx.extras.get("afforestation"),
         streets=ctx.layers.streets, scorecard=ctx.results["scorecard"], meta=_meta(ctx),
         rollups=ctx.results.get("pv_rollups"), offline=ctx.cfg.output.offline,
-        files=dict(ctx.files), ground=_ground_publish(ctx))
+        files=dict(ctx.files), ground=_ground_publish(ctx),
+        network=ctx.results.get("network"))
     for path in written.values():
         ctx.files[Path(path).name] = Path(path).name
 
@@ -315,6 +343,7 @@ STEPS: list[Step] = [
     ("load and validate layers", step_load),
     ("rooftop PV", step_pv),
     ("ecology", step_ecology),
+    ("ecological network", step_network),
     ("ground PV and finance", step_ground),
     ("scorecard", step_scorecard),
     ("exports", step_exports),
@@ -549,6 +578,8 @@ def _definitions(ctx: Context, *, with_pv: bool = True) -> dict[str, Any]:
     opts = ctx.results.get("ecology_options")
     if opts is not None:
         out["ecology"] = _plain(opts)
+    if ctx.results.get("network") is not None:
+        out["network"] = ctx.results["network"].definitions
     params = ctx.results.get("pv_params")
     if params is not None and with_pv:
         out["pv"] = _plain(params)
@@ -584,7 +615,7 @@ def _resolved(cfg: RunConfig) -> dict[str, Any]:
 
 def _versions() -> dict[str, str]:
     names = ["gis-planner", "geopandas", "shapely", "pyogrio", "pyproj", "rasterio", "exactextract",
-             "pvlib", "folium", "branca", "pandas", "numpy", "openpyxl"]
+             "pvlib", "folium", "branca", "pandas", "numpy", "openpyxl", "scipy", "scikit-image"]
     out = {}
     for name in names:
         try:

@@ -473,7 +473,7 @@ def provenance_section(meta: Mapping) -> Section:
 def write_report(out_dir: str | Path, *, scorecard: Mapping, pv: pd.DataFrame | None,
                  zones: pd.DataFrame | None, rollups: Mapping[str, pd.DataFrame] | None,
                  meta: Mapping, ground: Mapping[str, Any] | None = None,
-                 sections: Sequence[Section] = ()) -> Path:
+                 network=None, sections: Sequence[Section] = ()) -> Path:
     """Write ``report.html`` into ``out_dir`` (atomically) and return its path.
 
     The page is a list of :class:`Section` blocks: the targets, the overview, then ``sections``
@@ -495,6 +495,8 @@ def write_report(out_dir: str | Path, *, scorecard: Mapping, pv: pd.DataFrame | 
         recording (inputs, versions) — shown under provenance.
     ground : dict, optional
         Ground PV and money tables, shown by :func:`ground_section`.
+    network : gis.network.NetworkResult, optional
+        The ecological network: a section per zone (:func:`gis.network.report_section`).
     sections : sequence of Section, optional
         More blocks (shading, network, finance …), placed after the overview.
 
@@ -503,6 +505,10 @@ def write_report(out_dir: str | Path, *, scorecard: Mapping, pv: pd.DataFrame | 
     Path
     """
     entries = list(scorecard.get("targets", []))
+    if network is not None:
+        from gis.network import report_section
+
+        sections = (report_section(network), *sections)
     if ground:
         sections = (ground_section(ground), *sections)
     blocks = [targets_section(entries, zones), overview_section(pv, zones, rollups),

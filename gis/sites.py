@@ -89,6 +89,9 @@ _COLUMNS: dict[str, tuple[str, str, str | None]] = {
     "kind": ("ground PV type", "地面光伏类型", None),
     "density_kwp_m2": ("power density [kWp/m²]", "装机密度", "0.000"),
     "usable_share": ("usable share", "可用比例", "0%"),
+    "connectivity_gain": ("connectivity gain [% of PC]", "连通性增益", "0.00"),
+    "bridges": ("joins two or more patches", "连接斑块", None),
+    "rank_connectivity": ("rank by connectivity", "连通性排名", "0"),
     "lon": ("longitude [°E, WGS84]", "经度", "0.000000"),
     "lat": ("latitude [°N, WGS84]", "纬度", "0.000000"),
 }

@@ -288,8 +288,14 @@ def _expected_ecology(out: Path) -> dict:
     # map draws the zone features only
     features = zones[~zones["zone"].isin(zones["level"].unique()) & (zones["kind"] != "street")]
     cand = gpd.read_file(out / "afforestation.gpkg", layer="afforestation")
+    # the ecological network shown at start: patches, corridors, bridging candidates (the
+    # corridors' gap parcels are shown on demand)
+    network = (len(gpd.read_file(out / "patches.gpkg"))
+               + len(gpd.read_file(out / "corridors.gpkg", layer="corridors"))
+               + int(cand["bridges"].astype(bool).sum()))
     return {"groups": by_group, "bluegreen": int(features["bluegreen_share"].notna().sum()),
-            "forest": int(features["forest_coverage"].notna().sum()), "candidates": len(cand)}
+            "forest": int(features["forest_coverage"].notna().sum()), "candidates": len(cand),
+            "network": network}
 
 
 def _hover(browser: Tab, prop: str, value: str, *, kind: str) -> dict:
@@ -376,13 +382,14 @@ def test_pipeline_pages_in_chromium(demo_run, browser):
     x = _expected_ecology(out)
     shown_parcels = sum(x["groups"].get(g, 0) for g in SHOWN_GROUPS)
     browser.open(pages["ecology_map"].as_uri())
-    assert browser.eval(COUNT_FEATURES) == shown_parcels + x["bluegreen"] + x["candidates"]
+    shown = shown_parcels + x["bluegreen"] + x["candidates"] + x["network"]
+    assert browser.eval(COUNT_FEATURES) == shown
     names = [n for n, _ in browser.eval(OVERLAYS)]
     blue_i = next(i for i, n in enumerate(names) if "水域 blue" in n)
     other_i = next(i for i, n in enumerate(names) if "其他 other" in n)
     forest_i = names.index("分区 zones: 森林覆盖率 forest coverage")
     cand_i = names.index("造林候选地块 afforestation candidates")
-    count = shown_parcels + x["bluegreen"] + x["candidates"]
+    count = shown
     for i, on, delta in ((blue_i, False, -x["groups"].get("blue", 0)),
                          (other_i, True, x["groups"].get("other", 0)),
                          (forest_i, True, x["forest"]),
