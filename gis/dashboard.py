@@ -146,7 +146,8 @@ def _map_targets(scorecard: Mapping) -> dict:
 def publish(out_dir: str | Path, *, pv, zones, landuse, candidates, streets,
             scorecard: Mapping, meta: Mapping,
             rollups: Mapping[str, pd.DataFrame] | None = None, offline: bool = False,
-            files: Mapping[str, str | Path] | None = None) -> dict[str, Path]:
+            files: Mapping[str, str | Path] | None = None,
+            roof_planes=None) -> dict[str, Path]:
     """Write the maps, the report and the dashboard of a run.
 
     Parameters
@@ -161,6 +162,8 @@ def publish(out_dir: str | Path, *, pv, zones, landuse, candidates, streets,
         Inline all JavaScript and CSS (needs ``scripts/install_assets.sh`` once).
     files : dict, optional
         Label → path of other outputs (exports) to link from the dashboard.
+    roof_planes : geopandas.GeoDataFrame, optional
+        Roof planes (:func:`gis.planes.roof_planes`), drawn on the PV map.
 
     Returns
     -------
@@ -174,7 +177,8 @@ def publish(out_dir: str | Path, *, pv, zones, landuse, candidates, streets,
     if pv is not None and len(pv):
         m = maps.pv_map(pv, streets=streets, offline=offline, synthetic=synthetic,
                         max_buildings=int(meta.get("max_buildings_drawn") or 15_000),
-                        title=f"{project} 屋顶光伏潜力 Rooftop PV potential")
+                        title=f"{project} 屋顶光伏潜力 Rooftop PV potential",
+                        roof_planes=roof_planes)
         written["pv_map"] = maps.save_map(m, out_dir / "pv_map.html", offline=offline)
     if zones is not None and len(zones) and landuse is not None:
         m = maps.ecology_map(zones, landuse, candidates, targets=_map_targets(scorecard),

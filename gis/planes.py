@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
