@@ -277,12 +277,13 @@ def _initial_segments(z: np.ndarray, roof_lab: np.ndarray, res: tuple[float, flo
     offset = 0
     for c in range(N_ASPECT_CLASSES + 1):  # a fixed number of classes, not buildings or pixels
         comp, k = ndimage.label(cls == c)
-        seg = np.where(comp > 0, comp + offset, seg)
+        m = comp > 0
+        seg[m] = comp[m] + offset
         offset += k
     # a region that runs across two touching roofs becomes one segment per roof
-    key = np.where(seg > 0, seg * (int(roof_lab.max()) + 1) + roof_lab, 0)
-    unique, inv = np.unique(key, return_inverse=True)
-    seg = inv.reshape(seg.shape) + (0 if unique[0] == 0 else 1)
+    m = seg > 0
+    _, inv = np.unique(seg[m] * (int(roof_lab.max()) + 1) + roof_lab[m], return_inverse=True)
+    seg[m] = inv.ravel() + 1
     return seg, int(seg.max())
 
 
@@ -293,45 +294,47 @@ def _attach_pixels(seg: np.ndarray, roof_lab: np.ndarray, z: np.ndarray, coef: n
     A few passes over the four neighbours: the plane that fits best wins; a pixel that fits two
     equally (a hip line through pixel centres, which belongs half to each) goes to one or the
     other by the parity of its position, so that such lines are shared evenly.  What is still
-    loose then joins the nearest plane, if it lies on it.
+    loose then joins the nearest plane, if it lies on it.  Only the loose pixels are visited.
     """
     from scipy import ndimage
 
-    rows, cols = np.indices(seg.shape)
-    parity = rows + cols
+    h, w = seg.shape
+    seg = np.pad(seg, 1)
+    lab = np.pad(roof_lab, 1)
+    zf, xf, yf = (np.pad(a, 1).ravel() for a in (z, xg, yg))
+    flat_seg, flat_lab = seg.ravel(), lab.ravel()  # views: updates to seg show through
+    steps = np.array([-1, 1, -(w + 2), w + 2])
     for _ in range(passes):  # a fixed number of passes
-        loose = (roof_lab > 0) & (seg == 0)
-        if not loose.any():
-            return seg
-        cand = np.zeros((4, *seg.shape), np.int64)
-        cand[0, :, 1:], cand[1, :, :-1] = seg[:, :-1], seg[:, 1:]
-        cand[2, 1:, :], cand[3, :-1, :] = seg[:-1, :], seg[1:, :]
-        same = np.zeros((4, *seg.shape), bool)
-        same[0, :, 1:], same[1, :, :-1] = roof_lab[:, :-1] == roof_lab[:, 1:], \
-            roof_lab[:, 1:] == roof_lab[:, :-1]
-        same[2, 1:, :], same[3, :-1, :] = roof_lab[:-1, :] == roof_lab[1:, :], \
-            roof_lab[1:, :] == roof_lab[:-1, :]
-        resid = np.abs(z - (coef[cand, 0] * xg + coef[cand, 1] * yg + coef[cand, 2]))
-        ok = loose & same & (cand > 0) & (resid <= FIT_TOLERANCE_M)
+        loose = np.flatnonzero((flat_lab > 0) & (flat_seg == 0))
+        if not loose.size:
+            break
+        nb = loose[None, :] + steps[:, None]                      # (4, n_loose)
+        cand = flat_seg[nb]
+        resid = np.abs(zf[loose] - (coef[cand, 0] * xf[loose] + coef[cand, 1] * yf[loose]
+                                    + coef[cand, 2]))
+        ok = (cand > 0) & (flat_lab[nb] == flat_lab[loose]) & (resid <= FIT_TOLERANCE_M)
         resid = np.where(ok, resid, np.inf)
-        best = resid.min(axis=0)
-        tie = ok & (resid <= best + 0.01)
+        tie = ok & (resid <= resid.min(axis=0) + 0.01)
         n_tie = tie.sum(axis=0)
-        pick = np.where(n_tie > 0, parity % np.maximum(n_tie, 1), -1)
+        pick = (loose // (w + 2) + loose % (w + 2)) % np.maximum(n_tie, 1)
         chosen = tie & (np.cumsum(tie, axis=0) - 1 == pick)
         new = (cand * chosen).sum(axis=0)
         if not (new > 0).any():
             break
-        seg = np.where(loose & (new > 0), new, seg)
+        flat_seg[loose[new > 0]] = new[new > 0]
+    seg = seg[1:-1, 1:-1]
     loose = (roof_lab > 0) & (seg == 0)
     if not loose.any() or not (seg > 0).any():
         return seg
     _, (ri, ci) = ndimage.distance_transform_edt(seg == 0, return_indices=True)
-    cand = seg[ri, ci]
-    same = roof_lab[ri, ci] == roof_lab
-    pred = coef[cand, 0] * xg + coef[cand, 1] * yg + coef[cand, 2]
-    fits = np.abs(z - pred) <= FIT_TOLERANCE_M
-    return np.where(loose & same & fits & (cand > 0), cand, seg)
+    r, c = np.nonzero(loose)
+    cand = seg[ri[r, c], ci[r, c]]
+    fits = ((roof_lab[ri[r, c], ci[r, c]] == roof_lab[r, c]) & (cand > 0)
+            & (np.abs(z[r, c] - (coef[cand, 0] * xg[r, c] + coef[cand, 1] * yg[r, c]
+                                 + coef[cand, 2])) <= FIT_TOLERANCE_M))
+    seg = seg.copy()
+    seg[r[fits], c[fits]] = cand[fits]
+    return seg
 
 
 def _segment_tile(z: np.ndarray, lab: np.ndarray, n: int, transform, dem: np.ndarray | None,
@@ -497,6 +500,7 @@ def segment_planes(footprints: gpd.GeoSeries, dsm: str | Path | LayerSpec, *,
     0         0         1  30.0    180.0    115.0
     1         0         2  30.0      0.0    115.0
     """
+    import rasterio.crs
     import rasterio.features
     from rasterio.vrt import WarpedVRT
     from rasterio.warp import Resampling
@@ -510,6 +514,11 @@ def segment_planes(footprints: gpd.GeoSeries, dsm: str | Path | LayerSpec, *,
         return empty
     src, band, raster_crs = _open_raster(dsm, "dsm")
     dem_src = None
+    if raster_crs is not None and rasterio.crs.CRS.from_user_input(raster_crs).is_geographic:
+        src.close()
+        raise InputError(Problem("a surface model in degrees: slopes and areas need metres",
+                                 file=str(src.name), layer="dsm", value=str(raster_crs),
+                                 hint="reproject it to a metric CRS (gdalwarp -t_srs EPSG:…)"))
     try:
         local = gpd.GeoSeries(geoms[present], crs=footprints.crs)
         if raster_crs is not None and footprints.crs is not None and local.crs != raster_crs:

@@ -305,3 +305,43 @@ def test_run_file_with_a_dsm_end_to_end(tmp_path):
     assert record["definitions"]["roof_planes"]["flat_tilt_deg"] == 10.0
     assert record["definitions"]["pv"]["min_plane_m2"] == 8.0
     assert "roof_planes.gpkg" in record["outputs"]
+
+
+def _layers(tmp_path, extra: str):
+    from gis.config import load_runfile
+    from gis.validate import load_layers
+
+    _footprints().to_file(tmp_path / "buildings.gpkg", layer="buildings")
+    (tmp_path / "run.toml").write_text(
+        '[project]\ncrs = "EPSG:4548"\n[layers.buildings]\npath = "buildings.gpkg"\n' + extra,
+        encoding="utf-8")
+    return load_layers(load_runfile(tmp_path / "run.toml"))
+
+
+def test_surface_model_in_centimetres_is_refused(tmp_path):
+    dsm = _write_dsm(tmp_path / "dsm.tif", 1.0)
+    with rasterio.open(dsm) as src:
+        z, profile = src.read(1), src.profile
+    with rasterio.open(tmp_path / "cm.tif", "w", **profile) as dst:
+        dst.write(z * 1000, 1)
+    layers = _layers(tmp_path, '[layers.dsm]\npath = "cm.tif"\n')
+    errors = [p for p in layers.problems if p.severity == "error"]
+    assert len(errors) == 1 and "not metres" in str(errors[0]) and "cm.tif" in str(errors[0])
+    assert "dsm" not in layers.rasters
+
+
+def test_ground_model_alone_is_a_warning_and_a_coarse_dsm_warns(tmp_path):
+    dsm = _write_dsm(tmp_path / "dsm.tif", 1.0)
+    layers = _layers(tmp_path, '[layers.dem]\npath = "dsm.tif"\n')
+    assert [p.severity for p in layers.problems if "without a surface model" in str(p)] == \
+        ["warning"]
+    with rasterio.open(dsm) as src:
+        profile = src.profile
+        z = src.read(1, out_shape=(src.height // 4, src.width // 4))
+    profile.update(width=z.shape[1], height=z.shape[0],
+                   transform=from_origin(X0, Y0 + HEIGHT_M, 4.0, 4.0))
+    with rasterio.open(tmp_path / "coarse.tif", "w", **profile) as dst:
+        dst.write(z, 1)
+    layers = _layers(tmp_path, '[layers.dsm]\npath = "coarse.tif"\n')
+    coarse = [p for p in layers.problems if "too coarse" in str(p)]
+    assert [p.severity for p in coarse] == ["warning"] and "dsm" in layers.rasters
