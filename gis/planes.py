@@ -9,7 +9,8 @@ labelled arrays (scipy.ndimage, numpy bincount), never in a Python loop over bui
    its footprint (the free pixels nearest to it); roof pixels stand at least
    :data:`MIN_ROOF_HEIGHT_M` above it;
 2. **slope and aspect** per roof pixel from central differences that only use neighbours on the
-   same roof (one-sided at the roof's edge, so walls never enter a gradient); aspect is an azimuth
+   same roof (one-sided at the roof's edge, so walls never enter a gradient), after a 3 × 3 mean
+   over the same roof against pixel noise; aspect is an azimuth
    (clockwise from north, 180 = south, the direction the plane faces);
 3. **segmentation**: pixels below :data:`FLAT_TILT_DEG` are flat; the others fall into
    :data:`N_ASPECT_CLASSES` aspect classes (steeper than :data:`MAX_ROOF_TILT_DEG`: walls, tree
@@ -129,6 +130,23 @@ def _gradients(z: np.ndarray, lab: np.ndarray, res_x: float, res_y: float
                              [(zp - zm) / (2 * res), (zp - z) / res, (z - zm) / res], np.nan)
 
     return along(1, res_x), -along(0, res_y)
+
+
+def _smooth(z: np.ndarray, lab: np.ndarray) -> np.ndarray:
+    """3 × 3 mean of each roof pixel over the neighbours on the same roof (noise before slopes)."""
+    total = np.where(lab > 0, z, 0.0)
+    count = (lab > 0).astype(float)
+    zp, lp = np.pad(np.where(lab > 0, z, 0.0), 1), np.pad(lab, 1)
+    h, w = z.shape
+    for dr in (-1, 0, 1):  # the eight neighbours: a fixed number of shifts
+        for dc in (-1, 0, 1):
+            if dr == 0 and dc == 0:
+                continue
+            same = (lp[1 + dr:1 + dr + h, 1 + dc:1 + dc + w] == lab) & (lab > 0)
+            total += np.where(same, zp[1 + dr:1 + dr + h, 1 + dc:1 + dc + w], 0.0)
+            count += same
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(lab > 0, total / count, np.nan)
 
 
 def _fit_planes(seg: np.ndarray, x: np.ndarray, y: np.ndarray, z: np.ndarray, n: int
@@ -263,7 +281,7 @@ def _initial_segments(z: np.ndarray, roof_lab: np.ndarray, res: tuple[float, flo
     """Connected regions of one slope/aspect class within one roof, numbered 1..n."""
     from scipy import ndimage
 
-    gx, gy = _gradients(z, roof_lab, *res)
+    gx, gy = _gradients(_smooth(z, roof_lab), roof_lab, *res)
     slope = np.degrees(np.arctan(np.hypot(gx, gy)))
     aspect = np.degrees(np.arctan2(-gx, -gy)) % 360.0  # downslope, clockwise from north
     width = 360.0 / N_ASPECT_CLASSES
@@ -293,7 +311,7 @@ def _attach_pixels(seg: np.ndarray, roof_lab: np.ndarray, z: np.ndarray, coef: n
 
     A few passes over the four neighbours: the plane that fits best wins; a pixel that fits two
     equally (a hip line through pixel centres, which belongs half to each) goes to one or the
-    other by the parity of its position, so that such lines are shared evenly.  What is still
+    other by its position, alternating along the line, so that such lines are shared evenly.  What is still
     loose then joins the nearest plane, if it lies on it.  Only the loose pixels are visited.
     """
     from scipy import ndimage
@@ -316,7 +334,8 @@ def _attach_pixels(seg: np.ndarray, roof_lab: np.ndarray, z: np.ndarray, coef: n
         resid = np.where(ok, resid, np.inf)
         tie = ok & (resid <= resid.min(axis=0) + 0.01)
         n_tie = tie.sum(axis=0)
-        pick = (loose // (w + 2) + loose % (w + 2)) % np.maximum(n_tie, 1)
+        # row + col // 2 alternates along rows, columns and both diagonals alike
+        pick = (loose // (w + 2) + (loose % (w + 2)) // 2) % np.maximum(n_tie, 1)
         chosen = tie & (np.cumsum(tie, axis=0) - 1 == pick)
         new = (cand * chosen).sum(axis=0)
         if not (new > 0).any():
