@@ -345,3 +345,25 @@ def test_ground_model_alone_is_a_warning_and_a_coarse_dsm_warns(tmp_path):
     layers = _layers(tmp_path, '[layers.dsm]\npath = "coarse.tif"\n')
     coarse = [p for p in layers.problems if "too coarse" in str(p)]
     assert [p.severity for p in coarse] == ["warning"] and "dsm" in layers.rasters
+
+
+def test_planes_on_the_pv_map_are_one_layer_with_escaped_text(tmp_path):
+    import re
+
+    from gis import maps
+
+    dsm = _write_dsm(tmp_path / "dsm.tif", 1.0)
+    buildings = _footprints().assign(category="public", pv_kw=0.0)
+    buildings.loc[0, "id"] = "<b>G</b>"
+    params = rooftop.pv_params(ground_coverage_ratio=0.5)
+    pv = rooftop.pv_potential(buildings, params=params, known_yields=_yields())
+    pv, planes = gp.roof_planes(buildings, pv, dsm, params=params, known_yields=_yields())
+    without = maps.page_features(maps.render_map(maps.pv_map(pv, offline=True)))
+    page = maps.render_map(maps.pv_map(pv, offline=True, roof_planes=planes))
+    assert maps.page_features(page) == without + len(planes) == without + 9
+    assert page.count("屋顶面 roof planes (DSM)") == 1
+    assert "<b>G</b>" not in page
+    feats = [f for m in re.finditer(r"_add\((\{.*?\})\);\n", page)
+             for f in json.loads(m.group(1))["features"]]
+    plane_ids = [f["properties"]["i"] for f in feats if "p" in f["properties"]]
+    assert plane_ids.count("&lt;b&gt;G&lt;/b&gt;") == 2 and len(plane_ids) == 9
