@@ -95,13 +95,19 @@ def settings() -> dict[str, float]:
 
 def _label_percentile(values: np.ndarray, labels: np.ndarray, n: int, q: float) -> np.ndarray:
     """``q``-th percentile (lower value) of ``values`` per label 1..n; NaN where a label is absent."""
-    order = np.lexsort((values, labels))
+    out = np.full(n + 1, np.nan)
+    if not values.size:
+        return out
+    # one sort of a combined key (label, value) instead of a two-key lexsort
+    lo = float(values.min())
+    span = float(values.max()) - lo + 1.0
+    key = np.sort(labels * span + (values - lo))
     counts = np.bincount(labels, minlength=n + 1)
     starts = np.cumsum(counts) - counts
     pick = starts + np.floor(q / 100.0 * np.maximum(counts - 1, 0)).astype(np.int64)
-    out = np.full(n + 1, np.nan)
     has = counts > 0
-    out[has] = values[order][pick[has]]
+    label = np.flatnonzero(has)
+    out[has] = key[pick[has]] - label * span + lo
     return out
 
 
@@ -282,21 +288,23 @@ def _initial_segments(z: np.ndarray, roof_lab: np.ndarray, res: tuple[float, flo
     from scipy import ndimage
 
     gx, gy = _gradients(_smooth(z, roof_lab), roof_lab, *res)
+    roof = (roof_lab > 0) & np.isfinite(gx) & np.isfinite(gy)
+    gx, gy = gx[roof], gy[roof]  # the trigonometry on roof pixels only
     slope = np.degrees(np.arctan(np.hypot(gx, gy)))
     aspect = np.degrees(np.arctan2(-gx, -gy)) % 360.0  # downslope, clockwise from north
     width = 360.0 / N_ASPECT_CLASSES
-    cls = np.full(z.shape, -1, np.int64)
-    roof = (roof_lab > 0) & np.isfinite(slope)
-    cls[roof & (slope < FLAT_TILT_DEG)] = 0
-    pitched = roof & (slope >= FLAT_TILT_DEG) & (slope <= MAX_ROOF_TILT_DEG)
-    cls[pitched] = 1 + (np.floor((aspect[pitched] + width / 2) / width).astype(np.int64)
-                        % N_ASPECT_CLASSES)
+    cls_roof = np.full(slope.shape, -1, np.int8)
+    cls_roof[slope < FLAT_TILT_DEG] = 0
+    pitched = (slope >= FLAT_TILT_DEG) & (slope <= MAX_ROOF_TILT_DEG)
+    cls_roof[pitched] = 1 + (np.floor((aspect[pitched] + width / 2) / width).astype(np.int8)
+                             % N_ASPECT_CLASSES)
+    cls = np.full(z.shape, -1, np.int8)
+    cls[roof] = cls_roof
     seg = np.zeros(z.shape, np.int64)
     offset = 0
     for c in range(N_ASPECT_CLASSES + 1):  # a fixed number of classes, not buildings or pixels
         comp, k = ndimage.label(cls == c)
-        m = comp > 0
-        seg[m] = comp[m] + offset
+        np.add(comp, offset, out=seg, where=comp > 0)
         offset += k
     # a region that runs across two touching roofs becomes one segment per roof
     m = seg > 0
