@@ -528,7 +528,6 @@ def segment_planes(footprints: gpd.GeoSeries, dsm: str | Path | LayerSpec, *,
     1         0         2  30.0      0.0    115.0
     """
     import rasterio.crs
-    import rasterio.features
     from rasterio.vrt import WarpedVRT
     from rasterio.warp import Resampling
 
@@ -565,26 +564,10 @@ def segment_planes(footprints: gpd.GeoSeries, dsm: str | Path | LayerSpec, *,
             if window is None:
                 continue
             members = np.flatnonzero(group == g)
-            transform = src.window_transform(window)
-            shape = (int(window.height), int(window.width))
-            lab = rasterio.features.rasterize(
-                zip(local_geoms[members], np.arange(1, len(members) + 1), strict=True),
-                out_shape=shape, transform=transform, fill=0, dtype="int32").astype(np.int64)
-            z, dem_z = _read_window(src, band, window, dem_vrt)
-            seg, table = _segment_tile(z, lab, len(members), transform, dem_z, min_plane_m2)
-            if table.empty:
-                continue
-            shapes = list(rasterio.features.shapes(seg.astype("int32"), mask=seg > 0,
-                                                   transform=transform, connectivity=4))
-            pieces = gpd.GeoDataFrame(
-                {"seg": np.array([v for _, v in shapes], dtype=np.int64)},
-                geometry=shapely.from_geojson([_geojson(s) for s, _ in shapes]))
-            outline = pieces.dissolve("seg").geometry.reindex(table.index)
-            table["building"] = positions[members[table["building"].to_numpy() - 1]]
-            fp = local_geoms[np.searchsorted(positions, table["building"].to_numpy())]
-            table["geometry"] = shapely.intersection(
-                shapely.make_valid(outline.to_numpy()), shapely.make_valid(fp))
-            parts.append(table)
+            table = _tile_planes(src, band, window, local_geoms[members], dem_vrt, min_plane_m2)
+            if table is not None:
+                table["building"] = positions[members[table["building"].to_numpy() - 1]]
+                parts.append(table)
         if dem_vrt is not None:
             dem_vrt[0].close()
     finally:
@@ -606,10 +589,34 @@ def segment_planes(footprints: gpd.GeoSeries, dsm: str | Path | LayerSpec, *,
     return out
 
 
-def _geojson(shape: dict) -> str:
+def _tile_planes(src, band: int, window, geoms: np.ndarray, dem_vrt, min_plane_m2: float
+                 ) -> pd.DataFrame | None:
+    """Planes of the footprints ``geoms`` (raster CRS) in one DSM window, with outlines.
+
+    ``building`` in the result is 1-based into ``geoms``.
+    """
     import json
 
-    return json.dumps(shape)
+    import rasterio.features
+
+    transform = src.window_transform(window)
+    lab = rasterio.features.rasterize(
+        zip(geoms, np.arange(1, len(geoms) + 1), strict=True),
+        out_shape=(int(window.height), int(window.width)), transform=transform, fill=0,
+        dtype="int32").astype(np.int64)
+    z, dem_z = _read_window(src, band, window, dem_vrt)
+    seg, table = _segment_tile(z, lab, len(geoms), transform, dem_z, min_plane_m2)
+    if table.empty:
+        return None
+    shapes = list(rasterio.features.shapes(seg.astype("int32"), mask=seg > 0,
+                                           transform=transform, connectivity=4))
+    pieces = gpd.GeoDataFrame({"seg": np.array([v for _, v in shapes], dtype=np.int64)},
+                              geometry=shapely.from_geojson([json.dumps(g) for g, _ in shapes]))
+    outline = pieces.dissolve("seg").geometry.reindex(table.index)
+    footprint = geoms[table["building"].to_numpy() - 1]
+    table["geometry"] = shapely.intersection(shapely.make_valid(outline.to_numpy()),
+                                             shapely.make_valid(footprint))
+    return table
 
 
 # ---------------------------------------------------------------------------------------------
@@ -767,16 +774,8 @@ def buildings_from_planes(pv: gpd.GeoDataFrame, planes: pd.DataFrame, *,
     def total(col: str, frame=planes) -> np.ndarray:
         return np.bincount(pos, frame[col].to_numpy(dtype=float), n)
 
-    # existing PV [kWp] off the building's planes, in proportion to their capacity
-    cap_b = total("capacity_kwp")
     pv_kw = np.nan_to_num(pd.to_numeric(out["pv_kw"], errors="coerce").to_numpy(dtype=float))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        keep_b = np.where(cap_b > 0, np.clip(1 - pv_kw / cap_b, 0, 1), 0.0)
-    for col in ("usable_area_m2", "capacity_kwp", "annual_kwh"):
-        planes[col] = planes[col].to_numpy(dtype=float) * keep_b[pos]
-    filled = (cap_b > 0) & (keep_b == 0)
-    planes.loc[filled[pos] & (planes["reason"] == ""), "reason"] = "existing PV fills the roof"
-
+    planes = _existing_pv_off(planes, pv_kw, pos, n)
     cap = planes["capacity_kwp"].to_numpy(dtype=float)
     yld = np.nan_to_num(planes["specific_yield_kwh_kwp"].to_numpy(dtype=float))
     area = planes["area_m2"].to_numpy(dtype=float)
@@ -825,6 +824,19 @@ def buildings_from_planes(pv: gpd.GeoDataFrame, planes: pd.DataFrame, *,
     out["existing_pv_m2"] = np.where(has, np.minimum(
         out["existing_pv_m2"].to_numpy(dtype=float), roof), out["existing_pv_m2"].to_numpy(dtype=float))
     return out, planes
+
+
+def _existing_pv_off(planes: pd.DataFrame, pv_kw: np.ndarray, pos: np.ndarray, n: int
+                     ) -> pd.DataFrame:
+    """Existing PV [kWp] taken off each building's planes in proportion to their capacity."""
+    cap_b = np.bincount(pos, planes["capacity_kwp"].to_numpy(dtype=float), n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        keep_b = np.where(cap_b > 0, np.clip(1 - pv_kw / cap_b, 0, 1), 0.0)
+    for col in ("usable_area_m2", "capacity_kwp", "annual_kwh"):
+        planes[col] = planes[col].to_numpy(dtype=float) * keep_b[pos]
+    filled = ((cap_b > 0) & (keep_b == 0))[pos] & (planes["reason"] == "").to_numpy(dtype=bool)
+    planes.loc[filled, "reason"] = "existing PV fills the roof"
+    return planes
 
 
 def roof_planes(buildings: gpd.GeoDataFrame, pv: gpd.GeoDataFrame,
