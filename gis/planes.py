@@ -263,8 +263,9 @@ def _relabel(seg: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, int]:
 
 def _ground(dsm: np.ndarray, lab: np.ndarray, n: int, res: tuple[float, float],
             dem: np.ndarray | None) -> np.ndarray:
-    """Ground height [m] per pixel: the DEM, else each building's low ring percentile."""
-    if dem is not None:
+    """Ground height [m] per pixel: the DEM, else (also where the DEM has no data) each
+    building's low ring percentile."""
+    if dem is not None and np.isfinite(dem[lab > 0]).all():
         return dem
     from scipy import ndimage
 
@@ -279,7 +280,8 @@ def _ground(dsm: np.ndarray, lab: np.ndarray, n: int, res: tuple[float, float],
     fallback = np.percentile(open_ground, GROUND_PERCENTILE) if open_ground.size else np.nan
     ground_b = np.where(np.isfinite(ground_b), ground_b, fallback)
     ground_b[0] = np.nan
-    return ground_b[lab]
+    ring_ground = ground_b[lab]
+    return ring_ground if dem is None else np.where(np.isfinite(dem), dem, ring_ground)
 
 
 def _initial_segments(z: np.ndarray, roof_lab: np.ndarray, res: tuple[float, float]

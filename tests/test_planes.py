@@ -143,11 +143,13 @@ def test_planes_from_a_noisy_dsm(tmp_path):
     _assert_planes(gp.segment_planes(_footprints().geometry, dsm))
 
 
-def test_bare_ground_raster_on_another_grid(tmp_path):
-    """With [layers.dem] the ground comes from it (2 m pixels here), with the same planes."""
+@pytest.mark.parametrize("west_only", [False, True])
+def test_bare_ground_raster_on_another_grid(tmp_path, west_only):
+    """With [layers.dem] the ground comes from it (2 m pixels here), with the same planes; where
+    it has no data (a DEM of the western half only), from the ring around each footprint."""
     dsm = _write_dsm(tmp_path / "dsm.tif", 0.5)
     res = 2.0
-    nx, ny = int(WIDTH_M / res) + 4, int(HEIGHT_M / res) + 4
+    nx, ny = int((WIDTH_M / 2 if west_only else WIDTH_M) / res) + 4, int(HEIGHT_M / res) + 4
     x = X0 - 4 + (np.arange(nx) + 0.5) * res
     y = Y0 + HEIGHT_M + 4 - (np.arange(ny) + 0.5) * res
     xx, yy = np.meshgrid(x, y)
