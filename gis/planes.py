@@ -491,8 +491,8 @@ def segment_planes(footprints: gpd.GeoSeries, dsm: str | Path | LayerSpec, *,
     dsm : str, Path or gis.config.LayerSpec
         Surface model [m]: ground + buildings + trees.  Pixels of 0.25–1 m suit roof planes.
     dem : str, Path or gis.config.LayerSpec, optional
-        Bare-ground model [m], any grid (resampled bilinearly onto the DSM's); without one the
-        ground is a low percentile of a ring around each footprint.
+        Bare-ground model [m], any grid (resampled bilinearly onto the DSM's); without one (and
+        where it has no data) the ground is a low percentile of a ring around each footprint.
     min_plane_m2 : float
         Smaller planes (sloped area) are dropped [m²].
 
