@@ -516,7 +516,7 @@ def _resolved(cfg: RunConfig) -> dict[str, Any]:
 
 def _versions() -> dict[str, str]:
     names = ["gis-planner", "geopandas", "shapely", "pyogrio", "pyproj", "rasterio", "exactextract",
-             "pvlib", "folium", "branca", "pandas", "numpy", "openpyxl"]
+             "pvlib", "folium", "branca", "pandas", "numpy", "openpyxl", "scipy"]
     out = {}
     for name in names:
         try:
