@@ -123,7 +123,8 @@ def _assert_planes(found: gpd.GeoDataFrame):
             # the outline is clipped to the footprint and covers the plane's plan area
             assert shapely.within(row.geometry, _scene()[i][1].buffer(1e-6))
             plan = row["area_m2"] * math.cos(math.radians(row["tilt"]))
-            assert row.geometry.area == pytest.approx(plan, rel=0.02)
+            # (the outline follows the pixels; the area shares the pixels a crease cuts)
+            assert row.geometry.area == pytest.approx(plan, rel=0.10)
 
 
 @pytest.mark.parametrize("res", [0.5, 1.0])
@@ -135,6 +136,46 @@ def test_planes_of_analytic_roofs(tmp_path, res):
     for _, group in found.groupby("building"):
         assert group["plane_id"].tolist() == list(range(1, len(group) + 1))
         assert group["area_m2"].round(1).is_monotonic_decreasing
+
+
+@pytest.mark.parametrize(("res", "rotation"), [(0.5, 37.0), (1.0, 45.0)])
+def test_planes_of_rotated_roofs(tmp_path, res, rotation):
+    """A gable (35°, 24 m × 12 m) and a hip roof (25°, 20 m × 14 m) turned off the pixel grid."""
+    from shapely import affinity
+
+    a = math.radians(rotation)
+    nx, ny = int(round(WIDTH_M / res)), int(round(HEIGHT_M / res))
+    xx, yy = np.meshgrid(X0 + (np.arange(nx) + 0.5) * res,
+                         Y0 + HEIGHT_M - (np.arange(ny) + 0.5) * res)
+    z = _ground(xx, yy) + np.random.default_rng(3).normal(0, 0.05, xx.shape)
+    footprints = []
+    for cx, half_u, half_v, tilt, hip in ((30, 12, 6, 35, False), (70, 10, 7, 25, True)):
+        cx, cy = X0 + cx, Y0 + 30
+        u = (xx - cx) * math.cos(a) + (yy - cy) * math.sin(a)   # along the ridge
+        v = -(xx - cx) * math.sin(a) + (yy - cy) * math.cos(a)  # across it
+        rise = np.minimum(half_u - np.abs(u), half_v - np.abs(v)) if hip else half_v - np.abs(v)
+        inside = (np.abs(u) < half_u) & (np.abs(v) < half_v)
+        z = np.where(inside, 11 + math.tan(math.radians(tilt)) * rise, z)
+        footprints.append(affinity.rotate(
+            shapely.box(cx - half_u, cy - half_v, cx + half_u, cy + half_v), rotation,
+            origin=(cx, cy)))
+    with rasterio.open(tmp_path / "dsm.tif", "w", driver="GTiff", width=nx, height=ny, count=1,
+                       dtype="float32", crs="EPSG:4548", nodata=-9999,
+                       transform=from_origin(X0, Y0 + HEIGHT_M, res, res)) as dst:
+        dst.write(z.astype("float32"), 1)
+    found = gp.segment_planes(gpd.GeoSeries(footprints, crs="EPSG:4548"), tmp_path / "dsm.tif")
+    across = (180.0 - rotation) % 360  # the face on the south side of the ridge
+    expected = {0: [(35, across, 144), (35, across + 180, 144)],
+                1: [(25, across, 91), (25, across + 180, 91),
+                    (25, across - 90, 49), (25, across + 90, 49)]}
+    for b, planes_ in expected.items():
+        got = found[found["building"] == b]
+        assert len(got) == len(planes_)
+        for tilt, azimuth, plan in planes_:
+            row = got.iloc[int(np.argmin(_angle_diff(got["azimuth"].to_numpy(), azimuth)))]
+            assert _angle_diff(row["azimuth"], azimuth) <= 10
+            assert abs(row["tilt"] - tilt) <= 3
+            assert row["area_m2"] == pytest.approx(plan / math.cos(math.radians(tilt)), rel=0.10)
 
 
 def test_planes_from_a_noisy_dsm(tmp_path):
