@@ -23,7 +23,8 @@ labelled arrays (scipy.ndimage, numpy bincount), never in a Python loop over bui
    lines, edges) are dissolved, and their pixels join the nearest plane of the same roof when they
    lie on it (within :data:`FIT_TOLERANCE_M`);
 4. **planes**: refitted; tilt [°] (0 for a flat roof: the roof, not the modules), azimuth [°,
-   180 = south; none for a flat roof], sloped area [m²] = pixel area ÷ cos tilt; planes smaller
+   180 = south; none for a flat roof], sloped area [m²] = pixel area ÷ cos tilt, pixels cut by a
+   crease shared between its two planes (:func:`_crease_counts`); planes smaller
    than ``min_plane_m2`` (default 8 m²) and slivers are dropped; outlines from
    ``rasterio.features.shapes`` clipped to the footprint.
 
