@@ -75,6 +75,9 @@ MAX_RMSE_M = 0.5
 MIN_CORE_SHARE = 0.2
 #: Tiles of the DSM processed at once [pixels per side].
 TILE_PX = 1024
+#: Footprints wider or longer than this get no planes (a broken geometry must not make a window
+#: of the whole raster) [m].
+MAX_FOOTPRINT_M = 1000.0
 
 #: Columns of ``roof_planes.gpkg`` (layer ``roof_planes``), in order.
 PLANE_COLUMNS = ("building_id", "plane_id", "tilt", "azimuth", "area_m2", "usable_area_m2",
@@ -87,7 +90,8 @@ def settings() -> dict[str, float]:
             "aspect_classes": N_ASPECT_CLASSES, "min_roof_height_m": MIN_ROOF_HEIGHT_M,
             "ground_ring_m": GROUND_RING_M, "ground_percentile": GROUND_PERCENTILE,
             "merge_angle_deg": MERGE_ANGLE_DEG, "fit_tolerance_m": FIT_TOLERANCE_M,
-            "max_rmse_m": MAX_RMSE_M, "min_core_share": MIN_CORE_SHARE, "tile_px": TILE_PX}
+            "max_rmse_m": MAX_RMSE_M, "min_core_share": MIN_CORE_SHARE, "tile_px": TILE_PX,
+            "max_footprint_m": MAX_FOOTPRINT_M}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -594,6 +598,9 @@ def segment_planes(footprints: gpd.GeoSeries, dsm: str | Path | LayerSpec, *,
             local = local.to_crs(raster_crs)
         local_geoms = np.asarray(local.array, dtype=object)
         positions = np.flatnonzero(present)
+        box = shapely.bounds(local_geoms)
+        sane = np.maximum(box[:, 2] - box[:, 0], box[:, 3] - box[:, 1]) <= MAX_FOOTPRINT_M
+        local_geoms, positions = local_geoms[sane], positions[sane]
         dem_vrt = None
         if dem is not None:
             dem_src, dem_band, dem_crs = _open_raster(dem, "dem")

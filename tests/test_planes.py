@@ -410,3 +410,14 @@ def test_planes_on_the_pv_map_are_one_layer_with_escaped_text(tmp_path):
              for f in json.loads(m.group(1))["features"]]
     plane_ids = [f["properties"]["i"] for f in feats if "p" in f["properties"]]
     assert plane_ids.count("&lt;b&gt;G&lt;/b&gt;") == 2 and len(plane_ids) == 9
+
+
+def test_outsized_and_outside_footprints_get_no_planes(tmp_path):
+    """A 2 km footprint (a broken geometry) and one beyond the DSM: no planes, no huge window."""
+    dsm = _write_dsm(tmp_path / "dsm.tif", 1.0)
+    fp = _footprints().geometry
+    extra = gpd.GeoSeries([shapely.box(X0 - 1000, Y0, X0 + 1000, Y0 + 30),
+                           shapely.box(X0 + 500, Y0 + 500, X0 + 520, Y0 + 510), None],
+                          crs=fp.crs)
+    found = gp.segment_planes(pd.concat([fp, extra], ignore_index=True), dsm)
+    assert sorted(found["building"].unique().tolist()) == [0, 1, 2, 3, 4]
