@@ -103,6 +103,7 @@ def _with_roof_planes(ctx: Context, pv, params, weather):
         weather=weather, irradiance=ctx.layers.rasters.get("irradiance"),
         grid_co2_t_per_mwh=p["grid_co2_t_per_mwh"], coal_gce_per_kwh=p["coal_gce_per_kwh"])
     ctx.results["roof_planes"] = roof
+    ctx.layers.problems += planes.coverage_problems(pv, dsm, dem=ctx.layers.rasters.get("dem"))
     return pv
 
 

@@ -889,6 +889,39 @@ def _existing_pv_off(planes: pd.DataFrame, pv_kw: np.ndarray, pos: np.ndarray, n
     return planes
 
 
+def coverage_problems(pv: pd.DataFrame, dsm: str | Path | LayerSpec, *,
+                      dem: str | Path | LayerSpec | None = None) -> list[Problem]:
+    """A warning when few roofs that could hold a plane got one (a DSM that does not fit).
+
+    Parameters
+    ----------
+    pv : DataFrame
+        Buildings after :func:`buildings_from_planes` (``roof_planes`` = planes found).
+    dsm, dem
+        The rasters used, named in the message.
+
+    Returns
+    -------
+    list of Problem
+        One warning when, of at least five footprints of 30 m² or more, under a fifth got planes.
+    """
+    from gis.io import raster_ref
+
+    geoms = np.asarray(pv.geometry.array, dtype=object) if "geometry" in pv else None
+    if geoms is None or "roof_planes" not in pv:
+        return []
+    big = np.nan_to_num(shapely.area(geoms)) >= 30.0
+    found = (pv["roof_planes"].to_numpy() > 0) & big
+    if big.sum() < 5 or found.sum() >= 0.2 * big.sum():
+        return []
+    hint = "check that the DSM covers the buildings and holds heights in metres"
+    hint += (", and that [layers.dem] is the bare ground, not a surface model" if dem is not None
+             else "")
+    return [Problem(f"roof planes found on {int(found.sum())} of {int(big.sum())} buildings of "
+                    f"30 m² or more", file=str(raster_ref(dsm)[0]), layer="dsm",
+                    severity="warning", hint=hint)]
+
+
 def roof_planes(buildings: gpd.GeoDataFrame, pv: gpd.GeoDataFrame,
                 dsm: str | Path | LayerSpec, *, dem: str | Path | LayerSpec | None = None,
                 params: rooftop.PVParams | None = None,

@@ -421,3 +421,19 @@ def test_outsized_and_outside_footprints_get_no_planes(tmp_path):
                           crs=fp.crs)
     found = gp.segment_planes(pd.concat([fp, extra], ignore_index=True), dsm)
     assert sorted(found["building"].unique().tolist()) == [0, 1, 2, 3, 4]
+
+
+def test_a_surface_model_given_as_the_ground_warns(tmp_path):
+    """[layers.dem] pointing at the DSM itself leaves no roof above the ground: one warning."""
+    dsm = _write_dsm(tmp_path / "dsm.tif", 1.0)
+    buildings = _footprints()
+    params = rooftop.pv_params(ground_coverage_ratio=0.5)
+    pv = rooftop.pv_potential(buildings, params=params, known_yields=_yields())
+    good, _ = gp.roof_planes(buildings, pv, dsm, params=params, known_yields=_yields())
+    assert gp.coverage_problems(good, dsm) == []
+    bad, planes = gp.roof_planes(buildings, pv, dsm, dem=dsm, params=params,
+                                 known_yields=_yields())
+    assert planes.empty and (bad["roof_planes"] == 0).all()
+    [problem] = gp.coverage_problems(bad, dsm, dem=dsm)
+    assert problem.severity == "warning"
+    assert "0 of 5 buildings" in str(problem) and "bare ground" in str(problem)
