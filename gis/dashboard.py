@@ -132,7 +132,7 @@ def publish(out_dir: str | Path, *, pv, zones, landuse, candidates, streets,
             rollups: Mapping[str, pd.DataFrame] | None = None, offline: bool = False,
             files: Mapping[str, str | Path] | None = None,
             ground: Mapping[str, Any] | None = None,
-            network=None) -> dict[str, Path]:
+            network=None, roof_planes=None) -> dict[str, Path]:
     """Write the maps, the report and the dashboard of a run.
 
     Parameters
@@ -152,6 +152,8 @@ def publish(out_dir: str | Path, *, pv, zones, landuse, candidates, streets,
         :func:`gis.report.ground_section`.
     network : gis.network.NetworkResult, optional
         Drawn on the ecology map and summarised in the report.
+    roof_planes : geopandas.GeoDataFrame, optional
+        Roof planes (:func:`gis.planes.roof_planes`), drawn on the PV map.
 
     Returns
     -------
@@ -166,7 +168,8 @@ def publish(out_dir: str | Path, *, pv, zones, landuse, candidates, streets,
         m = maps.pv_map(pv, streets=streets, offline=offline, synthetic=synthetic,
                         max_buildings=int(meta.get("max_buildings_drawn") or 15_000),
                         title=f"{project} 屋顶光伏潜力 Rooftop PV potential",
-                        ground=(ground or {}).get("sites"))
+                        ground=(ground or {}).get("sites"),
+                        roof_planes=roof_planes)
         written["pv_map"] = maps.save_map(m, out_dir / "pv_map.html", offline=offline)
     if zones is not None and len(zones) and landuse is not None:
         m = maps.ecology_map(zones, landuse, candidates, targets=_map_targets(scorecard),

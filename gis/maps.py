@@ -444,12 +444,60 @@ def ground_layer(m: folium.Map, ground: gpd.GeoDataFrame | None, *,
                         show=False, tooltip=_tooltip(_GROUND_FIELDS, _GROUND_ALIASES)).add_to(m)
 
 
+def roof_planes_layer(m: folium.Map, planes: gpd.GeoDataFrame | None, notes: list[str], *,
+                      max_planes: int = 30_000, simplify_m: float = 0.25) -> None:
+    """Draw roof planes (``roof_planes.gpkg``) on a map as one layer, off at start.
+
+    Parameters
+    ----------
+    m : folium.Map
+    planes : geopandas.GeoDataFrame or None
+        From :func:`gis.planes.roof_planes`; nothing is drawn when None or empty.
+    notes : list of str
+        The page's notes; one is added when not every plane is drawn.
+    max_planes : int
+        At most this many planes are drawn (largest annual yield first).
+    simplify_m : float
+        Simplification tolerance in the metric CRS [m] (the outlines follow DSM pixels).
+    """
+    if planes is None or not len(planes):
+        return
+    planes = _to_metric(planes, "roof_planes")
+    annual = pd.to_numeric(planes["annual_kwh"], errors="coerce").fillna(0)
+    drawn = planes.loc[annual.sort_values(ascending=False, kind="stable").index[:max_planes]]
+    if len(drawn) < len(planes):
+        notes.append(f"屋顶面：绘出年发电量最高的 {len(drawn):,} 个（共 {len(planes):,} 个） — roof "
+                     f"planes: the {len(drawn):,} with the largest annual yield of {len(planes):,}.")
+    tilt = pd.to_numeric(drawn["tilt"], errors="coerce")
+    props = pd.DataFrame({
+        "i": escape_text(drawn["building_id"]),
+        "p": _num(drawn["plane_id"], 0),
+        "t": _num(tilt, 0, "°"),
+        "z": _num(drawn["azimuth"], 0, "°").where(tilt > 0, "平 flat"),
+        "a": _num(drawn["area_m2"], 0, "m²"),
+        "u": _num(drawn["usable_area_m2"], 0, "m²"),
+        "k": _num(drawn["capacity_kwp"], 1, "kWp"),
+        "e": _num(pd.to_numeric(drawn["annual_kwh"], errors="coerce") / 1000, 1, "MWh/yr"),
+        "f": _num(drawn["shading_factor"], 2),
+        "r": escape_text(drawn["reason"]) if "reason" in drawn else "",
+    })
+    data = _feature_collection(props, _web_geometry(drawn.geometry, simplify_m))
+    _static_geojson(data, name="屋顶面 roof planes (DSM)", show=False,
+                    style=_style("#08306b", "#6baed6", weight=0.8, fill_opacity=0.35),
+                    tooltip=_tooltip(list(props.columns), [
+                        "建筑 building", "屋顶面 plane", "坡度 tilt", "朝向 azimuth (180 = S)",
+                        "面积 area (sloped)", "可用 usable", "装机容量 capacity",
+                        "年发电量 annual yield", "遮挡系数 shading factor",
+                        "原因 reason (no PV)"])).add_to(m)
+
+
 def pv_map(pv: gpd.GeoDataFrame, *, streets: gpd.GeoDataFrame | None = None, top_n: int = 200,
            color_by: str = "capacity_kwp", max_buildings: int = 15_000, grid_m: float = 500.0,
            simplify_m: float = 0.5, offline: bool = False, synthetic: bool = False,
            title: str = "屋顶光伏潜力 Rooftop PV potential",
            ground: gpd.GeoDataFrame | None = None,
-           site_panel: bool = True) -> folium.Map:
+           site_panel: bool = True,
+           roof_planes: gpd.GeoDataFrame | None = None) -> folium.Map:
     """The rooftop PV map: buildings by class, top sites, per-street potential, search.
 
     Parameters
@@ -482,6 +530,8 @@ def pv_map(pv: gpd.GeoDataFrame, *, streets: gpd.GeoDataFrame | None = None, top
     site_panel : bool
         Add the site-list panel (filter, rank, highlight, download the ranked sites as
         ``gis-planner sites`` writes them; :mod:`gis.sitepanel`).
+    roof_planes : geopandas.GeoDataFrame, optional
+        Roof planes from a surface model, drawn as one layer (:func:`roof_planes_layer`).
 
     Returns
     -------
@@ -517,6 +567,7 @@ def pv_map(pv: gpd.GeoDataFrame, *, streets: gpd.GeoDataFrame | None = None, top
     _pv_top_sites_layer(m, pv, order, top_n=top_n)
     _pv_street_layer(m, pv, streets, notes=notes)
     ground_layer(m, ground)
+    roof_planes_layer(m, roof_planes, notes)
     if site_panel:
         from gis import sitepanel
 

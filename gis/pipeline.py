@@ -81,12 +81,30 @@ def step_pv(ctx: Context) -> None:
         ctx.layers.buildings, params=params, weather=weather, irradiance=irradiance,
         grid_co2_t_per_mwh=p["grid_co2_t_per_mwh"], coal_gce_per_kwh=p["coal_gce_per_kwh"],
         new_building_since=int(p["new_building_since"]))
+    pv = _with_roof_planes(ctx, pv, params, weather)
     ctx.results["pv"] = pv
     ctx.results["pv_params"] = params
     ctx.results["pv_rollups"] = rooftop.pv_rollups(pv)
     entries, extras = rooftop.pv_targets(pv, ctx.targets)
     ctx.entries += entries
     ctx.extras.update(extras)
+
+
+def _with_roof_planes(ctx: Context, pv, params, weather):
+    """With a surface model (``[layers.dsm]``): roof planes, and building rows summed from them."""
+    dsm = ctx.layers.rasters.get("dsm")
+    if dsm is None:
+        return pv
+    from gis import planes
+
+    p = ctx.targets["params"]
+    pv, roof = planes.roof_planes(
+        ctx.layers.buildings, pv, dsm, dem=ctx.layers.rasters.get("dem"), params=params,
+        weather=weather, irradiance=ctx.layers.rasters.get("irradiance"),
+        grid_co2_t_per_mwh=p["grid_co2_t_per_mwh"], coal_gce_per_kwh=p["coal_gce_per_kwh"])
+    ctx.results["roof_planes"] = roof
+    ctx.layers.problems += planes.coverage_problems(pv, dsm, dem=ctx.layers.rasters.get("dem"))
+    return pv
 
 
 def step_ecology(ctx: Context) -> None:
@@ -246,6 +264,10 @@ def step_exports(ctx: Context) -> None:
             sites.export(ranked, ctx.path(f"sites{suffix}"), meta=meta, kind="sites")
         for level, table in (ctx.results.get("pv_rollups") or {}).items():
             io.write_csv(ctx.path(f"pv_by_{level}.csv"), table)
+        roof = ctx.results.get("roof_planes")
+        if roof is not None:
+            with io.atomic_path(ctx.path("roof_planes.gpkg")) as tmp:
+                roof.to_file(tmp, layer="roof_planes", driver="GPKG")
         gap_list = ctx.extras.get("new_building_gap")
         if gap_list is not None and len(gap_list):
             io.write_csv(ctx.path("new_building_gap.csv"), gap_list)
@@ -285,7 +307,8 @@ def step_publish(ctx: Context) -> None:
         streets=ctx.layers.streets, scorecard=ctx.results["scorecard"], meta=_meta(ctx),
         rollups=ctx.results.get("pv_rollups"), offline=ctx.cfg.output.offline,
         files=dict(ctx.files), ground=_ground_publish(ctx),
-        network=ctx.results.get("network"))
+        network=ctx.results.get("network"),
+        roof_planes=ctx.results.get("roof_planes"))
     for path in written.values():
         ctx.files[Path(path).name] = Path(path).name
 
@@ -585,6 +608,12 @@ def _definitions(ctx: Context, *, with_pv: bool = True) -> dict[str, Any]:
         out["pv"] = _plain(params)
     out.update(ctx.extras.get("definitions", {}))
     out["weather"] = str(ctx.cfg.weather) if ctx.cfg.weather else "built-in climate model"
+    if "dsm" in ctx.cfg.layers:
+        from gis import planes
+
+        out["roof_planes"] = {**planes.settings(),
+                              "ground": "[layers.dem]" if "dem" in ctx.cfg.layers
+                              else "low percentile of a ring around each footprint"}
     return out
 
 

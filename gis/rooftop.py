@@ -105,6 +105,9 @@ class PVParams:
         ``shading_reference_percentile``-th percentile.
     shading_reference_percentile : float
         See above [%].
+    min_plane_m2 : float
+        Roof planes from a surface model smaller than this (sloped area) are dropped [m²]
+        (:mod:`gis.planes`).
     mount_flat, mount_pitched : str
         SAPM cell-temperature mounts for rows on flat roofs and flush modules on pitched roofs.
     transposition, temperature_model, faiman_u0, faiman_u1, gamma_pdc, losses_percent,
@@ -133,6 +136,7 @@ class PVParams:
     min_shading_factor: float = 0.5
     shading_reference_kwh_m2: float | None = None
     shading_reference_percentile: float = 99.0
+    min_plane_m2: float = 8.0
     mount_flat: str = "open_rack_glass_polymer"
     mount_pitched: str = "close_mount_glass_glass"
     transposition: str = "perez"
@@ -176,7 +180,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 _FRACTIONS = ("module_efficiency", "usable_fraction_flat", "usable_fraction_pitched",
               "ground_coverage_ratio", "min_shading_factor", "albedo")
-_NON_NEGATIVE = ("min_usable_area_m2", "edge_setback_m", "losses_percent",
+_NON_NEGATIVE = ("min_usable_area_m2", "min_plane_m2", "edge_setback_m", "losses_percent",
                  "shading_reference_kwh_m2", "faiman_u0", "faiman_u1")
 _ANGLES = ("flat_tilt", "pitched_tilt_default", "north_band_deg")
 

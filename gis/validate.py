@@ -839,7 +839,32 @@ def _check_raster(spec: LayerSpec, crs: CRS, extent: tuple | None) -> tuple[list
                                     hint="give annual roof irradiation in kWh/m²/yr"))
     elif spec.kind == "landcover":
         problems += _landcover_classes(data, pixel_m2, spec)
+    elif spec.kind in ("dsm", "dem"):
+        problems += _height_problems(data, info, spec)
     return problems, info
+
+
+def _height_problems(data: np.ndarray, info: dict, spec: LayerSpec) -> list[Problem]:
+    """A surface or ground model must hold heights in metres, fine enough for roof planes."""
+    where = {"file": str(spec.path), "layer": spec.kind}
+    problems = []
+    if data.min() < -500 or data.max() > 9000:
+        problems.append(Problem("heights outside −500…9 000 m: not metres above sea level",
+                                **where, value=[float(data.min()), float(data.max())],
+                                hint="give heights in metres (divide centimetres by 100)"))
+    crs = info.get("crs")
+    if crs and CRS.from_user_input(crs).is_geographic:
+        problems.append(Problem("a height model in degrees: slopes and areas need metres",
+                                **where, value=crs,
+                                hint="reproject it to the working CRS, e.g. gdalwarp -t_srs "
+                                     "EPSG:4548 -tr 0.5 0.5 dsm.tif dsm_m.tif"))
+        return problems
+    res = max(abs(r) for r in info.get("res", [0.0]))
+    if spec.kind == "dsm" and res > 2.0:
+        problems.append(Problem(f"pixels of {res:g} m are too coarse for roof planes (a plane "
+                                f"needs a few pixels across)", **where, severity="warning",
+                                value=res, hint="give a DSM of 0.25–1 m pixels"))
+    return problems
 
 
 def _landcover_classes(data: np.ndarray, pixel_m2: float, spec: LayerSpec) -> list[Problem]:
@@ -927,7 +952,11 @@ def load_layers(cfg: RunConfig, *, progress=None) -> Layers:
         if usable[kind]:
             setattr(layers, kind, frames[kind].set_geometry(geom.geometry.values, crs=crs))
     extent = _extent([shapes.get("buildings"), shapes.get("landuse")])
-    for kind in ("irradiance", "landcover"):
+    if "dem" in cfg.layers and "dsm" not in cfg.layers:
+        problems.append(Problem("a bare-ground model without a surface model is not used",
+                                file=str(cfg.layers["dem"].path), layer="dem", severity="warning",
+                                hint="add [layers.dsm] (ground + buildings + trees)"))
+    for kind in ("irradiance", "landcover", "dsm", "dem"):
         spec = cfg.layers.get(kind)
         if spec is None:
             continue
