@@ -22,7 +22,7 @@ from typing import Any
 from gis._errors import Problem, RunFileError
 
 VECTOR_KINDS = ("buildings", "landuse", "zones", "streets", "forest")
-RASTER_KINDS = ("irradiance", "landcover")
+RASTER_KINDS = ("irradiance", "landcover", "dsm", "dem")
 LAYER_KINDS = VECTOR_KINDS + RASTER_KINDS
 
 #: canonical columns per layer kind: (required, optional)
@@ -61,6 +61,8 @@ _LAYER_KEYS_BY_KIND = {
     "forest": {"path", "layer", "encoding", "crs", "columns", "values"},
     "irradiance": {"path", "crs", "band", "reference_kwh_m2"},
     "landcover": {"path", "crs", "band", "scheme"},
+    "dsm": {"path", "crs", "band"},
+    "dem": {"path", "crs", "band"},
 }
 
 

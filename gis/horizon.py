@@ -5,17 +5,19 @@ A **surface model** is a north-up height raster [m] in the working CRS, either
 * rasterised from footprints × heights (LoD1: every building a flat-topped prism at its
   ``height``, else ``floors`` × storey height; ground 0, or a ``[layers.dem]`` bare-ground raster),
   on a grid aligned to multiples of the cell size, so that any window of it is cell for cell the
-  same whichever piece of the district is computed; or
+  same whichever piece of the district is computed (a compiled scan-line fill, no Python call
+  per building); or
 * read from a DSM raster (ground + buildings + trees, metres), window by window on its own grid.
 
 **Sample points** (:func:`roof_points`) lie on a grid inside each roof, inset from its edges, at
 global multiples of the spacing (so a roof's points do not depend on which partition holds it).
 
 **Horizons** (:func:`horizon_angles`): from each point, one ray per azimuth sector (sector ``s``
-centred on ``s × 360 / sectors`` degrees clockwise from north) marches outwards, cell-sized steps
+centred on ``s × 360 / sectors`` degrees clockwise from north) marches outwards, half-cell steps
 near the point and steps growing by 2 % of the distance further out, up to the search distance;
 the horizon is the largest elevation angle of the surface seen along the ray (never below 0°).
-A ray stops as soon as no cell of the tile could rise above the angle found.  The kernel is
+A ray crosses a block of 16 × 16 cells (or of 256 × 256) in one jump when the block's highest cell
+cannot rise above the angle found, and stops as soon as no cell of the tile could.  The kernel is
 compiled with numba and runs in parallel over points.  :func:`roof_horizons` does this tile by tile
 (tiles of ``tile_m``), each tile's surface covering the tile plus the search distance.
 
@@ -58,6 +60,8 @@ MAX_DISTANCE_M = 1000.0
 POINT_OFFSET_M = 0.25
 #: Beyond a few cells the ray's step grows by this share of the distance [-].
 STEP_GROWTH = 0.02
+#: Cells per side of the blocks whose maxima let a ray skip what cannot rise above its horizon.
+BLOCK = 16
 #: Elevation grid of the sky-view integral [°].
 _SVF_GRID = np.linspace(0.0, 90.0, 361)
 
@@ -122,18 +126,24 @@ def building_heights(buildings: pd.DataFrame, *, storey_height_m: float = 3.0) -
 
 
 def _grid(bounds: tuple[float, float, float, float], res: float) -> tuple[float, float, int, int]:
-    """Upper-left corner and shape of the grid aligned to multiples of ``res`` covering bounds."""
+    """Upper-left corner and shape of the grid covering bounds, its corner and size on whole
+    blocks of ``BLOCK² × res`` (so blocks line up whichever window is computed)."""
     minx, miny, maxx, maxy = bounds
-    left = math.floor(minx / res) * res
-    top = math.ceil(maxy / res) * res
-    width = max(1, int(math.ceil((maxx - left) / res)))
-    height = max(1, int(math.ceil((top - miny) / res)))
+    size = BLOCK * BLOCK * res
+    left = math.floor(minx / size) * size
+    top = math.ceil(maxy / size) * size
+    width = max(1, int(math.ceil((maxx - left) / size))) * BLOCK * BLOCK
+    height = max(1, int(math.ceil((top - miny) / size))) * BLOCK * BLOCK
     return left, top, width, height
 
 
 def lod1_surface(footprints: Any, tops: np.ndarray, bounds: tuple[float, float, float, float], *,
                  res: float = 1.0, ground: Surface | None = None) -> Surface:
     """Rasterise footprints as flat-topped prisms (LoD1) onto an aligned grid.
+
+    A cell takes a building's top when its centre lies inside the footprint (holes excluded);
+    where footprints overlap, the taller wins.  The burning is a compiled scan-line fill, so
+    its cost grows with the cells covered, not with Python calls per building.
 
     Parameters
     ----------
@@ -144,38 +154,71 @@ def lod1_surface(footprints: Any, tops: np.ndarray, bounds: tuple[float, float, 
     bounds : tuple
         ``(minx, miny, maxx, maxy)`` the raster must cover [m].
     res : float
-        Cell size [m]; the grid's corners are multiples of it.
+        Cell size [m]; the grid's corners are multiples of ``BLOCK² × res``.
     ground : Surface, optional
         Bare ground on the same grid (from :func:`raster_surface` of a DEM); default 0 m.
 
     Returns
     -------
     Surface
-        Where footprints overlap, the taller wins.
 
     Examples
     --------
     >>> s = lod1_surface([shapely.box(0, 0, 2, 1)], np.array([10.0]), (0, 0, 4, 2))
-    >>> s.z.tolist(), (s.left, s.top)
-    ([[0.0, 0.0, 0.0, 0.0], [10.0, 10.0, 0.0, 0.0]], (0.0, 2.0))
+    >>> s.z[-2:, :4].tolist(), s.left, s.z.shape
+    ([[0.0, 0.0, 0.0, 0.0], [10.0, 10.0, 0.0, 0.0]], 0.0, (256, 256))
     """
-    from rasterio import features
-    from rasterio.transform import Affine
-
     left, top, width, height = _grid(bounds, res)
-    geoms = np.asarray(footprints, dtype=object)
-    tops = np.asarray(tops, dtype=float)
-    keep = np.isfinite(tops) & ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     z = np.zeros((height, width), dtype=np.float32)
     if ground is not None:
         z[:] = np.nan_to_num(ground.z, nan=0.0)
+    geoms = np.asarray(footprints, dtype=object)
+    tops = np.asarray(tops, dtype=float)
+    keep = np.isfinite(tops) & ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     if keep.any():
-        order = np.argsort(tops[keep], kind="stable")  # the taller drawn last wins
-        burnt = features.rasterize(
-            zip(geoms[keep][order], tops[keep][order], strict=True), out_shape=(height, width),
-            transform=Affine(res, 0.0, left, 0.0, -res, top), fill=np.nan, dtype="float32")
-        z = np.where(np.isnan(burnt), z, burnt)
-    return Surface(z=z.astype(np.float32), left=left, top=top, res=float(res))
+        parts, owner = shapely.get_parts(geoms[keep], return_index=True)
+        rings, ring_poly = shapely.get_rings(parts, return_index=True)
+        coords, ring_of = shapely.get_coordinates(rings, return_index=True)
+        same = ring_of[1:] == ring_of[:-1]  # consecutive vertices of one ring: an edge
+        edges = np.concatenate([coords[:-1][same], coords[1:][same]], axis=1)
+        edge_poly = ring_poly[ring_of[:-1][same]]
+        start = np.searchsorted(edge_poly, np.arange(len(parts) + 1))
+        _burn(z, float(left), float(top), float(res), np.ascontiguousarray(edges),
+              start.astype(np.int64), tops[keep][owner].astype(np.float64))
+    return Surface(z=z, left=left, top=top, res=float(res))
+
+
+@njit(cache=True)
+def _burn(z, left, top, res, edges, start, heights):  # pragma: no cover
+    nrow, ncol = z.shape
+    for p in range(start.shape[0] - 1):
+        a, b = start[p], start[p + 1]
+        if b <= a:
+            continue
+        ymin = min(edges[a:b, 1].min(), edges[a:b, 3].min())
+        ymax = max(edges[a:b, 1].max(), edges[a:b, 3].max())
+        r0 = max(0, int(math.floor((top - ymax) / res - 0.5)))
+        r1 = min(nrow - 1, int(math.ceil((top - ymin) / res - 0.5)))
+        xs = np.empty(b - a)
+        h = heights[p]
+        for r in range(r0, r1 + 1):
+            yc = top - (r + 0.5) * res
+            m = 0
+            for e in range(a, b):
+                y1, y2 = edges[e, 1], edges[e, 3]
+                if (y1 <= yc < y2) or (y2 <= yc < y1):
+                    x1, x2 = edges[e, 0], edges[e, 2]
+                    xs[m] = x1 + (yc - y1) * (x2 - x1) / (y2 - y1)
+                    m += 1
+            if m < 2:
+                continue
+            cross = np.sort(xs[:m])
+            for k in range(0, m - 1, 2):
+                c0 = max(0, int(math.ceil((cross[k] - left) / res - 0.5)))
+                c1 = min(ncol - 1, int(math.floor((cross[k + 1] - left) / res - 0.5)))
+                for c in range(c0, c1 + 1):
+                    if z[r, c] < h:
+                        z[r, c] = h
 
 
 def raster_surface(raster: Any, bounds: tuple[float, float, float, float], *, crs: Any = None,
@@ -223,10 +266,12 @@ def raster_surface(raster: Any, bounds: tuple[float, float, float, float], *, cr
             ds = WarpedVRT(src, crs=crs, resampling=Resampling.bilinear)
         t = ds.transform
         res = abs(t.a)
-        col0 = math.floor((bounds[0] - t.c) / res)
-        row0 = math.floor((t.f - bounds[3]) / res)
-        col1 = math.ceil((bounds[2] - t.c) / res)
-        row1 = math.ceil((t.f - bounds[1]) / res)
+        # whole blocks from the raster's corner, so equal cells and blocks in every window
+        big = BLOCK * BLOCK
+        col0 = math.floor((bounds[0] - t.c) / res / big) * big
+        row0 = math.floor((t.f - bounds[3]) / res / big) * big
+        col1 = math.ceil((bounds[2] - t.c) / res / big) * big
+        row1 = math.ceil((t.f - bounds[1]) / res / big) * big
         window = Window(col0, row0, max(1, col1 - col0), max(1, row1 - row0))
         data = ds.read(band, window=window, boundless=True, masked=True)
         z = np.ma.filled(data.astype(np.float32), np.nan)
@@ -310,40 +355,70 @@ def roof_points(footprints: Any, *, spacing_m: float = 3.0, inset_m: float = 0.8
     return owner, x, y
 
 
-def step_distances(res: float, max_distance_m: float) -> np.ndarray:
-    """Distances [m] a ray samples: half-cell steps near the point, then 2 % growth."""
-    out, d = [], 0.5 * res
-    while d <= max_distance_m:  # a few hundred steps, independent of the number of buildings
-        out.append(d)
-        d += max(0.5 * res, STEP_GROWTH * d)
-    return np.asarray(out, dtype=np.float64)
-
-
 def sector_azimuths(sectors: int) -> np.ndarray:
     """Centre azimuth [°, clockwise from north, 180 = south] of each horizon sector."""
     return np.arange(sectors) * (360.0 / sectors)
 
 
+def _block_max(z: np.ndarray, block: int) -> np.ndarray:
+    """Maximum of each ``block × block`` block of cells (−inf where a block holds no data)."""
+    nr, nc = z.shape
+    pr, pc = -nr % block, -nc % block
+    if pr or pc or np.isnan(z).any():
+        z = np.pad(np.where(np.isnan(z), -np.inf, z), ((0, pr), (0, pc)),
+                   constant_values=-np.inf)
+    return z.reshape(z.shape[0] // block, block, z.shape[1] // block, block).max(axis=(1, 3))
+
+
+@njit(cache=True, inline="always")
+def _to_exit(u, v, dx, dy, size, res):  # pragma: no cover
+    """Distance [m] along the ray from cell coordinates (u, v) out of its block of ``size``."""
+    bc, br = math.floor(u / size), math.floor(v / size)
+    t = 1e30
+    if dx > 1e-12:
+        t = min(t, ((bc + 1) * size - u) * res / dx)
+    elif dx < -1e-12:
+        t = min(t, (bc * size - u) * res / dx)
+    if dy < -1e-12:
+        t = min(t, ((br + 1) * size - v) * res / -dy)
+    elif dy > 1e-12:
+        t = min(t, (br * size - v) * res / -dy)
+    return t + 1e-6 * res
+
+
 @njit(parallel=True, cache=True)
-def _horizon_kernel(z, left, top, res, px, py, pz, dir_x, dir_y, dist, zmax, out):  # pragma: no cover
+def _horizon_kernel(z, bz, bz2, left, top, res, px, py, pz, dir_x, dir_y, max_d, zmax,
+                    out):  # pragma: no cover
     nrow, ncol = z.shape
+    nb, nb2 = BLOCK, BLOCK * BLOCK
     for p in prange(px.shape[0]):
         rise = zmax - pz[p]
         for s in range(dir_x.shape[0]):
             best = 0.0
-            for k in range(dist.shape[0]):
-                d = dist[k]
+            dx, dy = dir_x[s], dir_y[s]
+            d = 0.5 * res
+            while d <= max_d:
                 if d * best >= rise:
                     break  # no cell can rise above the angle found
-                col = int(math.floor((px[p] + d * dir_x[s] - left) / res))
-                row = int(math.floor((top - (py[p] + d * dir_y[s])) / res))
+                u = (px[p] + d * dx - left) / res
+                v = (top - (py[p] + d * dy)) / res
+                col = int(math.floor(u))
+                row = int(math.floor(v))
                 if col < 0 or row < 0 or col >= ncol or row >= nrow:
                     break
-                v = z[row, col]
-                if v == v:  # not NaN
-                    t = (v - pz[p]) / d
-                    if t > best:
-                        best = t
+                # nothing in a block rises above the horizon found: go to its far side
+                if bz2[row // nb2, col // nb2] - pz[p] <= best * d:
+                    d += _to_exit(u, v, dx, dy, nb2, res)
+                    continue
+                if bz[row // nb, col // nb] - pz[p] <= best * d:
+                    d += _to_exit(u, v, dx, dy, nb, res)
+                    continue
+                val = z[row, col]
+                if val == val:  # not NaN
+                    tan = (val - pz[p]) / d
+                    if tan > best:
+                        best = tan
+                d += max(0.5 * res, STEP_GROWTH * d)
             out[p, s] = best
 
 
@@ -383,11 +458,12 @@ def horizon_angles(surface: Surface, x: np.ndarray, y: np.ndarray, z: np.ndarray
     if len(x):
         zz = np.ascontiguousarray(surface.z, dtype=np.float32)
         zmax = float(np.nanmax(zz)) if np.isfinite(zz).any() else -np.inf
-        _horizon_kernel(zz, float(surface.left), float(surface.top), float(surface.res),
-                        np.ascontiguousarray(x, dtype=np.float64),
+        bz = _block_max(zz, BLOCK)
+        _horizon_kernel(zz, bz, _block_max(bz, BLOCK), float(surface.left), float(surface.top),
+                        float(surface.res), np.ascontiguousarray(x, dtype=np.float64),
                         np.ascontiguousarray(y, dtype=np.float64),
                         np.ascontiguousarray(z, dtype=np.float64), np.sin(az), np.cos(az),
-                        step_distances(surface.res, max_distance_m), zmax, out)
+                        float(max_distance_m), zmax, out)
     return np.degrees(np.arctan(out)).astype(np.float32)
 
 
@@ -440,7 +516,7 @@ def roof_horizons(roofs: Any, *, roof_tops: np.ndarray | None = None,
                   dsm: Any = None, dem: Any = None, crs: Any = None, res: float = 1.0,
                   sectors: int = 36, max_distance_m: float | None = None,
                   spacing_m: float = 3.0, inset_m: float = 0.8, max_points: int = 64,
-                  tile_m: float = 2000.0) -> RoofHorizons:
+                  tile_m: float = 4000.0) -> RoofHorizons:
     """Horizons of sample points on every roof, tile by tile.
 
     Parameters

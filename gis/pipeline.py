@@ -79,6 +79,7 @@ def step_pv(ctx: Context) -> None:
     irradiance = ctx.layers.rasters.get("irradiance")
     pv = _engine(ctx).pv_potential(
         ctx.layers.buildings, params=params, weather=weather, irradiance=irradiance,
+        dsm=ctx.layers.rasters.get("dsm"), dem=ctx.layers.rasters.get("dem"),
         grid_co2_t_per_mwh=p["grid_co2_t_per_mwh"], coal_gce_per_kwh=p["coal_gce_per_kwh"],
         new_building_since=int(p["new_building_since"]))
     ctx.results["pv"] = pv

@@ -156,8 +156,8 @@ class PVParams:
     surface_resolution_m: float = 1.0
     horizon_sectors: int = 36
     horizon_distance_m: float | None = None
-    shading_grid_m: float = 3.0
-    shading_max_points: int = 64
+    shading_grid_m: float = 5.0
+    shading_max_points: int = 16
     shading_reference_kwh_m2: float | None = None
     shading_reference_percentile: float = 99.0
     mount_flat: str = "open_rack_glass_polymer"

@@ -598,7 +598,7 @@ def poa_components(data: pd.DataFrame, meta: dict[str, Any], tilts: Any, azimuth
     >>> data, meta = climate_model(39.1, 117.4)
     >>> parts = poa_components(data, meta, [35.0], [180.0])
     >>> total = sum(parts[k] for k in ("beam", "circumsolar", "isotropic", "horizon", "ground"))
-    >>> 1700 < total.sum() / 1000 < 2100   # annual POA irradiation [kWh/m²]
+    >>> bool(1700 < total.sum() / 1000 < 2100)   # annual POA irradiation [kWh/m²]
     True
     """
     params = params or SolarParams()

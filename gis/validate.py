@@ -537,6 +537,13 @@ def _check_raster(spec: LayerSpec, crs: CRS, extent: tuple | None) -> tuple[list
                                     hint="give annual roof irradiation in kWh/m²/yr"))
     elif spec.kind == "landcover":
         problems += _landcover_classes(data, pixel_m2, spec)
+    elif spec.kind in ("dsm", "dem"):
+        # heights in metres above a datum: Earth's surface lies within −500 … 9 000 m
+        if data.max() > 9000 or data.min() < -500:
+            problems.append(Problem("heights outside −500 … 9 000 m", **where,
+                                    value=[float(data.min()), float(data.max())],
+                                    hint="give heights in metres (a DSM of ground + buildings "
+                                         "+ trees, a DEM of bare ground)"))
     return problems, info
 
 
@@ -625,7 +632,7 @@ def load_layers(cfg: RunConfig, *, progress=None) -> Layers:
         if usable[kind]:
             setattr(layers, kind, frames[kind].set_geometry(geom.geometry.values, crs=crs))
     extent = _extent([shapes.get("buildings"), shapes.get("landuse")])
-    for kind in ("irradiance", "landcover"):
+    for kind in ("irradiance", "landcover", "dsm", "dem"):
         spec = cfg.layers.get(kind)
         if spec is None:
             continue

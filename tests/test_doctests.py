@@ -15,7 +15,7 @@ FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 MIN_EXAMPLES = 180
 #: modules whose public functions carry examples (each must keep some)
 DOCUMENTED = ("config", "io", "landuse", "ecology", "rooftop", "solar", "targets", "validate",
-              "sites", "maps", "demo")
+              "sites", "maps", "demo", "horizon")
 MODULES = sorted(m.name for m in pkgutil.iter_modules(gis.__path__))
 
 
