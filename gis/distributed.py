@@ -176,10 +176,11 @@ def write_partitions(gdf: gpd.GeoDataFrame, path: str | Path, *, npartitions: in
 # ---------------------------------------------------------------------------------------------
 # Work done on the workers (module-level functions: they are pickled by reference)
 # ---------------------------------------------------------------------------------------------
-def _pv_partition(part: gpd.GeoDataFrame, shared: dict[str, Any]) -> gpd.GeoDataFrame:
+def _pv_partition(part: gpd.GeoDataFrame, shared: dict[str, Any],
+                  obstacles: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
     from gis import rooftop
 
-    return rooftop.pv_potential(part, **shared)
+    return rooftop.pv_potential(part, **shared, obstacles=obstacles)
 
 
 def _pv_partition_to_file(part: gpd.GeoDataFrame, shared: dict[str, Any], path: str) -> int:
@@ -292,12 +293,14 @@ class Engine:
             # nothing to split, or the local function's own error message
             return rooftop.pv_potential(buildings, **kwargs)
         shared = _pv_shared(buildings.crs, buildings.total_bounds, kwargs)
+        shared["params"] = _horizon_distance(shared["params"], buildings, shared.get("dsm"))
         k = default_partitions(n, self.spec, workers=self._nworkers())
         parts, order = split(buildings, k)
+        obstacles = _partition_obstacles(buildings, parts, shared)
         client = self.client
         shared_f = client.scatter(shared, broadcast=True)
-        futures = [client.submit(_pv_partition, part, shared_f, pure=False)
-                   for part in client.scatter(parts)]
+        futures = [client.submit(_pv_partition, part, shared_f, obs, pure=False)
+                   for part, obs in zip(client.scatter(parts), obstacles, strict=True)]
         parts = client.gather(futures)
         out = pd.concat(parts)
         inverse = np.empty(n, dtype=np.int64)
@@ -395,6 +398,52 @@ def _shutdown(client, cluster) -> None:
     client.close()
     if cluster is not None:
         cluster.close()
+
+
+def _horizon_distance(params, buildings: gpd.GeoDataFrame, dsm: Any):
+    """``params`` with the obstacle search distance resolved over the whole layer.
+
+    The default distance follows the tallest building of the layer; a partition must use the
+    same, or its horizons would differ from the single-machine ones.
+    """
+    from gis import horizon, rooftop
+
+    if params.horizon_distance_m is not None:
+        return params
+    source = rooftop.shading_source(buildings, params, dsm=dsm)
+    if source == "dsm":
+        return replace(params, horizon_distance_m=horizon.MAX_DISTANCE_M)
+    if source == "lod1":
+        tops = horizon.building_heights(buildings, storey_height_m=params.storey_height_m)
+        tops = np.where(np.isfinite(tops), tops, params.storey_height_m)
+        return replace(params, horizon_distance_m=horizon.default_distance(tops))
+    return params
+
+
+def _partition_obstacles(buildings: gpd.GeoDataFrame, parts: list[gpd.GeoDataFrame],
+                         shared: dict[str, Any]) -> list[gpd.GeoDataFrame | None]:
+    """Per partition, the buildings that can shade its roofs (footprints × heights model).
+
+    Every building within the search distance of the partition's bounds, plus a margin of the
+    horizon engine's largest skip block, so that each ray sees the same cells and blocks as on
+    one machine: the partitions' figures equal the single-machine ones.
+    """
+    from gis import horizon, rooftop
+
+    params = shared["params"]
+    if rooftop.shading_source(buildings, params, dsm=shared.get("dsm")) != "lod1":
+        return [None] * len(parts)
+    cols = [c for c in ("height", "floors") if c in buildings.columns]
+    slim = buildings[cols + [buildings.geometry.name]]
+    reach = (params.horizon_distance_m
+             + 2 * horizon.BLOCK * horizon.BLOCK * params.surface_resolution_m)
+    tree = slim.sindex
+    out = []
+    for part in parts:  # partitions, not buildings
+        minx, miny, maxx, maxy = part.total_bounds
+        box = shapely.box(minx - reach, miny - reach, maxx + reach, maxy + reach)
+        out.append(slim.iloc[np.sort(tree.query(box))])
+    return out
 
 
 def _pv_shared(crs, bounds, kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -198,3 +198,19 @@ def test_class_yields_cover_every_roof():
     np.testing.assert_allclose(looked_up["specific_yield_kwh_kwp"],
                                local["specific_yield_kwh_kwp"], rtol=RTOL)
     assert 1100 < flat["specific_yield_kwh_kwp"] < 1600
+
+
+def test_pv_potential_with_shading_by_neighbours_equals_local(engine):
+    # no irradiance raster: footprints × floors shade each other across partition edges
+    buildings = _buildings()
+    params = rooftop.pv_params("base", horizon_distance_m=60.0)
+    local = rooftop.pv_potential(buildings, params=params)
+    dist = engine.pv_potential(buildings, params=params)
+    _assert_same(local, dist)
+    assert (local["shading_source"] == "lod1").all()
+    assert (local["shading_factor"] < 0.95).sum() > 20
+    # the partitions really received only their neighbourhoods
+    parts, _ = distributed.split(buildings, 5)
+    shared = {"params": params}
+    obstacles = distributed._partition_obstacles(buildings, parts, shared)
+    assert min(len(o) for o in obstacles) < len(buildings)
