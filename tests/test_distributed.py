@@ -202,7 +202,8 @@ def test_class_yields_cover_every_roof():
 
 def test_pv_potential_with_shading_by_neighbours_equals_local(engine):
     # no irradiance raster: footprints × floors shade each other across partition edges
-    buildings = _buildings()
+    # (1.2 km square: wider than the reach of a partition's obstacles)
+    buildings = _buildings(900)
     params = rooftop.pv_params("base", horizon_distance_m=60.0)
     local = rooftop.pv_potential(buildings, params=params)
     dist = engine.pv_potential(buildings, params=params)
