@@ -84,6 +84,7 @@ def step_pv(ctx: Context) -> None:
         new_building_since=int(p["new_building_since"]))
     ctx.results["pv"] = pv
     ctx.results["pv_params"] = params
+    ctx.results["pv_shading"] = rooftop.shading_summary(pv, params, ctx.layers.buildings)
     ctx.results["pv_rollups"] = rooftop.pv_rollups(pv)
     entries, extras = rooftop.pv_targets(pv, ctx.targets)
     ctx.entries += entries
@@ -459,6 +460,8 @@ def _definitions(ctx: Context, *, with_pv: bool = True) -> dict[str, Any]:
     params = ctx.results.get("pv_params")
     if params is not None and with_pv:
         out["pv"] = _plain(params)
+        if ctx.results.get("pv_shading") is not None:
+            out["pv_shading"] = _plain(ctx.results["pv_shading"])
     out["weather"] = str(ctx.cfg.weather) if ctx.cfg.weather else "built-in climate model"
     return out
 
