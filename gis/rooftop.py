@@ -913,10 +913,9 @@ def _weighted(weights: tuple[np.ndarray, np.ndarray], values: tuple[np.ndarray, 
         return np.where(total > 0, (wa * va + wb * vb) / total, fallback)
 
 
-def _assemble(roof: _Roofs, planes: _Planes, shade: _Shade, buildings: gpd.GeoDataFrame,
-              params: PVParams, *, grid_co2_t_per_mwh: float, coal_gce_per_kwh: float,
-              new_building_since: int) -> gpd.GeoDataFrame:
-    """Usable area after shading, reasons, capacity, energy and the output frame."""
+def _energy(roof: _Roofs, planes: _Planes, shade: _Shade, params: PVParams
+            ) -> dict[str, np.ndarray]:
+    """Usable area after shading, reasons, capacity, yield, shading factor and energy."""
     p, valid = planes, roof.valid
     share = p.share_a + p.share_b
     gross_usable = p.base_usable * share
@@ -955,8 +954,17 @@ def _assemble(roof: _Roofs, planes: _Planes, shade: _Shade, buildings: gpd.GeoDa
     # the plane the modules mostly face (for the output): A, or B where only B is used
     use_b = roof.pitched & (w_a == 0) & (w_b > 0)
     use_b |= roof.pitched & (w_a + w_b == 0) & (p.share_a == 0) & (p.share_b > 0)
-    module_az = np.where(use_b, p.az_b, p.module_az)
+    return {"usable": usable, "capacity": capacity, "spec_yield": spec_yield,
+            "shading": shading, "annual": annual, "reason": reason, "unshaded": unshaded,
+            "module_az": np.where(use_b, p.az_b, p.module_az)}
 
+
+def _assemble(roof: _Roofs, planes: _Planes, shade: _Shade, buildings: gpd.GeoDataFrame,
+              params: PVParams, *, grid_co2_t_per_mwh: float, coal_gce_per_kwh: float,
+              new_building_since: int) -> gpd.GeoDataFrame:
+    """The output frame: one row per building (:data:`OUTPUT_COLUMNS` and geometry)."""
+    e = _energy(roof, planes, shade, params)
+    p, valid, annual = planes, roof.valid, e["annual"]
     cat = roof.category.to_numpy(dtype=object)
     year_built = _number_column(buildings, "year_built")
     is_new = np.isin(cat, ("government", "public", "industrial")) & (
@@ -976,24 +984,24 @@ def _assemble(roof: _Roofs, planes: _Planes, shade: _Shade, buildings: gpd.GeoDa
         "roof_tilt": roof.roof_tilt,
         "roof_azimuth": roof.roof_az,
         "roof_area_m2": roof.roof_area,
-        "usable_area_m2": usable,
-        "capacity_kwp": capacity,
-        "specific_yield_kwh_kwp": spec_yield,
-        "shading_factor": shading,
+        "usable_area_m2": e["usable"],
+        "capacity_kwp": e["capacity"],
+        "specific_yield_kwh_kwp": e["spec_yield"],
+        "shading_factor": e["shading"],
         "annual_kwh": annual,
         "co2_t": annual * grid_co2_t_per_mwh / 1000.0,
         "coal_t": annual * coal_gce_per_kwh / 1e6,
-        "reason": reason,
+        "reason": e["reason"],
         "year_built": year_built,
         "pv_kw": p.pv_kw,
         "is_new": is_new,
         "floor_area_m2": roof.footprint * storeys,
         "roof_type_inferred": ~roof.known_type,
         "module_tilt": np.where(valid, p.module_tilt, np.nan),
-        "module_azimuth": np.where(valid, module_az, np.nan),
+        "module_azimuth": np.where(valid, e["module_az"], np.nan),
         "existing_pv_m2": p.existing_m2,
-        "unshaded_kwh": unshaded,
-        "shading_loss_kwh": np.maximum(unshaded - annual, 0.0),
+        "unshaded_kwh": e["unshaded"],
+        "shading_loss_kwh": np.maximum(e["unshaded"] - annual, 0.0),
         "shading_source": shade.source,
     }, index=buildings.index)
     for col in ("category", "street", "name", "roof_type", "reason", "shading_source"):
