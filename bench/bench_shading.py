@@ -165,6 +165,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--cases", nargs="+", default=list(CASES), choices=CASES)
     ap.add_argument("--rr-side", type=float, default=5450.0,
                     help="side [m] of the square cast by Ratti–Richens (1/16 of the district)")
+    ap.add_argument("--timeout", type=float, default=1200.0, help="seconds per case")
     ap.add_argument("--case", choices=CASES, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.case:
@@ -174,7 +175,13 @@ def main(argv: list[str] | None = None) -> None:
     for case in args.cases:  # one process per case: its own peak memory
         cmd = [sys.executable, __file__, "--n", str(args.n), "--rr-side", str(args.rr_side),
                "--case", case]
-        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, check=False,
+                                  timeout=args.timeout)
+        except subprocess.TimeoutExpired:
+            results[case] = {"timed_out_s": args.timeout}
+            print(case, json.dumps(results[case]), flush=True)
+            continue
         if done.returncode != 0:
             results[case] = {"error": done.stderr.strip().splitlines()[-1:]}
         else:
