@@ -277,8 +277,8 @@ def raster_surface(raster: Any, bounds: tuple[float, float, float, float], *, cr
         return Surface(z=z, left=t.c + col0 * res, top=t.f - row0 * res, res=res)
 
 
-def roof_points(footprints: Any, *, spacing_m: float = 3.0, inset_m: float = 0.8,
-                max_points: int = 64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def roof_points(footprints: Any, *, spacing_m: float = 5.0, inset_m: float = 0.8,
+                max_points: int = 16) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sample points on a grid inside each roof, inset from its edges.
 
     Points sit at ``(i + ½) × spacing`` in both axes (global multiples), inside the footprint
@@ -305,7 +305,8 @@ def roof_points(footprints: Any, *, spacing_m: float = 3.0, inset_m: float = 0.8
 
     Examples
     --------
-    >>> owner, x, y = roof_points([shapely.box(0, 0, 9, 6), shapely.box(20, 0, 21, 1)])
+    >>> owner, x, y = roof_points([shapely.box(0, 0, 9, 6), shapely.box(20, 0, 21, 1)],
+    ...                           spacing_m=3.0)
     >>> owner.tolist(), x.tolist(), y.tolist()
     ([0, 0, 0, 0, 0, 0, 1], [1.5, 4.5, 7.5, 1.5, 4.5, 7.5, 20.5], [1.5, 1.5, 1.5, 4.5, 4.5, 4.5, 0.5])
     """
@@ -422,7 +423,7 @@ def _horizon_kernel(z, bz, bz2, left, top, res, px, py, pz, dir_x, dir_y, max_d,
 
 
 def horizon_angles(surface: Surface, x: np.ndarray, y: np.ndarray, z: np.ndarray, *,
-                   sectors: int = 36, max_distance_m: float = MAX_DISTANCE_M) -> np.ndarray:
+                   sectors: int = 72, max_distance_m: float = MAX_DISTANCE_M) -> np.ndarray:
     """Horizon elevation angle [°] per point and azimuth sector.
 
     Parameters
@@ -513,8 +514,8 @@ def default_distance(tops: np.ndarray, ground: float = 0.0) -> float:
 def roof_horizons(roofs: Any, *, roof_tops: np.ndarray | None = None,
                   obstacles: Any = None, obstacle_tops: np.ndarray | None = None,
                   dsm: Any = None, dem: Any = None, crs: Any = None, res: float = 1.0,
-                  sectors: int = 36, max_distance_m: float | None = None,
-                  spacing_m: float = 3.0, inset_m: float = 0.8, max_points: int = 64,
+                  sectors: int = 72, max_distance_m: float | None = None,
+                  spacing_m: float = 5.0, inset_m: float = 0.8, max_points: int = 16,
                   tile_m: float = 4000.0) -> RoofHorizons:
     """Horizons of sample points on every roof, tile by tile.
 
@@ -537,7 +538,7 @@ def roof_horizons(roofs: Any, *, roof_tops: np.ndarray | None = None,
     res : float
         LoD1 cell size [m].
     sectors : int
-        Azimuth sectors (≥ 36 recommended).
+        Azimuth sectors (≥ 36; 72 as ``[pv] horizon_sectors``).
     max_distance_m : float, optional
         Search distance [m]; default :func:`default_distance` of the obstacles (LoD1) or
         :data:`MAX_DISTANCE_M` (DSM).
@@ -705,7 +706,7 @@ class SkyTable:
 
 
 def sky_table(weather: tuple[pd.DataFrame, dict], tilts: Any, azimuths: Any, *,
-              sectors: int = 36, params: solar.SolarParams | None = None) -> SkyTable:
+              sectors: int = 72, params: solar.SolarParams | None = None) -> SkyTable:
     """Hourly sky per orientation class summed once for horizon look-ups.
 
     Parameters
