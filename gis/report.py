@@ -384,6 +384,14 @@ def write_report(out_dir: str | Path, *, scorecard: Mapping, pv: pd.DataFrame | 
         kwh = pd.to_numeric(pv.get("annual_kwh", 0), errors="coerce").fillna(0)
         parts.append(f"<p>{len(pv):,} 栋建筑 buildings · {int((cap > 0).sum()):,} 可装光伏 with PV "
                      f"potential · {cap.sum() / 1000:,.1f} MWp · {kwh.sum() / 1e6:,.2f} GWh/yr</p>")
+        if "shading_loss_kwh" in pv.columns and "unshaded_kwh" in pv.columns:
+            loss = float(pd.to_numeric(pv["shading_loss_kwh"], errors="coerce").fillna(0).sum())
+            free = float(pd.to_numeric(pv["unshaded_kwh"], errors="coerce").fillna(0).sum())
+            if free > 0:
+                parts.append(f"<p>周边遮挡 shading by neighbours removes {loss / 1e6:,.2f} GWh/yr "
+                             f"({loss / free:.1%}) of the unshaded {free / 1e6:,.2f} GWh/yr; by "
+                             f"street and category in the tables below (shading_loss_gwh, "
+                             f"shading_loss_share).</p>")
     if zones is not None and len(zones):
         cols = [c for c in ("zone", "level", "area_ha", "bluegreen_share", "forest_coverage",
                             "forest_ha", "stock_m3", "carbon_t") if c in zones.columns]
