@@ -183,8 +183,11 @@ def _pv_partition(part: gpd.GeoDataFrame, shared: dict[str, Any],
     return rooftop.pv_potential(part, **shared, obstacles=obstacles)
 
 
-def _pv_partition_to_file(part: gpd.GeoDataFrame, shared: dict[str, Any], path: str) -> int:
-    out = _pv_partition(part, shared)
+def _pv_partition_to_file(part: gpd.GeoDataFrame, shared: dict[str, Any], path: str,
+                          obstacles: gpd.GeoDataFrame | None = None) -> int:
+    if obstacles is not None:
+        obstacles = _near(obstacles, part.total_bounds, shared["params"])
+    out = _pv_partition(part, shared, obstacles)
     out.to_parquet(path)
     return len(out)
 
@@ -331,15 +334,26 @@ class Engine:
         import dask
         import dask_geopandas
 
+        from gis import rooftop
+
         ddf = dask_geopandas.read_parquet(str(in_path))
         bounds = np.asarray(ddf.total_bounds.compute(), dtype=float)
         shared = _pv_shared(ddf.crs, bounds, kwargs)
         client = self.client
+        # shading by neighbours: footprints and heights of the whole layer (three columns),
+        # from which each partition takes those within reach of it
+        slim = ddf[[c for c in ("height", "floors") if c in ddf.columns]
+                   + [ddf.geometry.name]].compute()
+        shared["params"] = _horizon_distance(shared["params"], slim, shared.get("dsm"))
+        obstacles_f = None
+        if rooftop.shading_source(slim, shared["params"], dsm=shared.get("dsm")) == "lod1":
+            obstacles_f = client.scatter(slim, broadcast=True)
         shared_f = client.scatter(shared, broadcast=True)
         out_path = Path(out_path)
         with _atomic_dir(out_path) as tmp:
             tasks = [dask.delayed(_pv_partition_to_file)(part, shared_f,
-                                                         str(tmp / f"part.{i}.parquet"))
+                                                         str(tmp / f"part.{i}.parquet"),
+                                                         obstacles_f)
                      for i, part in enumerate(ddf.to_delayed())]
             client.gather(client.compute(tasks))
         return out_path
@@ -428,22 +442,25 @@ def _partition_obstacles(buildings: gpd.GeoDataFrame, parts: list[gpd.GeoDataFra
     horizon engine's largest skip block, so that each ray sees the same cells and blocks as on
     one machine: the partitions' figures equal the single-machine ones.
     """
-    from gis import horizon, rooftop
+    from gis import rooftop
 
     params = shared["params"]
     if rooftop.shading_source(buildings, params, dsm=shared.get("dsm")) != "lod1":
         return [None] * len(parts)
     cols = [c for c in ("height", "floors") if c in buildings.columns]
     slim = buildings[cols + [buildings.geometry.name]]
+    return [_near(slim, part.total_bounds, params) for part in parts]  # partitions
+
+
+def _near(obstacles: gpd.GeoDataFrame, bounds, params) -> gpd.GeoDataFrame:
+    """The obstacles within the search distance (plus the largest skip block) of ``bounds``."""
+    from gis import horizon
+
     reach = (params.horizon_distance_m
              + 2 * horizon.BLOCK * horizon.BLOCK * params.surface_resolution_m)
-    tree = slim.sindex
-    out = []
-    for part in parts:  # partitions, not buildings
-        minx, miny, maxx, maxy = part.total_bounds
-        box = shapely.box(minx - reach, miny - reach, maxx + reach, maxy + reach)
-        out.append(slim.iloc[np.sort(tree.query(box))])
-    return out
+    minx, miny, maxx, maxy = bounds
+    box = shapely.box(minx - reach, miny - reach, maxx + reach, maxy + reach)
+    return obstacles.iloc[np.sort(obstacles.sindex.query(box))]
 
 
 def _pv_shared(crs, bounds, kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -182,7 +182,8 @@ def test_class_yields_cover_every_roof():
     from gis import solar
 
     buildings = _buildings(200, seed=11)
-    params = rooftop.pv_params("ambitious")
+    # the yield table alone (shading by neighbours reads the weather for its sky)
+    params = rooftop.pv_params("ambitious", shading="none")
     weather = solar.climate_model(39.1, 117.0)
     table = distributed.class_yields(params, weather)
     # 18 pitched tilts (5°…90°) × 24 azimuths (15° steps) + horizontal + the flat-roof class
