@@ -358,3 +358,32 @@ def test_rollups_carry_the_shading_loss(weather):
     assert street.loc["A", "unshaded_gwh"] == pytest.approx(
         street.loc["A", "gwh"] + street.loc["A", "shading_loss_gwh"])
     assert 0 < street.loc["A", "shading_loss_share"] < 1
+
+
+def test_buildings_on_a_dem_stand_on_its_ground(tmp_path, weather):
+    import rasterio
+    from rasterio.transform import Affine
+
+    # flat ground 12 m above the datum: the same shading as on flat ground at 0 m; a roof on a
+    # 30 m mound south of the slab instead rises above its shadow
+    path = tmp_path / "dem.tif"
+    z = np.full((400, 400), 12.0, dtype="float32")
+    with rasterio.open(path, "w", driver="GTiff", width=400, height=400, count=1,
+                       dtype="float32", crs=CRS, nodata=-9999,
+                       transform=Affine(2, 0, X0 - 300, 0, -2, Y0 + 500)) as dst:
+        dst.write(z, 1)
+    b = layer([
+        {"id": "slab", "category": "residential", "height": 60.0, "geometry": box(0, 0, 100, 15)},
+        {"id": "r", "category": "public", "height": 3.0, "roof_type": "flat",
+         "geometry": box(45, 30, 10, 10)}])
+    params = rooftop.pv_params(min_shading_factor=0.0, horizon_distance_m=300.0)
+    flat = rooftop.pv_potential(b, params=params, weather=weather).set_index("id")
+    on_dem = rooftop.pv_potential(b, params=params, weather=weather, dem=path).set_index("id")
+    assert on_dem.loc["r", "shading_factor"] == pytest.approx(flat.loc["r", "shading_factor"],
+                                                              abs=1e-9)
+    assert flat.loc["r", "shading_factor"] < 0.7
+    z[:238, :] = 70.0  # north of y = 24 m the ground is 70 m: the roof's top (73 m) clears the
+    with rasterio.open(path, "r+") as dst:  # slab's (12 + 60 m)
+        dst.write(z, 1)
+    raised = rooftop.pv_potential(b, params=params, weather=weather, dem=path).set_index("id")
+    assert raised.loc["r", "shading_factor"] > 0.95
