@@ -176,14 +176,18 @@ def write_partitions(gdf: gpd.GeoDataFrame, path: str | Path, *, npartitions: in
 # ---------------------------------------------------------------------------------------------
 # Work done on the workers (module-level functions: they are pickled by reference)
 # ---------------------------------------------------------------------------------------------
-def _pv_partition(part: gpd.GeoDataFrame, shared: dict[str, Any]) -> gpd.GeoDataFrame:
+def _pv_partition(part: gpd.GeoDataFrame, shared: dict[str, Any],
+                  obstacles: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
     from gis import rooftop
 
-    return rooftop.pv_potential(part, **shared)
+    return rooftop.pv_potential(part, **shared, obstacles=obstacles)
 
 
-def _pv_partition_to_file(part: gpd.GeoDataFrame, shared: dict[str, Any], path: str) -> int:
-    out = _pv_partition(part, shared)
+def _pv_partition_to_file(part: gpd.GeoDataFrame, shared: dict[str, Any], path: str,
+                          obstacles: gpd.GeoDataFrame | None = None) -> int:
+    if obstacles is not None:
+        obstacles = _near(obstacles, part.total_bounds, shared["params"])
+    out = _pv_partition(part, shared, obstacles)
     out.to_parquet(path)
     return len(out)
 
@@ -292,12 +296,14 @@ class Engine:
             # nothing to split, or the local function's own error message
             return rooftop.pv_potential(buildings, **kwargs)
         shared = _pv_shared(buildings.crs, buildings.total_bounds, kwargs)
+        shared["params"] = _horizon_distance(shared["params"], buildings, shared.get("dsm"))
         k = default_partitions(n, self.spec, workers=self._nworkers())
         parts, order = split(buildings, k)
+        obstacles = _partition_obstacles(buildings, parts, shared)
         client = self.client
         shared_f = client.scatter(shared, broadcast=True)
-        futures = [client.submit(_pv_partition, part, shared_f, pure=False)
-                   for part in client.scatter(parts)]
+        futures = [client.submit(_pv_partition, part, shared_f, obs, pure=False)
+                   for part, obs in zip(client.scatter(parts), obstacles, strict=True)]
         parts = client.gather(futures)
         out = pd.concat(parts)
         inverse = np.empty(n, dtype=np.int64)
@@ -328,15 +334,26 @@ class Engine:
         import dask
         import dask_geopandas
 
+        from gis import rooftop
+
         ddf = dask_geopandas.read_parquet(str(in_path))
         bounds = np.asarray(ddf.total_bounds.compute(), dtype=float)
         shared = _pv_shared(ddf.crs, bounds, kwargs)
         client = self.client
+        # shading by neighbours: footprints and heights of the whole layer (three columns),
+        # from which each partition takes those within reach of it
+        slim = ddf[[c for c in ("height", "floors") if c in ddf.columns]
+                   + [ddf.geometry.name]].compute()
+        shared["params"] = _horizon_distance(shared["params"], slim, shared.get("dsm"))
+        obstacles_f = None
+        if rooftop.shading_source(slim, shared["params"], dsm=shared.get("dsm")) == "lod1":
+            obstacles_f = client.scatter(slim, broadcast=True)
         shared_f = client.scatter(shared, broadcast=True)
         out_path = Path(out_path)
         with _atomic_dir(out_path) as tmp:
             tasks = [dask.delayed(_pv_partition_to_file)(part, shared_f,
-                                                         str(tmp / f"part.{i}.parquet"))
+                                                         str(tmp / f"part.{i}.parquet"),
+                                                         obstacles_f)
                      for i, part in enumerate(ddf.to_delayed())]
             client.gather(client.compute(tasks))
         return out_path
@@ -395,6 +412,55 @@ def _shutdown(client, cluster) -> None:
     client.close()
     if cluster is not None:
         cluster.close()
+
+
+def _horizon_distance(params, buildings: gpd.GeoDataFrame, dsm: Any):
+    """``params`` with the obstacle search distance resolved over the whole layer.
+
+    The default distance follows the tallest building of the layer; a partition must use the
+    same, or its horizons would differ from the single-machine ones.
+    """
+    from gis import horizon, rooftop
+
+    if params.horizon_distance_m is not None:
+        return params
+    source = rooftop.shading_source(buildings, params, dsm=dsm)
+    if source == "dsm":
+        return replace(params, horizon_distance_m=horizon.MAX_DISTANCE_M)
+    if source == "lod1":
+        tops = horizon.building_heights(buildings, storey_height_m=params.storey_height_m)
+        tops = np.where(np.isfinite(tops), tops, params.storey_height_m)
+        return replace(params, horizon_distance_m=horizon.default_distance(tops))
+    return params
+
+
+def _partition_obstacles(buildings: gpd.GeoDataFrame, parts: list[gpd.GeoDataFrame],
+                         shared: dict[str, Any]) -> list[gpd.GeoDataFrame | None]:
+    """Per partition, the buildings that can shade its roofs (footprints × heights model).
+
+    Every building within the search distance of the partition's bounds, plus a margin of the
+    horizon engine's largest skip block, so that each ray sees the same cells and blocks as on
+    one machine: the partitions' figures equal the single-machine ones.
+    """
+    from gis import rooftop
+
+    params = shared["params"]
+    if rooftop.shading_source(buildings, params, dsm=shared.get("dsm")) != "lod1":
+        return [None] * len(parts)
+    cols = [c for c in ("height", "floors") if c in buildings.columns]
+    slim = buildings[cols + [buildings.geometry.name]]
+    return [_near(slim, part.total_bounds, params) for part in parts]  # partitions
+
+
+def _near(obstacles: gpd.GeoDataFrame, bounds, params) -> gpd.GeoDataFrame:
+    """The obstacles within the search distance (plus the largest skip block) of ``bounds``."""
+    from gis import horizon
+
+    reach = (params.horizon_distance_m
+             + 2 * horizon.BLOCK * horizon.BLOCK * params.surface_resolution_m)
+    minx, miny, maxx, maxy = bounds
+    box = shapely.box(minx - reach, miny - reach, maxx + reach, maxy + reach)
+    return obstacles.iloc[np.sort(obstacles.sindex.query(box))]
 
 
 def _pv_shared(crs, bounds, kwargs: dict[str, Any]) -> dict[str, Any]:

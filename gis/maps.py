@@ -690,25 +690,31 @@ def _pv_street_layer(m: folium.Map, pv: gpd.GeoDataFrame, streets: gpd.GeoDataFr
         "street": pv["street"].astype("string"),
         "capacity_kwp": pd.to_numeric(pv["capacity_kwp"], errors="coerce").fillna(0),
         "annual_kwh": pd.to_numeric(pv["annual_kwh"], errors="coerce").fillna(0),
+        "shading_loss_kwh": pd.to_numeric(_col(pv, "shading_loss_kwh"),
+                                          errors="coerce").fillna(0),
     }).groupby("street").agg(buildings=("capacity_kwp", "size"),
                              with_pv=("capacity_kwp", lambda s: int((s > 0).sum())),
                              capacity_kwp=("capacity_kwp", "sum"),
-                             annual_kwh=("annual_kwh", "sum"))
+                             annual_kwh=("annual_kwh", "sum"),
+                             shading_loss_kwh=("shading_loss_kwh", "sum"))
     joined = st[["name", "geometry"]].copy()
     joined["name"] = joined["name"].astype("string")
     joined = joined.join(sums, on="name").fillna(
-        {"buildings": 0, "with_pv": 0, "capacity_kwp": 0.0, "annual_kwh": 0.0})
+        {"buildings": 0, "with_pv": 0, "capacity_kwp": 0.0, "annual_kwh": 0.0,
+         "shading_loss_kwh": 0.0})
     sprops = pd.DataFrame({
         "n": escape_text(joined["name"]),
         "b": _num(joined["buildings"], 0, "栋 buildings"),
         "p": _num(joined["with_pv"], 0, "栋 buildings"),
         "k": _num(joined["capacity_kwp"] / 1000, 2, "MWp"),
         "e": _num(joined["annual_kwh"] / 1e6, 2, "GWh/yr"),
+        "l": _num(joined["shading_loss_kwh"] / 1e6, 2, "GWh/yr"),
     })
     layer = _choropleth_layer(
         joined, "annual_kwh", name="街道潜力 potential by street", fields=list(sprops.columns),
         aliases=["街道 street", "建筑数 buildings", "可装光伏 buildings with PV",
-                 "装机容量 capacity", "年发电量 annual yield"],
+                 "装机容量 capacity", "年发电量 annual yield",
+                 "遮挡损失 lost to shading by neighbours"],
         props=sprops, legend_key="streets", legend_title="街道年发电量 street yield",
         m=m, unit_fmt=lambda v: f"{v / 1e6:,.1f} GWh", show=False)
     if layer is not None:

@@ -79,11 +79,13 @@ def step_pv(ctx: Context) -> None:
     irradiance = ctx.layers.rasters.get("irradiance")
     pv = _engine(ctx).pv_potential(
         ctx.layers.buildings, params=params, weather=weather, irradiance=irradiance,
+        dsm=ctx.layers.rasters.get("dsm"), dem=ctx.layers.rasters.get("dem"),
         grid_co2_t_per_mwh=p["grid_co2_t_per_mwh"], coal_gce_per_kwh=p["coal_gce_per_kwh"],
         new_building_since=int(p["new_building_since"]))
     pv = _with_roof_planes(ctx, pv, params, weather)
     ctx.results["pv"] = pv
     ctx.results["pv_params"] = params
+    ctx.results["pv_shading"] = rooftop.shading_summary(pv, params, ctx.layers.buildings)
     ctx.results["pv_rollups"] = rooftop.pv_rollups(pv)
     entries, extras = rooftop.pv_targets(pv, ctx.targets)
     ctx.entries += entries
@@ -606,6 +608,8 @@ def _definitions(ctx: Context, *, with_pv: bool = True) -> dict[str, Any]:
     params = ctx.results.get("pv_params")
     if params is not None and with_pv:
         out["pv"] = _plain(params)
+        if ctx.results.get("pv_shading") is not None:
+            out["pv_shading"] = _plain(ctx.results["pv_shading"])
     out.update(ctx.extras.get("definitions", {}))
     out["weather"] = str(ctx.cfg.weather) if ctx.cfg.weather else "built-in climate model"
     if "dsm" in ctx.cfg.layers:

@@ -240,9 +240,20 @@ METHODS = [
      "noon on the winter solstice, pitched roofs carry flush modules. Specific yield "
      "[kWh/kWp/yr] comes from pvlib for each orientation class (plane-of-array irradiance, cell "
      "temperature, PVWatts DC and losses, inverter); annual energy = capacity × specific yield "
-     "× shading factor (roof mean of the irradiation raster ÷ unshaded reference, 1 without a "
-     "raster). CO₂ and standard-coal savings use the targets' grid emission factor and coal "
+     "× shading factor (roof mean of the irradiation raster ÷ unshaded reference where a "
+     "raster covers the roof, else shading by neighbours below). CO₂ and standard-coal savings use the targets' grid emission factor and coal "
      "supply consumption."),
+    ("周边遮挡 Shading by neighbours",
+     "Without an irradiance raster for a roof, a surface model is built: a DSM ([layers.dsm]) "
+     "when given, else footprints × heights (LoD1: height, else floors × storey height; flat "
+     "tops, no trees). From sample points on a grid inside each roof, horizons are traced over "
+     "72 azimuth sectors. With pvlib's sky (the transposition of the yields), hourly beam and "
+     "circumsolar light count only when the sun stands above the horizon of its sector, the "
+     "isotropic sky is scaled by the tilted plane's sky-view factor, ground reflection is kept; "
+     "shading factor = annual plane-of-array irradiation with the horizon ÷ without. Roof parts "
+     "below the minimum shading factor (0.7 by default, as NREL's rooftop study) are not "
+     "usable ('shaded'). Tables by street and category give the unshaded yield and the loss "
+     "(unshaded_gwh, shading_loss_gwh, shading_loss_share)."),
     ("蓝绿空间与森林 Blue-green space and forest",
      "Land-use parcels are classified by the chosen scheme into blue (water, wetland), green "
      "(grass, parks, gardens), forest and other groups; shares are areas within each zone ÷ "
@@ -437,6 +448,14 @@ def overview_section(pv: pd.DataFrame | None, zones: pd.DataFrame | None,
         kwh = pd.to_numeric(pv.get("annual_kwh", 0), errors="coerce").fillna(0)
         summary = (f"{len(pv):,} 栋建筑 buildings · {int((cap > 0).sum()):,} 可装光伏 with PV "
                    f"potential · {cap.sum() / 1000:,.1f} MWp · {kwh.sum() / 1e6:,.2f} GWh/yr")
+        if "shading_loss_kwh" in pv.columns and "unshaded_kwh" in pv.columns:
+            loss = float(pd.to_numeric(pv["shading_loss_kwh"], errors="coerce").fillna(0).sum())
+            free = float(pd.to_numeric(pv["unshaded_kwh"], errors="coerce").fillna(0).sum())
+            if free > 0:
+                summary += (f". 周边遮挡 Shading by neighbours removes {loss / 1e6:,.2f} GWh/yr "
+                            f"({loss / free:.1%}) of the unshaded {free / 1e6:,.2f} GWh/yr; by "
+                            "street and category in the tables below (shading_loss_gwh, "
+                            "shading_loss_share)")
     tables = []
     if zones is not None and len(zones):
         cols = [c for c in ("zone", "level", "area_ha", "bluegreen_share", "forest_coverage",

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gis import solar
+from gis import horizon, solar
 from gis._errors import InputError, Problem
 from gis.config import CATEGORIES, LayerSpec
 from gis.config import is_number as _is_number
@@ -54,7 +54,8 @@ OUTPUT_COLUMNS = ("id", "category", "street", "name", "roof_type", "roof_tilt", 
                   "roof_area_m2", "usable_area_m2", "capacity_kwp", "specific_yield_kwh_kwp",
                   "shading_factor", "annual_kwh", "co2_t", "coal_t", "reason", "year_built",
                   "pv_kw", "is_new", "floor_area_m2", "roof_type_inferred", "module_tilt",
-                  "module_azimuth", "existing_pv_m2")
+                  "module_azimuth", "existing_pv_m2", "unshaded_kwh", "shading_loss_kwh",
+                  "shading_source")
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,27 @@ class PVParams:
     tilt_step_deg, azimuth_step_deg : float
         Width of orientation classes [°]; the yield is computed once per class.
     min_shading_factor : float
-        Roofs with a lower shading factor get nothing ("shaded") [-].
+        Roof parts with a lower shading factor are not usable ("shaded") [-]; 0.7 as NREL's
+        rooftop study (Gagnon et al. 2016, NREL/TP-6A20-65298: a roof plane is suitable when it
+        receives at least 70 % of the unshaded annual insolation).
+    shading : {"auto", "none"}
+        Shading by neighbours: ``auto`` uses the DSM when given, else footprints × heights;
+        ``none`` switches it off.  An irradiance raster still decides where it covers a roof.
+    storey_height_m : float
+        Height of one storey [m] for buildings known by their floors only (and for a building
+        with neither height nor floors, as an obstacle).
+    surface_resolution_m : float
+        Cell size of the footprints × heights surface model [m].
+    horizon_sectors : int
+        Azimuth sectors of each horizon (≥ 36; 72 by default: 5° sectors classify ≥ 99 % of
+        sun-hours as an exact ray casting does, tests/test_shading.py).
+    horizon_distance_m : float or None
+        Search distance for obstacles [m]; None: where the tallest building falls below 2°,
+        at most 1 000 m (:func:`gis.horizon.default_distance`).
+    shading_grid_m : float
+        Spacing of the sample points on a roof [m] (inset from the edge by ``edge_setback_m``).
+    shading_max_points : int
+        Most sample points per roof (a large roof takes a coarser grid).
     shading_reference_kwh_m2 : float or None
         Unshaded annual irradiation [kWh/m²/yr]; None: the raster's
         ``shading_reference_percentile``-th percentile.
@@ -133,7 +154,14 @@ class PVParams:
     pitched_planes: int = 2
     tilt_step_deg: float = 5.0
     azimuth_step_deg: float = 15.0
-    min_shading_factor: float = 0.5
+    min_shading_factor: float = 0.7
+    shading: str = "auto"
+    storey_height_m: float = 3.0
+    surface_resolution_m: float = 1.0
+    horizon_sectors: int = 72
+    horizon_distance_m: float | None = None
+    shading_grid_m: float = 5.0
+    shading_max_points: int = 16
     shading_reference_kwh_m2: float | None = None
     shading_reference_percentile: float = 99.0
     min_plane_m2: float = 8.0
@@ -183,6 +211,8 @@ _FRACTIONS = ("module_efficiency", "usable_fraction_flat", "usable_fraction_pitc
 _NON_NEGATIVE = ("min_usable_area_m2", "min_plane_m2", "edge_setback_m", "losses_percent",
                  "shading_reference_kwh_m2", "faiman_u0", "faiman_u1")
 _ANGLES = ("flat_tilt", "pitched_tilt_default", "north_band_deg")
+_INTEGERS = ("pitched_planes", "horizon_sectors", "shading_max_points")
+SHADING_MODES = ("auto", "none")
 
 
 def pv_params(preset: str = "base", **overrides: Any) -> PVParams:
@@ -252,6 +282,10 @@ def pv_params(preset: str = "base", **overrides: Any) -> PVParams:
             if not isinstance(value, str):
                 problems.append(Problem("must be text", column=where, value=value))
                 continue
+            if key == "shading" and value not in SHADING_MODES:
+                problems.append(Problem("unknown shading mode", column=where, value=value,
+                                        hint="use auto (DSM, else footprints × heights) or none"))
+                continue
             values[key] = value
             continue
         # numbers (optionally None where the default is None)
@@ -270,12 +304,17 @@ def pv_params(preset: str = "base", **overrides: Any) -> PVParams:
         elif key in _ANGLES and not 0 <= value <= 90:
             problems.append(Problem("must be an angle between 0 and 90°", column=where,
                                     value=value))
-        elif key in ("tilt_step_deg", "azimuth_step_deg", "dc_ac_ratio") and value <= 0:
+        elif key in ("tilt_step_deg", "azimuth_step_deg", "dc_ac_ratio", "storey_height_m",
+                     "surface_resolution_m", "horizon_distance_m", "shading_grid_m",
+                     "shading_max_points") and value <= 0:
             problems.append(Problem("must be positive", column=where, value=value))
         elif key == "pitched_planes" and value not in (1, 2):
             problems.append(Problem("must be 1 (single plane) or 2 (gable)", column=where,
                                     value=value))
-        values[key] = int(value) if key == "pitched_planes" else value
+        elif key == "horizon_sectors" and (value < 36 or value != int(value)):
+            problems.append(Problem("must be a whole number of sectors, at least 36",
+                                    column=where, value=value))
+        values[key] = int(value) if key in _INTEGERS else value
     if problems:
         raise InputError(problems)
     params = replace(PVParams(), **values)
@@ -393,7 +432,8 @@ def _raster_sample(src, band_idx: int, *, max_cells: float = 4e6) -> np.ndarray:
 
 def shading_factors(footprints: gpd.GeoSeries, irradiance: str | Path | LayerSpec, *,
                     reference_kwh_m2: float | None = None,
-                    reference_percentile: float = 99.0) -> tuple[np.ndarray, float]:
+                    reference_percentile: float = 99.0, with_coverage: bool = False
+                    ) -> tuple[np.ndarray, float] | tuple[np.ndarray, float, np.ndarray]:
     """Roof mean of an annual irradiation raster ÷ unshaded reference, per footprint.
 
     Parameters
@@ -408,6 +448,8 @@ def shading_factors(footprints: gpd.GeoSeries, irradiance: str | Path | LayerSpe
         percentile of valid cells.
     reference_percentile : float
         See above [%].
+    with_coverage : bool
+        Also return which footprints the raster covers.
 
     Returns
     -------
@@ -415,6 +457,8 @@ def shading_factors(footprints: gpd.GeoSeries, irradiance: str | Path | LayerSpe
         Shading factor per footprint in [0, 1]; 1 where the raster does not cover the roof.
     reference : float
         The reference used [kWh/m²/yr].
+    covered : numpy.ndarray
+        Only with ``with_coverage``: True where the raster has data under the roof.
 
     Examples
     --------
@@ -459,6 +503,7 @@ def shading_factors(footprints: gpd.GeoSeries, irradiance: str | Path | LayerSpe
         raise InputError(Problem(f"cannot read the irradiance raster: {exc}", file=str(path),
                                  layer="irradiance")) from None
     factors = np.ones(len(footprints))
+    covered = np.zeros(len(footprints), dtype=bool)
     geoms = footprints.reset_index(drop=True)
     present = ~(geoms.isna() | geoms.is_empty).to_numpy()
     if present.any() and reference_kwh_m2 > 0:
@@ -471,6 +516,9 @@ def shading_factors(footprints: gpd.GeoSeries, irradiance: str | Path | LayerSpe
         mean = pd.to_numeric(stats["mean"], errors="coerce").to_numpy(dtype=float)
         f = np.clip(mean / reference_kwh_m2, 0.0, 1.0)
         factors[present] = np.where(np.isfinite(f), f, 1.0)
+        covered[present] = np.isfinite(f)
+    if with_coverage:
+        return factors, float(reference_kwh_m2), covered
     return factors, float(reference_kwh_m2)
 
 
@@ -484,7 +532,10 @@ def pv_potential(buildings: gpd.GeoDataFrame, *, params: PVParams | None = None,
                  grid_co2_t_per_mwh: float = 0.5703,
                  coal_gce_per_kwh: float = 290.0,
                  new_building_since: int = 2022,
-                 known_yields: pd.DataFrame | None = None) -> gpd.GeoDataFrame:
+                 known_yields: pd.DataFrame | None = None,
+                 obstacles: gpd.GeoDataFrame | None = None,
+                 dsm: str | Path | LayerSpec | None = None,
+                 dem: str | Path | LayerSpec | None = None) -> gpd.GeoDataFrame:
     """Rooftop PV potential of every building.
 
     Parameters
@@ -510,6 +561,14 @@ def pv_potential(buildings: gpd.GeoDataFrame, *, params: PVParams | None = None,
         Specific yields already computed (for example once for all partitions of a large run),
         columns ``roof_type`` ("flat"/"pitched": the mount), ``tilt``, ``azimuth`` [°, class
         values] and ``specific_yield_kwh_kwp``; classes it lacks are computed from the weather.
+    obstacles : geopandas.GeoDataFrame, optional
+        Buildings that cast shadows on these roofs in the footprints × heights model (``height``
+        and/or ``floors``); default: the buildings themselves.  A piece of a larger district
+        passes every building within the search distance of its roofs.
+    dsm : str, Path or LayerSpec, optional
+        Surface model raster [m] (ground + buildings + trees) for shading (``[layers.dsm]``).
+    dem : str, Path or LayerSpec, optional
+        Bare-ground raster [m] under the footprints × heights model (``[layers.dem]``).
 
     Returns
     -------
@@ -518,7 +577,16 @@ def pv_potential(buildings: gpd.GeoDataFrame, *, params: PVParams | None = None,
         ``geometry``: areas [m²], ``capacity_kwp`` [kWp], ``specific_yield_kwh_kwp`` [kWh/kWp/yr,
         unshaded, for the module orientation], ``shading_factor`` [-], ``annual_kwh`` [kWh/yr],
         ``co2_t`` and ``coal_t`` [t/yr], ``reason`` ("" when the roof gets PV),
-        ``floor_area_m2`` (footprint × floors, floors from height ÷ 3 m or 1 when missing).
+        ``floor_area_m2`` (footprint × floors, floors from height ÷ 3 m or 1 when missing),
+        ``unshaded_kwh`` [kWh/yr] (the roof's whole usable area with no shading by
+        neighbours), ``shading_loss_kwh`` [kWh/yr] (``unshaded_kwh − annual_kwh``) and
+        ``shading_source`` (``lod1``, ``dsm``, ``irradiance`` or ``none``).
+
+    Shading (``[pv] shading``, :func:`shading_source`): an irradiance raster decides for the
+    roofs it covers; the other roofs get horizons from the DSM or from footprints × heights
+    (:mod:`gis.horizon`).  Sample points below ``min_shading_factor`` mark their share of the
+    plane as not usable; ``shading_factor`` is the mean over the points kept (over all points
+    when none is kept, reason "shaded").
 
     Raises
     ------
@@ -559,7 +627,35 @@ def pv_potential(buildings: gpd.GeoDataFrame, *, params: PVParams | None = None,
             "buildings must be in a projected metric CRS to measure roof areas",
             layer="buildings", value=str(buildings.crs),
             hint="reproject to the working CRS (e.g. EPSG:4548) first"))
-    n = len(buildings)
+    roof = _roofs(buildings, params)
+    planes = _planes(roof, buildings, params, known_yields, weather)
+    shade = _shading(roof, planes, buildings, params, weather=weather, irradiance=irradiance,
+                     obstacles=obstacles, dsm=dsm, dem=dem)
+    return _assemble(roof, planes, shade, buildings, params,
+                     grid_co2_t_per_mwh=grid_co2_t_per_mwh, coal_gce_per_kwh=coal_gce_per_kwh,
+                     new_building_since=new_building_since)
+
+
+@dataclass
+class _Roofs:
+    """Per-building roof geometry (arrays aligned to the buildings)."""
+
+    geoms: np.ndarray
+    footprint: np.ndarray
+    valid: np.ndarray
+    category: pd.Series
+    floors: np.ndarray
+    height: np.ndarray
+    known_type: np.ndarray
+    pitched: np.ndarray
+    roof_tilt: np.ndarray
+    roof_az: np.ndarray
+    roof_area: np.ndarray
+    cos_tilt: np.ndarray
+
+
+def _roofs(buildings: gpd.GeoDataFrame, params: PVParams) -> _Roofs:
+    """Footprints repaired, roof type (given or inferred), tilt, azimuth and roof area."""
     geoms = np.asarray(buildings.geometry.array, dtype=object)
     present = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     invalid = present & ~shapely.is_valid(geoms)
@@ -568,22 +664,16 @@ def pv_potential(buildings: gpd.GeoDataFrame, *, params: PVParams | None = None,
         geoms[invalid] = shapely.make_valid(geoms[invalid])
     footprint = np.nan_to_num(shapely.area(geoms))
     valid = present & (footprint > 0)
-
     category = _text_column(buildings, "category").fillna("other")
     cat = category.to_numpy(dtype=object)
     floors = _number_column(buildings, "floors")
-    height = _number_column(buildings, "height")
-
-    # roof type: given, else the inference rule
     given = _text_column(buildings, "roof_type").str.strip().str.lower()
     known = given.isin(["flat", "pitched"]).fillna(False).to_numpy(dtype=bool)
     infer_pitched = np.isin(cat, params.pitched_categories) | (
         np.isin(cat, params.pitched_floor_categories)
         & (np.nan_to_num(floors, nan=np.inf) <= params.pitched_max_floors))
     pitched = np.where(known, given.fillna("").to_numpy(dtype=object) == "pitched",
-                       infer_pitched)
-    roof_type = np.where(pitched, "pitched", "flat")
-
+                       infer_pitched).astype(bool)
     tilt_in = _number_column(buildings, "roof_tilt")
     az_in = _number_column(buildings, "roof_azimuth")
     roof_tilt = np.where(pitched, np.where((tilt_in > 0) & (tilt_in < 90), tilt_in,
@@ -593,111 +683,332 @@ def pv_potential(buildings: gpd.GeoDataFrame, *, params: PVParams | None = None,
     if need_az.any():
         roof_az[need_az] = _long_side_azimuth(geoms[need_az])
     roof_az = np.where(pitched, roof_az, az_in)
-
     cos_tilt = np.cos(np.radians(roof_tilt))
-    roof_area = np.where(valid, footprint / cos_tilt, 0.0)
+    return _Roofs(geoms=geoms, footprint=footprint, valid=valid, category=category,
+                  floors=floors, height=_number_column(buildings, "height"), known_type=known,
+                  pitched=pitched, roof_tilt=roof_tilt, roof_az=roof_az,
+                  roof_area=np.where(valid, footprint / cos_tilt, 0.0), cos_tilt=cos_tilt)
 
-    # orientation classes of the modules: plane A faces roof_azimuth (flat roofs: the rows);
-    # plane B, the other half of a gable roof, faces the opposite way
-    module_tilt = np.where(pitched, roof_tilt, params.flat_tilt)
-    module_az = np.where(pitched, np.nan_to_num(roof_az, nan=180.0), params.flat_azimuth)
+
+@dataclass
+class _Planes:
+    """Module planes: A faces ``module_az`` (flat roofs: the rows), B the other half of a gable."""
+
+    module_tilt: np.ndarray
+    module_az: np.ndarray
+    az_b: np.ndarray
+    gable: np.ndarray
+    yield_a: np.ndarray
+    yield_b: np.ndarray
+    share_a: np.ndarray
+    share_b: np.ndarray
+    ratio: np.ndarray
+    base_usable: np.ndarray
+    existing_m2: np.ndarray
+    pv_kw: np.ndarray
+
+
+def _planes(roof: _Roofs, buildings: gpd.GeoDataFrame, params: PVParams,
+            known_yields: pd.DataFrame | None, weather) -> _Planes:
+    """Orientation classes, their yields, and the set-back usable area before shading."""
+    n, pitched, valid = len(roof.valid), roof.pitched, roof.valid
+    module_tilt = np.where(pitched, roof.roof_tilt, params.flat_tilt)
+    module_az = np.where(pitched, np.nan_to_num(roof.roof_az, nan=180.0), params.flat_azimuth)
     gable = pitched & (params.pitched_planes == 2)
     az_b = np.mod(module_az + 180.0, 360.0)
     yield_a, yield_b = _class_yields(pitched, module_tilt, module_az, params, known_yields,
                                      weather, buildings, extra=(gable, az_b))
-    yield_a = np.where(valid, yield_a, np.nan)
-    yield_b = np.where(valid & gable, yield_b, np.nan)
-
-    # usable area
     if params.ground_coverage_ratio is not None:
         gcr = params.ground_coverage_ratio
     else:
-        site_lat = _site_lonlat(buildings)[1]
-        gcr = solstice_gcr(site_lat, params.flat_tilt)
+        gcr = solstice_gcr(_site_lonlat(buildings)[1], params.flat_tilt)
     ratio = np.where(pitched, 1.0, gcr)
-    eff = params.module_efficiency
     setback_area = np.zeros(n)
     if valid.any():
-        shrunk = shapely.buffer(geoms[valid], -params.edge_setback_m, join_style="mitre") \
-            if params.edge_setback_m > 0 else geoms[valid]
+        shrunk = shapely.buffer(roof.geoms[valid], -params.edge_setback_m, join_style="mitre") \
+            if params.edge_setback_m > 0 else roof.geoms[valid]
         setback_area[valid] = np.nan_to_num(shapely.area(shrunk))
     fraction = np.where(pitched, params.usable_fraction_pitched, params.usable_fraction_flat)
-    factor = pd.Series(cat).map(params.category_factor).fillna(1.0).to_numpy(dtype=float)
-    gross_usable = setback_area / cos_tilt * fraction * factor
+    factor = pd.Series(roof.category.to_numpy(dtype=object)).map(
+        params.category_factor).fillna(1.0).to_numpy(dtype=float)
     pv_kw = np.clip(np.nan_to_num(_number_column(buildings, "pv_kw")), 0.0, None)
-    existing_m2 = pv_kw / (eff * ratio) if eff > 0 else np.zeros(n)
-
-    if irradiance is not None:
-        shading, _ = shading_factors(
-            gpd.GeoSeries(geoms, crs=buildings.crs), irradiance,
-            reference_kwh_m2=params.shading_reference_kwh_m2,
-            reference_percentile=params.shading_reference_percentile)
-        shading = np.where(valid, shading, np.nan)
-    else:
-        shading = np.where(valid, 1.0, np.nan)
-
+    eff = params.module_efficiency
     # planes that may carry modules: flat-roof rows always; a pitched plane unless it faces
     # north; a gable's two halves share the roof equally
     north_a = pitched & (_angle_from_north(module_az) <= params.north_band_deg)
     north_b = _angle_from_north(az_b) <= params.north_band_deg
-    share_a = np.where(gable, 0.5, 1.0) * ~north_a
-    share_b = np.where(gable, 0.5, 0.0) * ~north_b
-    planes = share_a + share_b
-    gross_usable = gross_usable * planes
-    usable = gross_usable - existing_m2
+    return _Planes(module_tilt=module_tilt, module_az=module_az, az_b=az_b, gable=gable,
+                   yield_a=np.where(valid, yield_a, np.nan),
+                   yield_b=np.where(valid & gable, yield_b, np.nan),
+                   share_a=np.where(gable, 0.5, 1.0) * ~north_a,
+                   share_b=np.where(gable, 0.5, 0.0) * ~north_b, ratio=ratio,
+                   base_usable=setback_area / roof.cos_tilt * fraction * factor,
+                   existing_m2=pv_kw / (eff * ratio) if eff > 0 else np.zeros(n), pv_kw=pv_kw)
+
+
+@dataclass
+class _Shade:
+    """Per plane: the shading factor of the part kept (all of it when nothing is kept) and the
+    share of the plane kept (points at or above ``min_shading_factor``)."""
+
+    factor_a: np.ndarray
+    factor_b: np.ndarray
+    keep_a: np.ndarray
+    keep_b: np.ndarray
+    source: np.ndarray
+
+
+def shading_source(buildings: pd.DataFrame, params: PVParams, *, dsm: Any = None) -> str:
+    """Which surface model ``[pv] shading`` resolves to: ``"dsm"``, ``"lod1"`` or ``"none"``.
+
+    ``auto`` takes the DSM when one is given, else footprints × heights when any building has a
+    height or floors; ``none`` switches shading by neighbours off.  (An irradiance raster, when
+    given, still decides for the roofs it covers.)
+
+    Examples
+    --------
+    >>> shading_source(pd.DataFrame({"floors": [3, None]}), pv_params())
+    'lod1'
+    >>> shading_source(pd.DataFrame({"floors": [None]}), pv_params())
+    'none'
+    """
+    if params.shading == "none":
+        return "none"
+    if dsm is not None:
+        return "dsm"
+    heights = horizon.building_heights(buildings, storey_height_m=params.storey_height_m)
+    return "lod1" if np.isfinite(heights).any() else "none"
+
+
+def _shading(roof: _Roofs, planes: _Planes, buildings: gpd.GeoDataFrame, params: PVParams, *,
+             weather, irradiance, obstacles, dsm, dem) -> _Shade:
+    """Shading per plane: the irradiance raster where it covers a roof, else the horizons."""
+    n = len(roof.valid)
+    ones = np.ones(n)
+    shade = _Shade(factor_a=ones.copy(), factor_b=ones.copy(), keep_a=ones.copy(),
+                   keep_b=ones.copy(), source=np.full(n, "none", dtype=object))
+    todo = roof.valid.copy()
+    if irradiance is not None:
+        factors, _, covered = shading_factors(
+            gpd.GeoSeries(roof.geoms, crs=buildings.crs), irradiance,
+            reference_kwh_m2=params.shading_reference_kwh_m2,
+            reference_percentile=params.shading_reference_percentile, with_coverage=True)
+        covered &= roof.valid
+        kept = (factors >= params.min_shading_factor).astype(float)
+        for arr, values in ((shade.factor_a, factors), (shade.factor_b, factors),
+                            (shade.keep_a, kept), (shade.keep_b, kept)):
+            arr[covered] = values[covered]
+        shade.source[covered] = "irradiance"
+        todo &= ~covered
+    source = shading_source(buildings, params, dsm=dsm)
+    if source == "none" or not todo.any():
+        return shade
+    if weather is None:
+        lon, lat = _site_lonlat(buildings)
+        weather = solar.climate_model(lat, lon)
+    rh = _roof_horizons(roof, todo, buildings, params, obstacles=obstacles, dsm=dsm, dem=dem)
+    rows = np.flatnonzero(todo)[rh.owner]  # the building of each point
+    tstep, astep = params.tilt_step_deg, params.azimuth_step_deg
+    tilt_c = np.clip(np.round(planes.module_tilt / tstep) * tstep, 0.0, 90.0)
+    az_a = np.mod(np.round(planes.module_az / astep) * astep, 360.0)
+    az_b = np.mod(np.round(planes.az_b / astep) * astep, 360.0)
+    b_pts = planes.gable[rows]
+    tilt_pts = np.concatenate([tilt_c[rows], tilt_c[rows][b_pts]])
+    az_pts = np.concatenate([az_a[rows], az_b[rows][b_pts]])
+    hor = np.concatenate([rh.horizon_deg, rh.horizon_deg[b_pts]])
+    f = horizon.point_shading_factors(hor, tilt_pts, az_pts, weather,
+                                      params=params.solar(params.mount_flat))
+    n_pts = len(rows)
+    for plane, (f_pts, owners) in {"a": (f[:n_pts], rows),
+                                   "b": (f[n_pts:], rows[b_pts])}.items():
+        total = np.bincount(owners, minlength=n).astype(float)
+        ok = f_pts >= params.min_shading_factor
+        kept = np.bincount(owners, weights=ok, minlength=n)
+        sum_all = np.bincount(owners, weights=f_pts, minlength=n)
+        sum_kept = np.bincount(owners, weights=f_pts * ok, minlength=n)
+        has = total > 0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            factor = np.where(kept > 0, sum_kept / kept, sum_all / total)
+            keep = kept / total
+        getattr(shade, f"factor_{plane}")[has] = factor[has]
+        getattr(shade, f"keep_{plane}")[has] = keep[has]
+    shade.source[todo] = source
+    return shade
+
+
+def _roof_horizons(roof: _Roofs, todo: np.ndarray, buildings: gpd.GeoDataFrame,
+                   params: PVParams, *, obstacles, dsm, dem) -> horizon.RoofHorizons:
+    """Horizons of the sample points of the roofs ``todo``; obstacles default to the buildings."""
+    storey = params.storey_height_m
+    tops = horizon.building_heights(buildings, storey_height_m=storey)
+    tops = np.where(np.isfinite(tops), tops, storey)  # unknown height: one storey
+    if obstacles is None:
+        obs_geoms, obs_tops = roof.geoms[roof.valid], tops[roof.valid]
+    else:
+        obs_geoms = np.asarray(obstacles.geometry.array, dtype=object)
+        obs_tops = horizon.building_heights(obstacles, storey_height_m=storey)
+        obs_tops = np.where(np.isfinite(obs_tops), obs_tops, storey)
+    return horizon.roof_horizons(
+        roof.geoms[todo], roof_tops=tops[todo], obstacles=obs_geoms, obstacle_tops=obs_tops,
+        dsm=dsm, dem=dem, crs=buildings.crs, res=params.surface_resolution_m,
+        sectors=int(params.horizon_sectors), max_distance_m=params.horizon_distance_m,
+        spacing_m=params.shading_grid_m, inset_m=params.edge_setback_m,
+        max_points=int(params.shading_max_points))
+
+
+def shading_summary(pv: pd.DataFrame, params: PVParams, buildings: pd.DataFrame | None = None
+                    ) -> dict[str, Any]:
+    """What shading did, for run.json: sources, settings and the district's loss.
+
+    Parameters
+    ----------
+    pv : DataFrame
+        Output of :func:`pv_potential`.
+    params : PVParams
+    buildings : DataFrame, optional
+        The input buildings, to state the search distance the default resolved to.
+
+    Returns
+    -------
+    dict
+        ``roofs_by_source`` (count per ``shading_source``), ``unshaded_gwh``, ``annual_gwh``,
+        ``shading_loss_gwh`` [GWh/yr], ``shading_loss_share`` [-], the settings and the method.
+
+    Examples
+    --------
+    >>> pv = pd.DataFrame({"shading_source": ["lod1", "lod1", "none"],
+    ...                    "unshaded_kwh": [100.0, 50.0, 0.0], "annual_kwh": [80.0, 50.0, 0.0],
+    ...                    "shading_loss_kwh": [20.0, 0.0, 0.0]})
+    >>> out = shading_summary(pv, pv_params())
+    >>> out["roofs_by_source"], round(out["shading_loss_share"], 3)
+    ({'lod1': 2, 'none': 1}, 0.133)
+    """
+    unshaded = float(pv["unshaded_kwh"].sum()) / 1e6
+    loss = float(pv["shading_loss_kwh"].sum()) / 1e6
+    distance = params.horizon_distance_m
+    if distance is None and buildings is not None:
+        tops = horizon.building_heights(buildings, storey_height_m=params.storey_height_m)
+        distance = horizon.default_distance(np.where(np.isfinite(tops), tops,
+                                                     params.storey_height_m))
+    counts = pv["shading_source"].astype("string").value_counts().sort_index()
+    return {
+        "roofs_by_source": {str(k): int(v) for k, v in counts.items()},
+        "unshaded_gwh": unshaded, "annual_gwh": float(pv["annual_kwh"].sum()) / 1e6,
+        "shading_loss_gwh": loss, "shading_loss_share": loss / unshaded if unshaded > 0 else 0.0,
+        "mode": params.shading, "min_shading_factor": params.min_shading_factor,
+        "horizon_sectors": params.horizon_sectors, "horizon_distance_m": distance,
+        "surface_resolution_m": params.surface_resolution_m,
+        "sample_grid_m": params.shading_grid_m, "max_points_per_roof": params.shading_max_points,
+        "storey_height_m": params.storey_height_m,
+        "method": "horizons of roof sample points on a surface model (DSM, else footprints × "
+                  "heights); pvlib sky: beam + circumsolar blocked below the horizon of the "
+                  "sun's sector, isotropic sky × sky-view factor of the tilted plane, ground "
+                  "reflection unchanged; factor = shaded ÷ unshaded annual POA irradiation "
+                  "(gis.horizon)",
+    }
+
+
+def _weighted(weights: tuple[np.ndarray, np.ndarray], values: tuple[np.ndarray, np.ndarray],
+              fallback: np.ndarray) -> np.ndarray:
+    wa, wb = weights
+    va, vb = (np.nan_to_num(v) for v in values)
+    total = wa + wb
     with np.errstate(invalid="ignore", divide="ignore"):
-        # the roof's yield: the planes' yields weighted by their usable share
-        spec_yield = np.where(planes > 0, (share_a * np.nan_to_num(yield_a)
-                                           + share_b * np.nan_to_num(yield_b)) / planes,
-                              np.fmax(yield_a, yield_b))
-    spec_yield = np.where(valid, spec_yield, np.nan)
-    conditions = [~valid, planes == 0, gross_usable < params.min_usable_area_m2,
-                  usable < params.min_usable_area_m2,
-                  np.nan_to_num(shading, nan=1.0) < params.min_shading_factor]
+        return np.where(total > 0, (wa * va + wb * vb) / total, fallback)
+
+
+def _energy(roof: _Roofs, planes: _Planes, shade: _Shade, params: PVParams
+            ) -> dict[str, np.ndarray]:
+    """Usable area after shading, reasons, capacity, yield, shading factor and energy."""
+    p, valid = planes, roof.valid
+    share = p.share_a + p.share_b
+    gross_usable = p.base_usable * share
+    w_a, w_b = p.share_a * shade.keep_a, p.share_b * shade.keep_b  # the parts kept
+    gross_kept = p.base_usable * (w_a + w_b)
+    usable = gross_kept - p.existing_m2
+    # the roof's unshaded yield: the planes' yields weighted by their usable share
+    yield_all = _weighted((p.share_a, p.share_b), (p.yield_a, p.yield_b),
+                          np.fmax(p.yield_a, p.yield_b))
+    spec_yield = np.where(valid, _weighted((w_a, w_b), (p.yield_a, p.yield_b), yield_all),
+                          np.nan)
+    energy_all = _weighted((p.share_a, p.share_b), (p.yield_a * shade.factor_a,
+                                                    p.yield_b * shade.factor_b),
+                           np.fmax(p.yield_a * shade.factor_a, p.yield_b * shade.factor_b))
+    energy = _weighted((w_a, w_b), (p.yield_a * shade.factor_a, p.yield_b * shade.factor_b),
+                       energy_all)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shading = np.where(spec_yield > 0, energy / spec_yield,
+                           _weighted((p.share_a, p.share_b), (shade.factor_a, shade.factor_b),
+                                     shade.factor_a))
+    shading = np.where(valid, np.clip(shading, 0.0, 1.0), np.nan)
+    unshaded_usable = gross_usable - p.existing_m2
+    conditions = [~valid, share == 0, gross_usable < params.min_usable_area_m2,
+                  unshaded_usable < params.min_usable_area_m2,
+                  usable < params.min_usable_area_m2]
     reason = np.select(conditions, list(REASONS), default="")
     gets_pv = reason == ""
     usable = np.where(gets_pv, usable, 0.0)
-    capacity = usable * ratio * eff  # × 1 kW/m² (STC irradiance)
+    eff = params.module_efficiency
+    capacity = usable * p.ratio * eff  # × 1 kW/m² (STC irradiance)
     annual = capacity * np.nan_to_num(spec_yield) * np.nan_to_num(shading, nan=1.0)
+    # what the roof would give with no shading by neighbours (its whole unshaded usable area)
+    free_ok = np.isin(reason, ("", "shaded"))
+    unshaded = np.where(free_ok, np.maximum(unshaded_usable, 0.0) * p.ratio * eff
+                        * np.nan_to_num(yield_all), 0.0)
     # the plane the modules mostly face (for the output): A, or B where only B is used
-    module_az = np.where(pitched & (share_a == 0) & (share_b > 0), az_b, module_az)
+    use_b = roof.pitched & (w_a == 0) & (w_b > 0)
+    use_b |= roof.pitched & (w_a + w_b == 0) & (p.share_a == 0) & (p.share_b > 0)
+    return {"usable": usable, "capacity": capacity, "spec_yield": spec_yield,
+            "shading": shading, "annual": annual, "reason": reason, "unshaded": unshaded,
+            "module_az": np.where(use_b, p.az_b, p.module_az)}
 
+
+def _assemble(roof: _Roofs, planes: _Planes, shade: _Shade, buildings: gpd.GeoDataFrame,
+              params: PVParams, *, grid_co2_t_per_mwh: float, coal_gce_per_kwh: float,
+              new_building_since: int) -> gpd.GeoDataFrame:
+    """The output frame: one row per building (:data:`OUTPUT_COLUMNS` and geometry)."""
+    e = _energy(roof, planes, shade, params)
+    p, valid, annual = planes, roof.valid, e["annual"]
+    cat = roof.category.to_numpy(dtype=object)
     year_built = _number_column(buildings, "year_built")
     is_new = np.isin(cat, ("government", "public", "industrial")) & (
         np.nan_to_num(year_built, nan=-np.inf) >= new_building_since)
+    floors, height = roof.floors, roof.height
     storeys = np.where(np.isfinite(floors) & (floors > 0), floors,
                        np.where(np.isfinite(height) & (height > 0),
                                 np.maximum(1.0, np.round(height / 3.0)), 1.0))
-
     ids = (buildings["id"].astype("string") if "id" in buildings.columns
            else pd.Series(buildings.index.astype(str), index=buildings.index, dtype="string"))
     out = pd.DataFrame({
         "id": ids.to_numpy(),
-        "category": category.to_numpy(),
+        "category": roof.category.to_numpy(),
         "street": _text_column(buildings, "street").to_numpy(),
         "name": _text_column(buildings, "name").to_numpy(),
-        "roof_type": roof_type,
-        "roof_tilt": roof_tilt,
-        "roof_azimuth": roof_az,
-        "roof_area_m2": roof_area,
-        "usable_area_m2": usable,
-        "capacity_kwp": capacity,
-        "specific_yield_kwh_kwp": spec_yield,
-        "shading_factor": shading,
+        "roof_type": np.where(roof.pitched, "pitched", "flat"),
+        "roof_tilt": roof.roof_tilt,
+        "roof_azimuth": roof.roof_az,
+        "roof_area_m2": roof.roof_area,
+        "usable_area_m2": e["usable"],
+        "capacity_kwp": e["capacity"],
+        "specific_yield_kwh_kwp": e["spec_yield"],
+        "shading_factor": e["shading"],
         "annual_kwh": annual,
         "co2_t": annual * grid_co2_t_per_mwh / 1000.0,
         "coal_t": annual * coal_gce_per_kwh / 1e6,
-        "reason": reason,
+        "reason": e["reason"],
         "year_built": year_built,
-        "pv_kw": pv_kw,
+        "pv_kw": p.pv_kw,
         "is_new": is_new,
-        "floor_area_m2": footprint * storeys,
-        "roof_type_inferred": ~known,
-        "module_tilt": np.where(valid, module_tilt, np.nan),
-        "module_azimuth": np.where(valid, module_az, np.nan),
-        "existing_pv_m2": existing_m2,
+        "floor_area_m2": roof.footprint * storeys,
+        "roof_type_inferred": ~roof.known_type,
+        "module_tilt": np.where(valid, p.module_tilt, np.nan),
+        "module_azimuth": np.where(valid, e["module_az"], np.nan),
+        "existing_pv_m2": p.existing_m2,
+        "unshaded_kwh": e["unshaded"],
+        "shading_loss_kwh": np.maximum(e["unshaded"] - annual, 0.0),
+        "shading_source": shade.source,
     }, index=buildings.index)
-    for col in ("category", "street", "name", "roof_type", "reason"):
+    for col in ("category", "street", "name", "roof_type", "reason", "shading_source"):
         out[col] = out[col].astype("string")
     return gpd.GeoDataFrame(out, geometry=buildings.geometry.array.copy(), crs=buildings.crs)
 
@@ -767,7 +1078,13 @@ def _rollup(pv: pd.DataFrame, by: str) -> pd.DataFrame:
         "gwh": pv["annual_kwh"] / 1e6,
         "co2_t": pv["co2_t"],
         "coal_t": pv["coal_t"],
+        "unshaded_gwh": (pv["unshaded_kwh"] if "unshaded_kwh" in pv else pv["annual_kwh"]) / 1e6,
+        "shading_loss_gwh": (pv["shading_loss_kwh"] if "shading_loss_kwh" in pv
+                             else 0.0 * pv["annual_kwh"]) / 1e6,
     }, index=pv.index).groupby(key.rename(by or "district"), sort=True).sum()
+    grouped["shading_loss_share"] = (grouped["shading_loss_gwh"]
+                                     / grouped["unshaded_gwh"].where(grouped["unshaded_gwh"] > 0)
+                                     ).fillna(0.0)
     return grouped.reset_index()
 
 
@@ -784,7 +1101,9 @@ def pv_rollups(pv: pd.DataFrame) -> dict[str, pd.DataFrame]:
     dict
         ``{"street": ..., "category": ..., "district": ...}``, each with columns ``buildings``,
         ``buildings_with_potential``, ``roof_area_m2``, ``usable_area_m2`` [m²], ``mwp`` [MWp],
-        ``gwh`` [GWh/yr], ``co2_t``, ``coal_t`` [t/yr].  Buildings without a street are grouped
+        ``gwh`` [GWh/yr], ``co2_t``, ``coal_t`` [t/yr], ``unshaded_gwh`` [GWh/yr] (the same
+        roofs without shading by neighbours), ``shading_loss_gwh`` [GWh/yr] and
+        ``shading_loss_share`` [-] (loss ÷ unshaded).  Buildings without a street are grouped
         under ``"(unassigned)"``.
 
     Examples

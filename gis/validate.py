@@ -952,10 +952,6 @@ def load_layers(cfg: RunConfig, *, progress=None) -> Layers:
         if usable[kind]:
             setattr(layers, kind, frames[kind].set_geometry(geom.geometry.values, crs=crs))
     extent = _extent([shapes.get("buildings"), shapes.get("landuse")])
-    if "dem" in cfg.layers and "dsm" not in cfg.layers:
-        problems.append(Problem("a bare-ground model without a surface model is not used",
-                                file=str(cfg.layers["dem"].path), layer="dem", severity="warning",
-                                hint="add [layers.dsm] (ground + buildings + trees)"))
     for kind in ("irradiance", "landcover", "dsm", "dem"):
         spec = cfg.layers.get(kind)
         if spec is None:

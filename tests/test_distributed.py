@@ -182,7 +182,8 @@ def test_class_yields_cover_every_roof():
     from gis import solar
 
     buildings = _buildings(200, seed=11)
-    params = rooftop.pv_params("ambitious")
+    # the yield table alone (shading by neighbours reads the weather for its sky)
+    params = rooftop.pv_params("ambitious", shading="none")
     weather = solar.climate_model(39.1, 117.0)
     table = distributed.class_yields(params, weather)
     # 18 pitched tilts (5°…90°) × 24 azimuths (15° steps) + horizontal + the flat-roof class
@@ -198,3 +199,20 @@ def test_class_yields_cover_every_roof():
     np.testing.assert_allclose(looked_up["specific_yield_kwh_kwp"],
                                local["specific_yield_kwh_kwp"], rtol=RTOL)
     assert 1100 < flat["specific_yield_kwh_kwp"] < 1600
+
+
+def test_pv_potential_with_shading_by_neighbours_equals_local(engine):
+    # no irradiance raster: footprints × floors shade each other across partition edges
+    # (1.2 km square: wider than the reach of a partition's obstacles)
+    buildings = _buildings(900)
+    params = rooftop.pv_params("base", horizon_distance_m=60.0)
+    local = rooftop.pv_potential(buildings, params=params)
+    dist = engine.pv_potential(buildings, params=params)
+    _assert_same(local, dist)
+    assert (local["shading_source"] == "lod1").all()
+    assert (local["shading_factor"] < 0.95).sum() > 20
+    # the partitions really received only their neighbourhoods
+    parts, _ = distributed.split(buildings, 5)
+    shared = {"params": params}
+    obstacles = distributed._partition_obstacles(buildings, parts, shared)
+    assert min(len(o) for o in obstacles) < len(buildings)

@@ -16,7 +16,7 @@ MIN_EXAMPLES = 180
 #: modules whose public functions carry examples (each must keep some)
 DOCUMENTED = ("config", "io", "landuse", "ecology", "rooftop", "solar", "targets", "validate",
               "sites", "maps", "demo", "ground", "finance",
-              "network")
+              "network", "horizon")
 MODULES = sorted(m.name for m in pkgutil.iter_modules(gis.__path__))
 
 

@@ -40,7 +40,9 @@ def layer(rows: list[dict], index=None) -> gpd.GeoDataFrame:
 
 
 def run(buildings, **overrides):
-    params = rooftop.pv_params("base", **{"ground_coverage_ratio": 0.5, **overrides})
+    # hand calculations of areas and yields: no shading by neighbours (tests/test_shading.py)
+    params = rooftop.pv_params("base", **{"ground_coverage_ratio": 0.5, "shading": "none",
+                                          **overrides})
     return rooftop.pv_potential(buildings, params=params, known_yields=YIELDS)
 
 

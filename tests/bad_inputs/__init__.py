@@ -259,6 +259,11 @@ def raster_degrees(folder: Path) -> dict:
     return _layer("irradiance", "metres_as_degrees.tif")
 
 
+def dsm_in_centimetres(folder: Path) -> dict:
+    write_raster(folder / "dsm_cm.tif", fill=15_000.0)  # 150 m written in centimetres
+    return _layer("dsm", "dsm_cm.tif")
+
+
 def landcover_unknown(folder: Path) -> dict:
     write_raster(folder / "landcover.tif", fill=77, nodata=0, dtype="uint8")
     return _layer("landcover", "landcover.tif")
@@ -361,6 +366,8 @@ CASES: dict[str, Case] = {c.name: c for c in [
          needs_district=True),
     Case("raster_degrees", raster_degrees,
          [("metres_as_degrees.tif", ["do not fit its CRS", "WGS 84"], "error")], ("irradiance",)),
+    Case("dsm_in_centimetres", dsm_in_centimetres,
+         [("dsm_cm.tif", ["heights outside −500 … 9 000 m", "15000"], "error")], ("dsm",)),
     Case("landcover_unknown", landcover_unknown,
          [("landcover.tif", ["100.0% of the pixels have classes unknown to scheme worldcover",
                              "77"], "error")], ("landcover",)),

@@ -1,0 +1,389 @@
+"""Shading by neighbours: horizons from a surface model, pvlib's sky, and the roofs' figures.
+
+Scenes whose answer is known by hand (a long wall, an isolated roof, a courtyard) and agreement
+with an exact ray casting of the sun against the building prisms (shapely), independent of the
+raster, the sectors and the look-up tables of :mod:`gis.horizon`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pvlib
+import pytest
+import shapely
+
+from gis import horizon, rooftop, solar
+
+CRS = "EPSG:4548"
+X0, Y0 = 534_000.0, 4_331_000.0  # whole metres: the 1 m cells' edges fall on them
+
+
+@pytest.fixture(scope="module")
+def weather():
+    return solar.climate_model(39.1, 117.4)
+
+
+def layer(rows):
+    frame = pd.DataFrame(rows)
+    geoms = frame.pop("geometry")
+    return gpd.GeoDataFrame(frame, geometry=list(geoms), crs=CRS)
+
+
+def box(x, y, w, h):
+    return shapely.box(X0 + x, Y0 + y, X0 + x + w, Y0 + y + h)
+
+
+# ---------------------------------------------------------------------------------------------
+# Exact references
+
+
+def exact_blocked(px, py, pz, elevation, azimuth, prisms, tops):
+    """Sun rays (one per hour) from a point against prisms, with shapely: True where blocked.
+
+    A ray leaving the point towards the sun enters a prism's footprint at the horizontal
+    distance ``t`` nearest the point along it (``shapely.distance`` to the ray's part inside the
+    footprint); it is blocked when it is still below the prism's top there.
+    """
+    tan_e = np.tan(np.radians(elevation))
+    reach = np.maximum((max(tops) - pz) / np.maximum(tan_e, 1e-9), 0.0)
+    reach = np.minimum(reach, 5000.0)
+    az = np.radians(azimuth)
+    ends = np.stack([px + reach * np.sin(az), py + reach * np.cos(az)], axis=1)
+    rays = shapely.linestrings(np.stack([np.broadcast_to([px, py], ends.shape), ends], axis=1))
+    origin = shapely.Point(px, py)
+    blocked = np.zeros(len(elevation), dtype=bool)
+    for prism, top in zip(prisms, tops, strict=True):  # a handful of prisms in a test scene
+        inside = shapely.intersection(rays, prism)
+        hit = ~shapely.is_empty(inside)
+        t = shapely.distance(origin, inside[hit])
+        blocked[hit] |= pz + t * tan_e[hit] < top
+    return blocked
+
+
+def exact_svf(px, py, pz, prisms, tops, tilt, azimuth, n_az=360, n_el=90):
+    """Sky-view factor of a tilted plane by ray casting a grid of sky directions."""
+    el = (np.arange(n_el) + 0.5) * 90.0 / n_el
+    az = (np.arange(n_az) + 0.5) * 360.0 / n_az
+    ee, aa = np.meshgrid(el, az, indexing="ij")
+    blocked = exact_blocked(px, py, pz, ee.ravel(), aa.ravel(), prisms, tops).reshape(ee.shape)
+    e, a, b = np.radians(ee), np.radians(aa), math.radians(tilt)
+    cos_inc = np.sin(e) * math.cos(b) + np.cos(e) * math.sin(b) * np.cos(a - math.radians(azimuth))
+    w = np.clip(cos_inc, 0, None) * np.cos(e)
+    return float((w * ~blocked).sum() / w.sum())
+
+
+def exact_factor(px, py, pz, prisms, tops, tilt, azimuth, weather):
+    """Annual POA with exact shading ÷ without, pvlib Perez computed here from the weather."""
+    data, meta = weather
+    times = data.index + pd.Timedelta(minutes=meta["sun_offset_min"])
+    sun = pvlib.solarposition.get_solarposition(times, meta["latitude"], meta["longitude"],
+                                                temperature=float(data["temp_air"].mean()))
+    up = sun["apparent_zenith"].to_numpy() < 90
+    zen, saz = sun["apparent_zenith"].to_numpy()[up], sun["azimuth"].to_numpy()[up]
+    dni, ghi, dhi = (data[c].to_numpy()[up] for c in ("dni", "ghi", "dhi"))
+    extra = pvlib.irradiance.get_extra_radiation(times[up]).to_numpy()
+    am = pvlib.atmosphere.get_relative_airmass(zen)
+    beam = pvlib.irradiance.beam_component(tilt, azimuth, zen, saz, dni)
+    sky = pvlib.irradiance.perez(tilt, azimuth, dhi, dni, extra, zen, saz, am,
+                                 return_components=True)
+    ground = pvlib.irradiance.get_ground_diffuse(tilt, ghi, albedo=0.2)
+    blocked = exact_blocked(px, py, pz, 90 - zen, saz, prisms, tops)
+    svf = exact_svf(px, py, pz, prisms, tops, tilt, azimuth)
+    direct = np.nan_to_num(beam + sky["poa_circumsolar"])
+    diffuse = np.nan_to_num(sky["poa_isotropic"] + sky["poa_horizon"])
+    shaded = (direct * ~blocked).sum() + diffuse.sum() * svf + ground.sum()
+    return float(shaded / (direct.sum() + diffuse.sum() + ground.sum()))
+
+
+# ---------------------------------------------------------------------------------------------
+# Known answers
+
+
+def test_long_wall_south_blocks_below_atan_h_over_d(weather):
+    # one sample point at (2.5, 2.5) on a 3 m roof; a 400 m wall whose north face lies
+    # d = 20.5 m south of it, rising H = 15 m above the eye (3 m roof + 0.25 m)
+    roof = box(0, 0, 5, 5)
+    wall = box(-200, -19, 400, 1)
+    d, h = 20.5, 15.0
+    rh = horizon.roof_horizons([roof], roof_tops=np.array([3.0]), obstacles=[roof, wall],
+                               obstacle_tops=np.array([3.0, 3.25 + h]), sectors=36,
+                               max_distance_m=500.0, spacing_m=5.0)
+    assert rh.x.tolist() == [X0 + 2.5] and rh.y.tolist() == [Y0 + 2.5]
+    hz = rh.horizon_deg[0].astype(float)
+    assert hz[18] == pytest.approx(math.degrees(math.atan(h / d)), abs=1e-4)  # due south
+    # within the wall's azimuth extent the wall is seen at atan(H cos Δφ / d) (the face is
+    # d / cos Δφ away along the ray), up to a cell of the raster; outside it, nothing
+    az = horizon.sector_azimuths(36)
+    delta = np.radians(az - 180.0)
+    extent = np.degrees(np.arctan2(200.0, d))
+    inside = np.abs(az - 180.0) < extent - 5
+    expected = np.degrees(np.arctan(h * np.cos(delta[inside]) / d))
+    assert np.abs(hz[inside] - expected).max() < 1.5
+    assert (hz[np.abs(az - 180.0) > extent + 5] == 0).all()
+
+    # beam lost exactly in the hours whose sun stands below the horizon of its sector
+    table = horizon.sky_table(weather, [25.0], [180.0], sectors=36)
+    parts = solar.poa_components(*weather, [25.0], [180.0])
+    sector = np.mod(np.round(parts["sun_azimuth"] / 10.0), 36).astype(int)
+    visible = parts["sun_elevation"] > hz[sector]
+    direct = (parts["beam"] + parts["circumsolar"])[0]
+    got = horizon.shaded_irradiation(table, np.array([0]), hz[None, :])
+    svf = horizon.sky_view_factor(hz[None, :], 25.0, 180.0)
+    by_hand = (direct[visible].sum() + (parts["isotropic"] + parts["horizon"])[0].sum() * svf
+               + parts["ground"][0].sum())
+    assert got[0] == pytest.approx(by_hand[0], rel=1e-12)
+    # the hours of the south sector: blocked exactly below atan(H/d)
+    south = sector == 18
+    lost = south & ~visible
+    assert lost.any() and (parts["sun_elevation"][lost] <= math.degrees(math.atan(h / d))).all()
+    assert (parts["sun_elevation"][south & visible] > math.degrees(math.atan(h / d))).all()
+
+
+def test_isolated_roof_has_factor_exactly_one(weather):
+    b = layer([{"id": "a", "category": "public", "floors": 4, "geometry": box(0, 0, 40, 20)},
+               {"id": "p", "category": "rural_residential", "floors": 1, "roof_tilt": 30,
+                "geometry": box(0, 500, 12, 8)}])
+    pv = rooftop.pv_potential(b, params=rooftop.pv_params(), weather=weather)
+    assert pv["shading_source"].tolist() == ["lod1", "lod1"]
+    assert pv["shading_factor"].tolist() == [1.0, 1.0]
+    assert pv["shading_loss_kwh"].tolist() == [0.0, 0.0]
+    assert (pv["annual_kwh"] == pv["unshaded_kwh"]).all()
+
+
+def test_courtyard_horizon_and_sky_view(weather):
+    # a 20 m ring building, 60 m outside, 30 m courtyard; a 3 m pavilion in its middle
+    ring = box(-30, -30, 60, 60).difference(box(-15, -15, 30, 30))
+    pavilion = box(-5, -5, 10, 10)
+    rh = horizon.roof_horizons([pavilion], roof_tops=np.array([3.0]),
+                               obstacles=[ring, pavilion], obstacle_tops=np.array([20.0, 3.0]),
+                               sectors=36, spacing_m=5.0, inset_m=0.8)
+    rise = 20.0 - 3.25
+    for k in range(len(rh.x)):
+        px, py = rh.x[k] - X0, rh.y[k] - Y0
+        hz = rh.horizon_deg[k].astype(float)
+        # north, east, south, west: the courtyard's inner faces
+        # (the rays sample every half cell: a face is found within half a metre)
+        for s, gap in ((0, 15 - py), (9, 15 - px), (18, 15 + py), (27, 15 + px)):
+            assert (math.degrees(math.atan(rise / (gap + 0.5))) - 1e-3 <= hz[s]
+                    <= math.degrees(math.atan(rise / gap)) + 1e-3)
+        assert hz.min() > 25  # walled in on every side
+        exact = exact_svf(rh.x[k], rh.y[k], rh.z[k], [ring], [20.0], 0.0, 180.0)
+        assert horizon.sky_view_factor(hz[None, :], 0.0, 180.0)[0] == pytest.approx(exact,
+                                                                                     abs=0.02)
+    # a horizontal plane in a uniform canyon: 1 − sin²(h) of its sky
+    assert horizon.sky_view_factor(np.full((1, 36), 30.0), 0.0, 180.0)[0] == pytest.approx(
+        0.75, abs=1e-4)
+    pv = rooftop.pv_potential(layer([
+        {"id": "ring", "category": "public", "height": 20.0, "geometry": ring},
+        {"id": "pav", "category": "public", "height": 3.0, "geometry": pavilion}]),
+        params=rooftop.pv_params(min_shading_factor=0.0), weather=weather).set_index("id")
+    assert pv.loc["pav", "shading_factor"] < 0.6
+
+
+def test_lod1_horizon_agrees_with_exact_ray_casting(weather):
+    # a random block of 40 buildings 3–60 m high; sun-hours of a year at 24 roof points
+    rng = np.random.default_rng(3)
+    n = 40
+    cx, cy = rng.uniform(0, 300, n), rng.uniform(0, 300, n)
+    w, d, ang = rng.uniform(8, 40, n), rng.uniform(8, 25, n), rng.uniform(0, 90, n)
+    rect = shapely.box(-w / 2, -d / 2, w / 2, d / 2)
+    geoms = np.array([shapely.affinity.translate(shapely.affinity.rotate(r, a), X0 + x, Y0 + y)
+                      for r, a, x, y in zip(rect, ang, cx, cy, strict=True)])
+    geoms = shapely.union_all(geoms)  # merged blocks, as a city's footprints touch
+    parts = shapely.get_parts(geoms)
+    tops = rng.uniform(3, 60, len(parts))
+    tops[: len(parts) // 2] = rng.uniform(3, 9, len(parts) // 2)  # many low roofs
+    low = np.flatnonzero(tops < 9)
+    sectors = rooftop.pv_params().horizon_sectors  # the default: 72 sectors of 5°
+    rh = horizon.roof_horizons(parts[low], roof_tops=tops[low], obstacles=parts,
+                               obstacle_tops=tops, sectors=sectors, max_points=4)
+    pick = rng.choice(len(rh.x), size=min(24, len(rh.x)), replace=False)
+    sky = solar.poa_components(*weather, [0.0], [180.0])
+    el, az = sky["sun_elevation"], sky["sun_azimuth"]
+    sector = np.mod(np.round(az / (360.0 / sectors)), sectors).astype(int)
+    same = total = 0
+    for k in pick:  # sample points
+        engine = el <= rh.horizon_deg[k][sector]
+        exact = exact_blocked(rh.x[k], rh.y[k], rh.z[k], el, az, parts, tops)
+        same += int((engine == exact).sum())
+        total += len(el)
+    assert same / total >= 0.99
+
+
+def test_low_roofs_north_of_a_tall_slab_match_an_independent_computation(weather):
+    # a 60 m slab 100 m long; 10 m × 10 m roofs (3 m high) 15, 30 and 60 m north of it
+    slab = box(0, 0, 100, 15)
+    rows = [{"id": "slab", "category": "residential", "height": 60.0, "geometry": slab}]
+    for gap in (15, 30, 60):
+        rows.append({"id": f"r{gap}", "category": "public", "height": 3.0,
+                     "roof_type": "flat", "geometry": box(45, 15 + gap, 10, 10)})
+    b = layer(rows)
+    params = rooftop.pv_params(min_shading_factor=0.0)
+    pv = rooftop.pv_potential(b, params=params, weather=weather).set_index("id")
+    factors = pv["shading_factor"]
+    assert factors["r15"] < factors["r30"] < factors["r60"] < 1.0
+    assert factors["r15"] < 0.75
+    roofs = b.set_index("id").geometry
+    for gap in (15, 30, 60):
+        owner, x, y = horizon.roof_points([roofs[f"r{gap}"]], spacing_m=params.shading_grid_m,
+                                          inset_m=params.edge_setback_m)
+        ref = np.mean([exact_factor(px, py, 3.0 + horizon.POINT_OFFSET_M, [slab], [60.0],
+                                    params.flat_tilt, 180.0, weather)
+                       for px, py in zip(x, y, strict=True)])
+        assert factors[f"r{gap}"] == pytest.approx(ref, abs=0.03)
+
+
+# ---------------------------------------------------------------------------------------------
+# Roofs' figures
+
+
+def test_shaded_roof_reports_its_factor_and_module_plane(weather):
+    # a low roof 4 m north of a 60 m slab: every part under 0.7
+    b = layer([
+        {"id": "slab", "category": "residential", "height": 60.0, "geometry": box(0, 0, 100, 15)},
+        {"id": "low", "category": "public", "height": 3.0, "roof_type": "flat",
+         "geometry": box(40, 19, 20, 10)}])
+    pv = rooftop.pv_potential(b, weather=weather).set_index("id")
+    low = pv.loc["low"]
+    assert low["reason"] == "shaded" and low["capacity_kwp"] == 0 and low["annual_kwh"] == 0
+    assert 0 < low["shading_factor"] < 0.7
+    assert low["module_tilt"] == 25.0 and low["module_azimuth"] == 180.0
+    assert low["unshaded_kwh"] > 0 and low["shading_loss_kwh"] == low["unshaded_kwh"]
+    # switched off: unshaded
+    off = rooftop.pv_potential(b, params=rooftop.pv_params(shading="none"), weather=weather)
+    assert off["shading_factor"].tolist() == [1.0, 1.0]
+    assert (off["shading_source"] == "none").all()
+
+
+def test_shaded_part_of_a_roof_is_not_usable(weather):
+    # a long roof running north from a tall slab: its southern points are shaded, the
+    # northern ones are not; the usable area shrinks by the shaded share
+    b = layer([
+        {"id": "slab", "category": "residential", "height": 45.0, "geometry": box(0, 0, 60, 12)},
+        {"id": "long", "category": "industrial", "height": 6.0, "roof_type": "flat",
+         "geometry": box(20, 14, 20, 120)}])
+    params = rooftop.pv_params(shading_max_points=200)
+    pv = rooftop.pv_potential(b, params=params, weather=weather).set_index("id")
+    free = rooftop.pv_potential(b, params=rooftop.pv_params(shading="none"),
+                                weather=weather).set_index("id")
+    share = pv.loc["long", "usable_area_m2"] / free.loc["long", "usable_area_m2"]
+    assert 0.5 < share < 0.95
+    assert pv.loc["long", "shading_factor"] >= 0.7  # the kept part
+    # the kept share is the share of sample points at or above the threshold
+    rh = horizon.roof_horizons([b.geometry.iloc[1]], roof_tops=np.array([6.0]),
+                               obstacles=list(b.geometry), obstacle_tops=np.array([45.0, 6.0]),
+                               spacing_m=params.shading_grid_m, inset_m=params.edge_setback_m,
+                               max_points=200)
+    f = horizon.point_shading_factors(rh.horizon_deg, 25.0, 180.0, weather)
+    assert share == pytest.approx((f >= 0.7).mean(), rel=1e-9)
+
+
+def test_dsm_gives_the_lod1_answer(tmp_path, weather):
+    import rasterio
+    from rasterio.transform import Affine
+
+    slab = box(0, 0, 100, 15)
+    roof = box(45, 35, 10, 10)
+    surface = horizon.lod1_surface([slab, roof], np.array([60.0, 3.0]),
+                                   (X0 - 300, Y0 - 300, X0 + 400, Y0 + 400))
+    path = tmp_path / "dsm.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=surface.z.shape[1],
+                       height=surface.z.shape[0], count=1, dtype="float32", crs=CRS,
+                       nodata=-9999, transform=Affine(1, 0, surface.left, 0, -1,
+                                                      surface.top)) as dst:
+        dst.write(surface.z, 1)
+    b = layer([{"id": "slab", "category": "residential", "height": 60.0, "geometry": slab},
+               {"id": "r", "category": "public", "height": 3.0, "roof_type": "flat",
+                "geometry": roof}])
+    params = rooftop.pv_params(min_shading_factor=0.0, horizon_distance_m=300.0)
+    lod1 = rooftop.pv_potential(b, params=params, weather=weather).set_index("id")
+    dsm = rooftop.pv_potential(b, params=params, weather=weather, dsm=path).set_index("id")
+    assert (dsm["shading_source"] == "dsm").all()
+    assert dsm.loc["r", "shading_factor"] == pytest.approx(lod1.loc["r", "shading_factor"],
+                                                           abs=1e-6)
+
+
+def test_irradiance_raster_still_wins_where_it_covers(tmp_path, weather):
+    import rasterio
+    from rasterio.transform import from_origin
+
+    b = layer([
+        {"id": "slab", "category": "residential", "height": 60.0, "geometry": box(0, 0, 100, 15)},
+        {"id": "under", "category": "public", "height": 3.0, "roof_type": "flat",
+         "geometry": box(45, 30, 10, 10)},
+        {"id": "outside", "category": "public", "height": 3.0, "roof_type": "flat",
+         "geometry": box(3000, 30, 10, 10)}])
+    path = tmp_path / "irr.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=40, height=40, count=1,
+                       dtype="float32", crs=CRS, nodata=-1,
+                       transform=from_origin(X0 + 30, Y0 + 55, 1, 1)) as dst:
+        dst.write(np.full((40, 40), 1200.0, dtype="float32"), 1)
+    pv = rooftop.pv_potential(b, params=rooftop.pv_params(shading_reference_kwh_m2=1500.0),
+                              weather=weather, irradiance=path).set_index("id")
+    assert pv.loc["under", "shading_source"] == "irradiance"
+    assert pv.loc["under", "shading_factor"] == pytest.approx(0.8)
+    assert pv.loc["outside", "shading_source"] == "lod1"
+    assert pv.loc["outside", "shading_factor"] == 1.0
+
+
+def test_shading_options_are_checked():
+    from gis._errors import InputError
+
+    with pytest.raises(InputError) as err:
+        rooftop.pv_params(shading="dsm", horizon_sectors=12, shading_grid_m=0)
+    text = str(err.value)
+    assert "pv.shading" in text and "pv.horizon_sectors" in text and "pv.shading_grid_m" in text
+    assert rooftop.pv_params().min_shading_factor == 0.7
+    assert rooftop.pv_params(horizon_sectors=72).horizon_sectors == 72
+
+
+def test_rollups_carry_the_shading_loss(weather):
+    b = layer([
+        {"id": "slab", "category": "residential", "street": "A", "height": 60.0,
+         "geometry": box(0, 0, 100, 15)},
+        {"id": "low", "category": "public", "street": "A", "height": 3.0, "roof_type": "flat",
+         "geometry": box(30, 35, 40, 30)},
+        {"id": "far", "category": "public", "street": "B", "height": 3.0, "roof_type": "flat",
+         "geometry": box(3000, 35, 40, 30)}])
+    pv = rooftop.pv_potential(b, params=rooftop.pv_params(min_shading_factor=0.0),
+                              weather=weather)
+    street = rooftop.pv_rollups(pv)["street"].set_index("street")
+    assert street.loc["B", "shading_loss_gwh"] == 0.0
+    loss = pv.loc[pv["street"] == "A", "shading_loss_kwh"].sum() / 1e6
+    assert street.loc["A", "shading_loss_gwh"] == pytest.approx(loss)
+    assert street.loc["A", "unshaded_gwh"] == pytest.approx(
+        street.loc["A", "gwh"] + street.loc["A", "shading_loss_gwh"])
+    assert 0 < street.loc["A", "shading_loss_share"] < 1
+
+
+def test_buildings_on_a_dem_stand_on_its_ground(tmp_path, weather):
+    import rasterio
+    from rasterio.transform import Affine
+
+    # flat ground 12 m above the datum: the same shading as on flat ground at 0 m; a roof on a
+    # 30 m mound south of the slab instead rises above its shadow
+    path = tmp_path / "dem.tif"
+    z = np.full((400, 400), 12.0, dtype="float32")
+    with rasterio.open(path, "w", driver="GTiff", width=400, height=400, count=1,
+                       dtype="float32", crs=CRS, nodata=-9999,
+                       transform=Affine(2, 0, X0 - 300, 0, -2, Y0 + 500)) as dst:
+        dst.write(z, 1)
+    b = layer([
+        {"id": "slab", "category": "residential", "height": 60.0, "geometry": box(0, 0, 100, 15)},
+        {"id": "r", "category": "public", "height": 3.0, "roof_type": "flat",
+         "geometry": box(45, 30, 10, 10)}])
+    params = rooftop.pv_params(min_shading_factor=0.0, horizon_distance_m=300.0)
+    flat = rooftop.pv_potential(b, params=params, weather=weather).set_index("id")
+    on_dem = rooftop.pv_potential(b, params=params, weather=weather, dem=path).set_index("id")
+    assert on_dem.loc["r", "shading_factor"] == pytest.approx(flat.loc["r", "shading_factor"],
+                                                              abs=1e-9)
+    assert flat.loc["r", "shading_factor"] < 0.7
+    z[:238, :] = 70.0  # north of y = 24 m the ground is 70 m: the roof's top (73 m) clears the
+    with rasterio.open(path, "r+") as dst:  # slab's (12 + 60 m)
+        dst.write(z, 1)
+    raised = rooftop.pv_potential(b, params=params, weather=weather, dem=path).set_index("id")
+    assert raised.loc["r", "shading_factor"] > 0.95
