@@ -235,6 +235,10 @@ def test_every_geopackage_of_a_run_carries_a_qgis_style_and_the_project_opens_th
     seen = qgis_check.inspect(out)
     assert seen["layers"]["buildings_pv.gpkg:buildings_pv"]["field"] == "annual_kwh"
     assert seen["layers"]["zones.gpkg:zones"]["bounds"] == [[0, 0.65], [0.65, 0.85], [0.85, 1]]
-    assert all(i["renderer"] == "graduatedSymbol" for i in seen["layers"].values())
+    # ground PV by its kind, the corridors' gap parcels as one symbol, every other layer graduated
+    expected = {"ground_pv.gpkg:ground_pv": "categorizedSymbol",
+                "corridors.gpkg:gaps": "singleSymbol"}
+    renderers = {name: info["renderer"] for name, info in seen["layers"].items()}
+    assert renderers == {name: expected.get(name, "graduatedSymbol") for name in renderers}
     assert seen["project_read"] and all(i["valid"] for i in seen["project"].values())
     assert len(seen["project"]) == len(seen["layers"])
