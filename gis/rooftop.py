@@ -86,9 +86,12 @@ def without_yields(frame: pd.DataFrame, note: str | None = None) -> pd.DataFrame
     --------
     >>> pv = pd.DataFrame({"capacity_kwp": [10.0], "annual_kwh": [0.0], "shading_factor": [1.0],
     ...                    "shading_source": ["none"]})
-    >>> without_yields(pv)[["capacity_kwp", "annual_kwh", "shading_factor", "yield_note"]]
-       capacity_kwp  annual_kwh  shading_factor                                  yield_note
-    0          10.0         NaN             NaN  not computed: no weather near the district
+    >>> out = without_yields(pv)
+    >>> out[["capacity_kwp", "annual_kwh", "shading_factor"]]
+       capacity_kwp  annual_kwh  shading_factor
+    0          10.0         NaN             NaN
+    >>> out.loc[0, "yield_note"]
+    'not computed: no weather near the district'
     """
     out = frame.copy()
     for col in YIELD_COLUMNS:
