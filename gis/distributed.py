@@ -486,7 +486,7 @@ def _pv_shared(crs, bounds, kwargs: dict[str, Any]) -> dict[str, Any]:
             reference_percentile=params.shading_reference_percentile)
         params = replace(params, shading_reference_kwh_m2=reference)
     shared["params"] = params
-    if shared.get("known_yields") is None:
+    if shared.get("known_yields") is None and not rooftop.no_weather(shared["weather"]):
         table = class_yields(params, shared["weather"])
         if table is not None:
             shared["known_yields"] = table

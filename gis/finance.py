@@ -472,9 +472,20 @@ def add_finance(sites: pd.DataFrame, *, type_column: str,
     money = site_finance(sites["capacity_kwp"].astype(float), sites["annual_kwh"].astype(float),
                          sites[type_column], params=params)
     out = sites.drop(columns=[c for c in FINANCE_COLUMNS if c in sites.columns])
+    # no yield (no weather near the district): what follows from the energy is missing, never
+    # 0; the cost (capex, O&M) follows from the capacity alone and is kept
+    no_yield = sites["annual_kwh"].isna().to_numpy()
     for col in FINANCE_COLUMNS:
-        out[col] = money[col].to_numpy()
+        values = money[col].to_numpy()
+        if no_yield.any() and col not in YIELD_FREE_COLUMNS:
+            values = np.where(no_yield, np.nan, values.astype(float))
+        out[col] = values
     return out
+
+
+#: Finance columns that need no yield (kept when ``annual_kwh`` is missing): the cost follows
+#: from the capacity, the value of a kWh from the settings.
+YIELD_FREE_COLUMNS = ("capex_yuan", "annual_om_yuan", "self_consumption_share", "value_yuan_kwh")
 
 
 def finance_by(sites: pd.DataFrame, by: str | list[str]) -> pd.DataFrame:
@@ -507,7 +518,7 @@ def finance_by(sites: pd.DataFrame, by: str | list[str]) -> pd.DataFrame:
     for k in keys:
         frame[k] = sel[k].astype("string").fillna("(unassigned)")
     grouped = frame.groupby(keys, sort=True)
-    table = grouped[cols].sum()
+    table = grouped[cols].sum(min_count=1)  # missing yields stay missing
     table.insert(0, "sites", grouped.size())
     margin = table["annual_savings_yuan"] - table["annual_om_yuan"]
     table["payback_years"] = (table["capex_yuan"] / margin).where(margin > 0)

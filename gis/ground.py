@@ -570,7 +570,9 @@ def ground_rollups(ground: pd.DataFrame) -> dict[str, pd.DataFrame]:
             "mwp": ground["capacity_kwp"] / 1000.0, "gwh": ground["annual_kwh"] / 1e6,
             "co2_t": ground["co2_t"], "coal_t": ground["coal_t"],
             **{c: ground[c].astype(float) for c in money}}, index=ground.index)
-        table = frame.groupby(key.rename(by or "district"), sort=True).sum().reset_index()
+        # min_count: missing yields (no weather near the district) stay missing, never 0
+        table = frame.groupby(key.rename(by or "district"), sort=True).sum(min_count=1
+                                                                          ).reset_index()
         if "capex_yuan" in table and "annual_savings_yuan" in table:
             margin = table["annual_savings_yuan"] - table["annual_om_yuan"]
             table["payback_years"] = (table["capex_yuan"] / margin).where(margin > 0)

@@ -71,10 +71,10 @@ def step_pv(ctx: Context) -> None:
     """Rooftop PV potential per building, roll-ups and the PV targets."""
     if ctx.layers.buildings is None:
         return
-    from gis import rooftop, solar
+    from gis import rooftop
 
     params = rooftop.pv_params(**ctx.cfg.pv)
-    weather = solar.read_weather(ctx.cfg.weather) if ctx.cfg.weather else None
+    weather = _weather(ctx)
     p = ctx.targets["params"]
     irradiance = ctx.layers.rasters.get("irradiance")
     pv = _engine(ctx).pv_potential(
@@ -83,6 +83,11 @@ def step_pv(ctx: Context) -> None:
         grid_co2_t_per_mwh=p["grid_co2_t_per_mwh"], coal_gce_per_kwh=p["coal_gce_per_kwh"],
         new_building_since=int(p["new_building_since"]))
     pv = _with_roof_planes(ctx, pv, params, weather)
+    note = ctx.layers.yields_note
+    if note:  # no weather near the district: yields missing, never 0
+        pv = rooftop.without_yields(pv, note)
+        if ctx.results.get("roof_planes") is not None:
+            ctx.results["roof_planes"] = rooftop.without_yields(ctx.results["roof_planes"], note)
     ctx.results["pv"] = pv
     ctx.results["pv_params"] = params
     ctx.results["pv_shading"] = rooftop.shading_summary(pv, params, ctx.layers.buildings)
@@ -90,6 +95,16 @@ def step_pv(ctx: Context) -> None:
     entries, extras = rooftop.pv_targets(pv, ctx.targets)
     ctx.entries += entries
     ctx.extras.update(extras)
+
+
+def _weather(ctx: Context):
+    """The weather file's data, None for the built-in climate model, or
+    :data:`gis.rooftop.NO_WEATHER` when there is no weather near the district."""
+    from gis import rooftop, solar
+
+    if ctx.cfg.weather:
+        return solar.read_weather(ctx.cfg.weather)
+    return rooftop.NO_WEATHER if ctx.layers.yields_note else None
 
 
 def _with_roof_planes(ctx: Context, pv, params, weather):
@@ -190,7 +205,7 @@ def step_ground(ctx: Context) -> None:
     lay = ctx.layers
     if lay.landuse is None:
         return
-    from gis import rooftop, solar
+    from gis import rooftop
 
     gparams = ground.ground_params(**ctx.cfg.ground)
     ctx.extras["resolved_settings"]["ground"] = gparams.as_dict()
@@ -202,13 +217,18 @@ def step_ground(ctx: Context) -> None:
         lay.inputs.append({"kind": "roads", "path": str(path), "sha256": io.file_hash(path)})
     p = ctx.targets["params"]
     layer = ctx.results.get("landuse")
+    weather = _weather(ctx)
+    note = ctx.layers.yields_note
     g = ground.ground_potential(
         layer if layer is not None else lay.landuse, scheme=ctx.cfg.layers["landuse"].scheme,
         zones=_with_barrier(lay.zones) if lay.zones is not None else None, streets=lay.streets,
         params=gparams, pv_params=ctx.results.get("pv_params") or rooftop.pv_params(**ctx.cfg.pv),
-        weather=solar.read_weather(ctx.cfg.weather) if ctx.cfg.weather else None, roads=roads,
+        weather=None if note else weather, roads=roads,
+        yields={k: float("nan") for k in ground.KINDS} if note else None,
         options=ctx.results.get("ecology_options"), grid_co2_t_per_mwh=p["grid_co2_t_per_mwh"],
         coal_gce_per_kwh=p["coal_gce_per_kwh"])
+    if note:
+        g = rooftop.without_yields(g, note)
     g = finance.add_finance(g, type_column="kind", params=fparams)
     ctx.results["ground"] = g
     ctx.results["ground_rollups"] = ground.ground_rollups(g)
@@ -260,7 +280,8 @@ def step_exports(ctx: Context) -> None:
     if pv is not None:
         with io.atomic_path(ctx.path("buildings_pv.gpkg")) as tmp:
             pv.to_file(tmp, layer="buildings_pv", driver="GPKG")
-        ranked = sites.select_sites(pv)
+        # without yields (no weather near the district) the sites are ranked by capacity
+        ranked = sites.select_sites(pv, rank_by=_site_rank(pv))
         ctx.results["sites"] = ranked
         for suffix in (".csv", ".xlsx", ".gpkg"):
             sites.export(ranked, ctx.path(f"sites{suffix}"), meta=meta, kind="sites")
@@ -297,6 +318,11 @@ def step_exports(ctx: Context) -> None:
         if cand is not None and len(cand):
             for suffix in (".csv", ".xlsx", ".gpkg"):
                 sites.export(cand, ctx.path(f"{name}{suffix}"), meta=meta, kind="afforestation")
+
+
+def _site_rank(pv) -> str:
+    """``annual_kwh``, or ``capacity_kwp`` when no yield was computed."""
+    return "annual_kwh" if pv["annual_kwh"].notna().any() else "capacity_kwp"
 
 
 def step_publish(ctx: Context) -> None:
@@ -612,6 +638,13 @@ def _definitions(ctx: Context, *, with_pv: bool = True) -> dict[str, Any]:
             out["pv_shading"] = _plain(ctx.results["pv_shading"])
     out.update(ctx.extras.get("definitions", {}))
     out["weather"] = str(ctx.cfg.weather) if ctx.cfg.weather else "built-in climate model"
+    if ctx.layers is not None and ctx.layers.yields_note:
+        out["weather"] = "none near the district"
+        out["yields"] = (f"{ctx.layers.yields_note}: specific yield, annual kWh, CO₂, coal, "
+                         "shading by neighbours, savings, payback, NPV and the renewable "
+                         "substitution are missing (NaN, column yield_note); areas, capacities, "
+                         "installable shares, capex and the ecology are computed; site lists "
+                         "are ranked by capacity_kwp")
     if "dsm" in ctx.cfg.layers:
         from gis import planes
 

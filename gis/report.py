@@ -195,12 +195,16 @@ def chart_pv_by(pv: pd.DataFrame, key: str, *, top: int = 12) -> str | None:
     }).groupby(key).sum().sort_values("mwp", ascending=False).head(top)
     if sums.empty:
         return None
+    has_yield = pd.to_numeric(pv.get("annual_kwh", pd.Series(0.0, index=pv.index)),
+                              errors="coerce").notna().any()
     labels = [f"{CATEGORY_ZH.get(k, '')} {k}".strip() for k in sums.index]
     with _quiet():
         fig, ax = plt.subplots(figsize=(6.5, 0.4 * len(sums) + 1.0))
         y = np.arange(len(sums))
         ax.barh(y - 0.2, sums["mwp"], height=0.4, color="#f08c00", label="capacity [MWp]")
-        ax.barh(y + 0.2, sums["gwh"], height=0.4, color="#2b83ba", label="annual yield [GWh/yr]")
+        if has_yield:  # no bar of 0 GWh when yields were not computed
+            ax.barh(y + 0.2, sums["gwh"], height=0.4, color="#2b83ba",
+                    label="annual yield [GWh/yr]")
         ax.set_yticks(y, labels)
         ax.invert_yaxis()
         ax.legend(fontsize=8, loc="lower right")
@@ -445,9 +449,12 @@ def overview_section(pv: pd.DataFrame | None, zones: pd.DataFrame | None,
     summary = ""
     if pv is not None and "capacity_kwp" in pv.columns:
         cap = pd.to_numeric(pv["capacity_kwp"], errors="coerce").fillna(0)
-        kwh = pd.to_numeric(pv.get("annual_kwh", 0), errors="coerce").fillna(0)
+        kwh = pd.to_numeric(pv.get("annual_kwh", 0), errors="coerce")
+        # yields not computed (no weather near the district): say so, never 0 GWh
+        energy = (f"{kwh.fillna(0).sum() / 1e6:,.2f} GWh/yr" if kwh.notna().any() else
+                  "发电量未计算 yields not computed (no weather near the district)")
         summary = (f"{len(pv):,} 栋建筑 buildings · {int((cap > 0).sum()):,} 可装光伏 with PV "
-                   f"potential · {cap.sum() / 1000:,.1f} MWp · {kwh.sum() / 1e6:,.2f} GWh/yr")
+                   f"potential · {cap.sum() / 1000:,.1f} MWp · {energy}")
         if "shading_loss_kwh" in pv.columns and "unshaded_kwh" in pv.columns:
             loss = float(pd.to_numeric(pv["shading_loss_kwh"], errors="coerce").fillna(0).sum())
             free = float(pd.to_numeric(pv["unshaded_kwh"], errors="coerce").fillna(0).sum())

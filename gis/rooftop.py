@@ -57,6 +57,55 @@ OUTPUT_COLUMNS = ("id", "category", "street", "name", "roof_type", "roof_tilt", 
                   "module_azimuth", "existing_pv_m2", "unshaded_kwh", "shading_loss_kwh",
                   "shading_source")
 
+#: ``weather=NO_WEATHER``: no weather near the district.  Yields are not computed: the columns of
+#: :data:`YIELD_COLUMNS` are left missing (NaN, never 0), shading by neighbours is skipped (it
+#: weighs the sky by the weather), and everything that needs no sun (areas, capacities) is kept.
+NO_WEATHER = "no weather"
+
+#: Columns that need the sun (roofs, roof planes and ground sites alike).
+YIELD_COLUMNS = ("specific_yield_kwh_kwp", "annual_kwh", "co2_t", "coal_t", "unshaded_kwh",
+                 "shading_loss_kwh")
+
+#: ``yield_note`` of rows whose yields were not computed.
+YIELD_NOTE = "not computed: no weather near the district"
+
+
+def no_weather(weather: Any) -> bool:
+    """Whether ``weather`` is :data:`NO_WEATHER` (yields are not computed)."""
+    return isinstance(weather, str) and weather == NO_WEATHER
+
+
+def without_yields(frame: pd.DataFrame, note: str | None = None) -> pd.DataFrame:
+    """A copy with the yield columns missing (NaN) and a ``yield_note`` saying why.
+
+    For runs with no weather near the district: an empty yield, never a 0 that would read as a
+    roof without sun.  ``shading_factor`` is kept only where an irradiance raster gave it
+    (``shading_source == "irradiance"``: a ratio of measured irradiation, no weather needed).
+
+    Examples
+    --------
+    >>> pv = pd.DataFrame({"capacity_kwp": [10.0], "annual_kwh": [0.0], "shading_factor": [1.0],
+    ...                    "shading_source": ["none"]})
+    >>> out = without_yields(pv)
+    >>> out[["capacity_kwp", "annual_kwh", "shading_factor"]]
+       capacity_kwp  annual_kwh  shading_factor
+    0          10.0         NaN             NaN
+    >>> out.loc[0, "yield_note"]
+    'not computed: no weather near the district'
+    """
+    out = frame.copy()
+    for col in YIELD_COLUMNS:
+        if col in out.columns:
+            out[col] = np.nan
+    if "shading_factor" in out.columns:
+        measured = np.zeros(len(out), dtype=bool)
+        if "shading_source" in out.columns:
+            measured = (out["shading_source"].astype("string") == "irradiance").fillna(False)
+            measured = measured.to_numpy(dtype=bool)
+        out["shading_factor"] = out["shading_factor"].where(measured)
+    out["yield_note"] = pd.array([note or YIELD_NOTE] * len(out), dtype="string")
+    return out
+
 
 @dataclass(frozen=True)
 class PVParams:
@@ -545,9 +594,10 @@ def pv_potential(buildings: gpd.GeoDataFrame, *, params: PVParams | None = None,
         optional ones may be missing).
     params : PVParams, optional
         Assumptions; default ``pv_params("base")``.
-    weather : (data, meta), optional
+    weather : (data, meta) or NO_WEATHER, optional
         From :func:`gis.solar.read_weather`; default: :func:`gis.solar.climate_model` at the
-        centre of the buildings.
+        centre of the buildings.  :data:`NO_WEATHER`: yields are not computed
+        (:func:`without_yields`), shading by neighbours is skipped.
     irradiance : str or Path, optional
         Annual roof irradiation raster [kWh/m²/yr] for shading factors.
     grid_co2_t_per_mwh : float
@@ -631,9 +681,10 @@ def pv_potential(buildings: gpd.GeoDataFrame, *, params: PVParams | None = None,
     planes = _planes(roof, buildings, params, known_yields, weather)
     shade = _shading(roof, planes, buildings, params, weather=weather, irradiance=irradiance,
                      obstacles=obstacles, dsm=dsm, dem=dem)
-    return _assemble(roof, planes, shade, buildings, params,
-                     grid_co2_t_per_mwh=grid_co2_t_per_mwh, coal_gce_per_kwh=coal_gce_per_kwh,
-                     new_building_since=new_building_since)
+    out = _assemble(roof, planes, shade, buildings, params,
+                    grid_co2_t_per_mwh=grid_co2_t_per_mwh, coal_gce_per_kwh=coal_gce_per_kwh,
+                    new_building_since=new_building_since)
+    return without_yields(out) if no_weather(weather) else out
 
 
 @dataclass
@@ -801,7 +852,7 @@ def _shading(roof: _Roofs, planes: _Planes, buildings: gpd.GeoDataFrame, params:
         shade.source[covered] = "irradiance"
         todo &= ~covered
     source = shading_source(buildings, params, dsm=dsm)
-    if source == "none" or not todo.any():
+    if source == "none" or not todo.any() or no_weather(weather):
         return shade
     if weather is None:
         lon, lat = _site_lonlat(buildings)
@@ -883,8 +934,10 @@ def shading_summary(pv: pd.DataFrame, params: PVParams, buildings: pd.DataFrame 
     >>> out["roofs_by_source"], round(out["shading_loss_share"], 3)
     ({'lod1': 2, 'none': 1}, 0.133)
     """
-    unshaded = float(pv["unshaded_kwh"].sum()) / 1e6
-    loss = float(pv["shading_loss_kwh"].sum()) / 1e6
+    # min_count: without weather (yields not computed) the sums stay missing, never 0
+    unshaded = float(pv["unshaded_kwh"].sum(min_count=1)) / 1e6
+    loss = float(pv["shading_loss_kwh"].sum(min_count=1)) / 1e6
+    annual = float(pv["annual_kwh"].sum(min_count=1)) / 1e6
     distance = params.horizon_distance_m
     if distance is None and buildings is not None:
         tops = horizon.building_heights(buildings, storey_height_m=params.storey_height_m)
@@ -893,8 +946,10 @@ def shading_summary(pv: pd.DataFrame, params: PVParams, buildings: pd.DataFrame 
     counts = pv["shading_source"].astype("string").value_counts().sort_index()
     return {
         "roofs_by_source": {str(k): int(v) for k, v in counts.items()},
-        "unshaded_gwh": unshaded, "annual_gwh": float(pv["annual_kwh"].sum()) / 1e6,
-        "shading_loss_gwh": loss, "shading_loss_share": loss / unshaded if unshaded > 0 else 0.0,
+        "unshaded_gwh": _or_none(unshaded), "annual_gwh": _or_none(annual),
+        "shading_loss_gwh": _or_none(loss),
+        "shading_loss_share": (loss / unshaded if unshaded > 0 else 0.0) if np.isfinite(unshaded)
+        else None,
         "mode": params.shading, "min_shading_factor": params.min_shading_factor,
         "horizon_sectors": params.horizon_sectors, "horizon_distance_m": distance,
         "surface_resolution_m": params.surface_resolution_m,
@@ -906,6 +961,11 @@ def shading_summary(pv: pd.DataFrame, params: PVParams, buildings: pd.DataFrame 
                   "reflection unchanged; factor = shaded ÷ unshaded annual POA irradiation "
                   "(gis.horizon)",
     }
+
+
+def _or_none(x: float) -> float | None:
+    """None for a missing figure (yields not computed), so reports show it empty."""
+    return x if np.isfinite(x) else None
 
 
 def _weighted(weights: tuple[np.ndarray, np.ndarray], values: tuple[np.ndarray, np.ndarray],
@@ -1044,7 +1104,7 @@ def _class_yields(pitched, tilt, azimuth, params, known_yields, weather, buildin
         found = u.merge(lookup, how="left", on=["pitched", "tilt", "azimuth"])
         yields = found["specific_yield_kwh_kwp"].to_numpy(dtype=float, copy=True)
     missing = ~np.isfinite(yields)
-    if missing.any():
+    if missing.any() and not no_weather(weather):  # no weather: yields stay missing
         if weather is None:
             lon, lat = _site_lonlat(buildings)
             weather = solar.climate_model(lat, lon)
@@ -1081,10 +1141,11 @@ def _rollup(pv: pd.DataFrame, by: str) -> pd.DataFrame:
         "unshaded_gwh": (pv["unshaded_kwh"] if "unshaded_kwh" in pv else pv["annual_kwh"]) / 1e6,
         "shading_loss_gwh": (pv["shading_loss_kwh"] if "shading_loss_kwh" in pv
                              else 0.0 * pv["annual_kwh"]) / 1e6,
-    }, index=pv.index).groupby(key.rename(by or "district"), sort=True).sum()
-    grouped["shading_loss_share"] = (grouped["shading_loss_gwh"]
-                                     / grouped["unshaded_gwh"].where(grouped["unshaded_gwh"] > 0)
-                                     ).fillna(0.0)
+    }, index=pv.index).groupby(key.rename(by or "district"), sort=True).sum(min_count=1)
+    unshaded = grouped["unshaded_gwh"]
+    share = grouped["shading_loss_gwh"] / unshaded.where(unshaded > 0)
+    # no unshaded yield: no loss (0); yields not computed (no weather): missing
+    grouped["shading_loss_share"] = share.where(unshaded.isna() | (unshaded > 0), 0.0)
     return grouped.reset_index()
 
 
@@ -1267,7 +1328,7 @@ def pv_targets(pv: pd.DataFrame, targets: dict[str, Any], *,
         basis = (f"buildings with PV (pv_kw > 0) ÷ buildings, government, public and industrial "
                  f"buildings built in or after {since}")
         candidates = pv.loc[new & ~has_pv & (pv["capacity_kwp"] > 0).to_numpy()].sort_values(
-            ["annual_kwh", "capacity_kwp"], ascending=False)
+            ["annual_kwh", "capacity_kwp"], ascending=False, na_position="last")
         candidates = candidates.assign(rank=np.arange(1, len(candidates) + 1))
         if n_new == 0:
             entries.append(_unevaluated(spec, basis + ": no new buildings in the layer",
@@ -1300,6 +1361,12 @@ def pv_targets(pv: pd.DataFrame, targets: dict[str, Any], *,
                  + ", ".join(URBAN_CATEGORIES) + "; potential_share adds the rooftop potential")
         if use_kwh <= 0:
             entries.append(_unevaluated(spec, basis + ": no urban floor area", "share"))
+        elif not np.isfinite(pv["annual_kwh"].to_numpy(dtype=float)[urban]).any():
+            note = (pv["yield_note"].dropna().iloc[0] if "yield_note" in pv
+                    and pv["yield_note"].notna().any() else YIELD_NOTE)
+            entries.append(_unevaluated(
+                spec, f"{basis}: yields {note}", "GWh/yr", reason=f"yields {note}",
+                energy_use_gwh_estimate=use_kwh / 1e6))
         else:
             value = existing / use_kwh
             # the gap as the yearly renewable energy still missing: what a planner can act on

@@ -152,7 +152,8 @@ def select_sites(
         Ranking key [kWh/yr, kWp, kWh/kWp, yr, 元, -, 元/kWh], descending except
         ``payback_years`` and ``lcoe_yuan_kwh`` (ascending: the shortest payback first); sites
         without a value go last; ties are broken by ``id`` ascending so that the order is the
-        same on every run.
+        same on every run.  When no site has an ``annual_kwh`` (yields not computed: no weather
+        near the district) the default ranks by ``capacity_kwp``.
 
     Returns
     -------
@@ -255,6 +256,9 @@ def select_sites(
         keep = keep & (installed <= 0).to_numpy(dtype=bool)
 
     out = pv.loc[keep].copy()
+    if rank_by == "annual_kwh" and len(out) and pd.to_numeric(
+            out[rank_by], errors="coerce").isna().all():
+        rank_by = "capacity_kwp"  # yields not computed: capacity is the next best measure
     key = pd.to_numeric(out[rank_by], errors="coerce")
     ids = out["id"].astype(str) if "id" in out.columns else pd.Series(out.index.astype(str),
                                                                        index=out.index)

@@ -117,6 +117,8 @@ class Layers:
     rasters: dict[str, LayerSpec] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     inputs: list[dict[str, Any]] = field(default_factory=list)
+    #: why yields are not computed (no weather near the district), or None when they are
+    yields_note: str | None = None
 
     @property
     def warnings(self) -> list[Problem]:
@@ -1104,7 +1106,7 @@ def _weather_distance_problems(cfg: RunConfig, layers: Layers, meta: dict | None
                             f"centre ({lat:.2f} N {lon:.2f} E)", **where, severity="warning",
                             hint="a typical-year file nearer the district gives truer yields")]
         return []
-    if cfg.weather is not None or layers.buildings is None:
+    if cfg.weather is not None or (layers.buildings is None and layers.landuse is None):
         return []
     name, near = min(CLIMATE_SITES.items(), key=lambda kv: _distance_km(
         lat, lon, kv[1]["latitude"], kv[1]["longitude"]))
@@ -1118,9 +1120,16 @@ def _weather_distance_problems(cfg: RunConfig, layers: Layers, meta: dict | None
                         severity="warning",
                         hint="a typical-year weather file for the district ([weather] epw) gives "
                              "truer yields")]
+    # without weather near the district the run goes on: everything that needs no sun (areas,
+    # capacities, installable shares, ecology) is right; yields are left missing, never 0
+    layers.yields_note = (f"not computed: no weather file, and the built-in climate figures "
+                          f"({name}) are {dist:.0f} km from the district")
     return [Problem(f"no weather file, and the built-in climate figures ({name}) are {dist:.0f} km "
-                    f"from the district centre ({lat:.2f} N {lon:.2f} E): rooftop yields cannot "
-                    "be computed", file=src, layer="weather", column="weather.epw",
+                    f"from the district centre ({lat:.2f} N {lon:.2f} E): yields are not computed "
+                    "(specific yield, annual kWh, CO₂, coal, shading by neighbours, savings, "
+                    "renewable substitution are left empty); roof areas, capacities, installable "
+                    "shares and the ecology are computed", file=src, layer="weather", column="weather.epw",
+                    severity="warning",
                     hint="add a typical-year weather file for the district: [weather] epw = "
                          "\"<file>.epw\" (EPW from climate.onebuilding.org, or a PVGIS TMY "
                          "file from re.jrc.ec.europa.eu/pvg_tools)")]

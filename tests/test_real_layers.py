@@ -60,6 +60,7 @@ def geod_area_m2(geoms) -> np.ndarray:
 
 def cli_run(tmp_path: Path, layer: Path, *, extra: str = "") -> tuple[subprocess.CompletedProcess, Path]:
     """`gis-planner run` on a minimal run file a planner would write (only the path)."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     out = tmp_path / "out"
     run = tmp_path / "run.toml"
     run.write_text(f'[layers.buildings]\npath = "{layer}"\n\n{extra}\n[output]\ndir = "{out}"\n'
@@ -70,9 +71,67 @@ def cli_run(tmp_path: Path, layer: Path, *, extra: str = "") -> tuple[subprocess
     return result, out
 
 
-#: the weather table a run far from Tianjin needs (the only typical-year file at hand is
-#: Tianjin's: the run file raises the distance limit on purpose, yields are not checked here)
-FAR_WEATHER = (f'[weather]\nepw = "{TIANJIN_EPW}"\nmax_distance_km = 20000\n')
+#: a weather file for a run far from Tianjin (the only typical-year file at hand is Tianjin's:
+#: the run file raises the distance limit on purpose), with shading by neighbours off, so that
+#: its capacities are those a run without weather gives (yields are not compared)
+FAR_WEATHER_UNSHADED = (f'[weather]\nepw = "{TIANJIN_EPW}"\nmax_distance_km = 20000\n\n'
+                        '[pv]\nshading = "none"\n')
+
+YIELD_COLUMNS = ("specific_yield_kwh_kwp", "annual_kwh", "co2_t", "coal_t", "shading_factor",
+                 "unshaded_kwh", "shading_loss_kwh", "annual_savings_yuan", "npv_yuan",
+                 "payback_years")
+
+
+def assert_run_without_yields(result, out: Path, km: int) -> dict:
+    """Exit 0, one warning naming the distance and the fix, yields missing, capacities kept."""
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    weather = [x for x in result.stderr.splitlines() if "layer 'weather'" in x]
+    assert len(weather) == 1 and weather[0].startswith("warning:")
+    assert f"{km} km" in weather[0] and '[weather] epw = "' in weather[0]
+    assert "PVGIS" in weather[0] and "yields are not computed" in weather[0]
+    pv = gpd.read_file(out / "buildings_pv.gpkg", layer="buildings_pv")
+    for col in YIELD_COLUMNS:
+        assert pv[col].isna().all(), col  # missing, never 0
+    assert (pv["capacity_kwp"] > 0).sum() > len(pv) / 2
+    assert (pv["capex_yuan"] > 0).sum() == (pv["capacity_kwp"] > 0).sum()  # cost needs no sun
+    assert (pv["shading_source"] == "none").all()
+    assert pv["yield_note"].str.contains(f"{km} km from the district").all()
+    # the site list is ranked by capacity, and run.json says so
+    sites = pd.read_csv(out / "sites.csv", encoding="utf-8-sig")
+    assert sites["capacity_kwp"].is_monotonic_decreasing and sites["rank"].iloc[0] == 1
+    assert len(sites) == int((pv["capacity_kwp"] > 0).sum())
+    run = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    assert "ranked by capacity_kwp" in run["definitions"]["yields"]
+    assert run["definitions"]["pv_shading"]["annual_gwh"] is None
+    district = pd.read_csv(out / "pv_by_district.csv", encoding="utf-8-sig")
+    assert district["gwh"].isna().all() and district["mwp"].iloc[0] == pytest.approx(
+        pv["capacity_kwp"].sum() / 1000)
+    card = {e["id"]: e for e in json.loads((out / "scorecard.json").read_text(
+        encoding="utf-8"))["targets"]}
+    sub = card["renewable-substitution"]
+    assert sub["value"] is None and sub["met"] is None and sub["gap"] is None
+    assert sub["reason"].startswith("yields not computed") and f"{km} km" in sub["reason"]
+    report = (out / "report.html").read_text(encoding="utf-8")
+    assert "yields not computed" in report and "0.00 GWh/yr" not in report
+    return card
+
+
+def same_capacities_as_with_weather(tmp_path: Path, layer: Path, out: Path) -> None:
+    """Areas, capacities and pilot shares equal those of a run with a weather file."""
+    result, out_w = cli_run(tmp_path / "with_weather", layer, extra=FAR_WEATHER_UNSHADED)
+    assert result.returncode == 0, result.stderr
+    a = gpd.read_file(out / "buildings_pv.gpkg", layer="buildings_pv")
+    b = gpd.read_file(out_w / "buildings_pv.gpkg", layer="buildings_pv")
+    assert a["id"].tolist() == b["id"].tolist()
+    for col in ("roof_area_m2", "usable_area_m2", "capacity_kwp", "capex_yuan"):
+        np.testing.assert_allclose(a[col], b[col], rtol=1e-12, err_msg=col)
+    assert b["annual_kwh"].gt(0).any()  # the weather run does compute yields
+    cards = [{e["id"]: e for e in json.loads((o / "scorecard.json").read_text(
+        encoding="utf-8"))["targets"]} for o in (out, out_w)]
+    for tid, e in cards[0].items():
+        if tid.startswith("pv-pilot"):
+            assert e["value"] == cards[1][tid]["value"], tid
 
 
 # ------------------------------------------------------------------------------------------------
@@ -82,10 +141,12 @@ FAR_WEATHER = (f'[weather]\nepw = "{TIANJIN_EPW}"\nmax_distance_km = 20000\n')
 def test_kotka_osm_extract_with_clipped_rings_runs_end_to_end(tmp_path):
     import pyogrio
 
-    need(KOTKA), need(TIANJIN_EPW)
-    result, out = cli_run(tmp_path, KOTKA, extra=FAR_WEATHER)
-    assert result.returncode == 0, result.stderr
-    assert "Traceback" not in result.stderr
+    need(KOTKA)
+    result, out = cli_run(tmp_path, KOTKA)  # no weather: Kotka is far from any built-in climate
+    card = assert_run_without_yields(result, out, 6311)
+    # the pilot installable shares need no sun: evaluated
+    for tid in ("pv-pilot-public", "pv-pilot-commercial-industrial"):
+        assert 0 < card[tid]["value"] < 1 and card[tid]["met"] is not None
     # independent count: features tagged building=*, whose rings can be built and enclose area
     raw = pyogrio.read_dataframe(KOTKA, layer="multipolygons", on_invalid="ignore")
     tagged = raw["building"].notna() & (raw["building"] != "no")
@@ -125,8 +186,10 @@ def test_kotka_osm_extract_with_clipped_rings_runs_end_to_end(tmp_path):
 
 def test_piedmont_osm_buildings_need_no_mapping(tmp_path):
     need(PIEDMONT), need(TIANJIN_EPW)
-    result, out = cli_run(tmp_path, PIEDMONT, extra=FAR_WEATHER)
-    assert result.returncode == 0, result.stderr
+    result, out = cli_run(tmp_path, PIEDMONT)
+    card = assert_run_without_yields(result, out, 9540)
+    assert 0 < card["pv-pilot-government"]["value"] <= 1
+    same_capacities_as_with_weather(tmp_path, PIEDMONT, out)
     raw = gpd.read_file(PIEDMONT)
     pv = gpd.read_file(out / "buildings_pv.gpkg")
     assert len(pv) == len(raw) == 4701
@@ -163,8 +226,9 @@ def test_piedmont_floors_from_building_levels_tags(tmp_path):
 
 def test_tokyo_heights_and_ids_kept(tmp_path):
     need(TOKYO), need(TIANJIN_EPW)
-    result, out = cli_run(tmp_path, TOKYO, extra=FAR_WEATHER)
-    assert result.returncode == 0, result.stderr
+    result, out = cli_run(tmp_path, TOKYO)
+    assert_run_without_yields(result, out, 2037)
+    same_capacities_as_with_weather(tmp_path, TOKYO, out)
     assert "3 invalid geometries repaired" in result.stderr
     raw = gpd.read_file(TOKYO)
     pv = gpd.read_file(out / "buildings_pv.gpkg")
@@ -177,12 +241,29 @@ def test_tokyo_heights_and_ids_kept(tmp_path):
     assert layers.buildings["height"].tolist() == raw["height"].astype(float).tolist()
 
 
-def test_far_district_without_weather_names_the_fix(tmp_path):
-    need(TOKYO)
-    result, out = cli_run(tmp_path, TOKYO)
-    assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert "2037 km" in result.stderr and "[weather] epw" in result.stderr
-    assert not out.exists()
+def test_far_district_without_weather_gives_ground_pv_capacities_but_no_yields(tmp_path):
+    """Land use far from any built-in climate: ground PV capacities and capex, yields missing."""
+    from gis import pipeline
+
+    lon, lat = 139.70, 35.55  # Tokyo, 2 037 km from the Tianjin figures
+    houses_at(tmp_path, lon, lat)
+    pond = shapely.box(lon + 0.002, lat, lon + 0.004, lat + 0.0015)  # about 180 m × 165 m
+    gpd.GeoDataFrame({"BSM": ["p1"], "DLBM": ["1104"]}, geometry=[pond],
+                     crs=4326).to_file(tmp_path / "lu.geojson")
+    cfg = run_for(tmp_path, {"buildings": {"path": "b.geojson"},
+                             "landuse": {"path": "lu.geojson"}})
+    ctx = pipeline.run(cfg, out_dir=tmp_path / "out", offline=True)
+    assert ctx.layers.yields_note.endswith(" km from the district")
+    assert 2000 < int(ctx.layers.yields_note.split(" are ")[1].split(" km")[0]) < 2100
+    g = pd.read_csv(tmp_path / "out" / "ground_pv.csv", encoding="utf-8-sig")
+    assert g["kind"].tolist() == ["fishery"] and g["capacity_kwp"].iloc[0] > 100
+    assert g["capex_yuan"].iloc[0] > 0
+    for col in ("specific_yield_kwh_kwp", "annual_kwh", "co2_t", "annual_savings_yuan",
+                "npv_yuan"):
+        assert g[col].isna().all(), col
+    money = pd.read_csv(tmp_path / "out" / "finance_by_street.csv", encoding="utf-8-sig")
+    assert money["annual_kwh"].isna().all() and money["annual_savings_yuan"].isna().all()
+    assert money["capex_yuan"].sum() > 0
 
 
 # ------------------------------------------------------------------------------------------------
@@ -496,8 +577,9 @@ def test_web_mercator_geopackage_without_ids(tmp_path):
     raw = gpd.read_file(TOKYO)
     raw.drop(columns="id").to_crs(3857).to_file(tmp_path / "merc.gpkg")
     layers = load_layers(run_for(tmp_path, {"buildings": {"path": "merc.gpkg"}}))
-    # Tokyo is 2 037 km from the built-in climate: only the weather is missing
-    assert [p.layer for p in layers.problems if p.severity == "error"] == ["weather"]
+    # Tokyo is 2 037 km from the built-in climate: yields are not computed, the rest is
+    assert not [p for p in layers.problems if p.severity == "error"]
+    assert [p.severity for p in layers.problems if p.layer == "weather"] == ["warning"]
     b = layers.buildings
     assert b["id"].tolist() == [str(i) for i in range(1, len(raw) + 1)]
     assert not layers.crs.is_geographic and layers.crs.to_epsg() != 3857
@@ -520,9 +602,22 @@ def test_a_distant_weather_file_is_refused_by_the_command_line(tmp_path):
     assert "max_distance_km" in line
 
 
+@pytest.mark.parametrize("max_km", [None, 20000])
+def test_no_weather_beyond_the_built_in_climate_is_one_warning(tmp_path, max_km):
+    path = houses_at(tmp_path, 121.47, 31.23)  # Shanghai: about 960 km from the Tianjin figures
+    weather = {"max_distance_km": max_km} if max_km else None
+    layers = load_layers(run_for(tmp_path, {"buildings": {"path": path}}, weather=weather))
+    found = [p for p in layers.problems if p.layer == "weather"]
+    assert [p.severity for p in found] == ["warning"]  # raising the limit changes nothing
+    assert "yields are not computed" in found[0].message and "[weather] epw" in found[0].hint
+    km = int(found[0].message.split(" are ")[1].split(" km")[0])
+    assert 900 < km < 1000 and layers.yields_note.endswith(f"{km} km from the district")
+
+
 def test_built_in_climate_from_afar_is_named_in_a_warning(tmp_path):
     path = houses_at(tmp_path, 116.40, 39.90)  # Beijing: about 105 km from the Tianjin figures
     layers = load_layers(run_for(tmp_path, {"buildings": {"path": path}}))
+    assert layers.yields_note is None  # within 300 km: yields from the built-in climate
     found = [p for p in layers.problems if p.layer == "weather"]
     assert [p.severity for p in found] == ["warning"]
     assert "built-in climate figures (Tianjin" in found[0].message
