@@ -142,12 +142,13 @@ def step_exports(ctx: Context) -> None:
     meta = _meta(ctx)
     pv = ctx.results.get("pv")
     if pv is not None:
-        with io.atomic_path(ctx.path("buildings_pv.gpkg")) as tmp:
-            pv.to_file(tmp, layer="buildings_pv", driver="GPKG")
+        io.write_gpkg(ctx.path("buildings_pv.gpkg"), pv, layer="buildings_pv")
         ranked = sites.select_sites(pv)
         ctx.results["sites"] = ranked
         for suffix in (".csv", ".xlsx", ".gpkg"):
-            sites.export(ranked, ctx.path(f"sites{suffix}"), meta=meta, kind="sites")
+            sites.export(ranked, ctx.path(f"sites{suffix}"), meta=meta, kind="sites",
+                         max_excel_rows=ctx.cfg.output.max_excel_rows,
+                         complete_in=("sites.csv", "sites.gpkg"))
         for level, table in (ctx.results.get("pv_rollups") or {}).items():
             io.write_csv(ctx.path(f"pv_by_{level}.csv"), table)
         gap_list = ctx.extras.get("new_building_gap")
@@ -161,8 +162,7 @@ def step_exports(ctx: Context) -> None:
 
             geo = gpd.GeoDataFrame(zones, geometry="geometry", crs=ctx.layers.crs)
             geo = geo[~geo.geometry.isna()]
-            with io.atomic_path(ctx.path("zones.gpkg")) as tmp:
-                geo.to_file(tmp, layer="zones", driver="GPKG")
+            io.write_gpkg(ctx.path("zones.gpkg"), geo, layer="zones")
     for key, name in (("landcover_table", "zones_landcover.csv"),
                       ("source_comparison", "landcover_comparison.csv")):
         table = ctx.results.get(key)
@@ -176,7 +176,9 @@ def step_exports(ctx: Context) -> None:
         cand = ctx.extras.get(name)
         if cand is not None and len(cand):
             for suffix in (".csv", ".xlsx", ".gpkg"):
-                sites.export(cand, ctx.path(f"{name}{suffix}"), meta=meta, kind="afforestation")
+                sites.export(cand, ctx.path(f"{name}{suffix}"), meta=meta, kind="afforestation",
+                             max_excel_rows=ctx.cfg.output.max_excel_rows,
+                             complete_in=(f"{name}.csv", f"{name}.gpkg"))
 
 
 def step_publish(ctx: Context) -> None:
@@ -484,12 +486,13 @@ def _resolved(cfg: RunConfig) -> dict[str, Any]:
         out.setdefault("layers", {}).setdefault(kind, {})["path"] = str(spec.path)
     out.setdefault("output", {})["dir"] = str(cfg.output.dir)
     out["output"]["offline"] = cfg.output.offline
+    out["output"]["max_excel_rows"] = cfg.output.max_excel_rows
     return out
 
 
 def _versions() -> dict[str, str]:
     names = ["gis-planner", "geopandas", "shapely", "pyogrio", "pyproj", "rasterio", "exactextract",
-             "pvlib", "folium", "branca", "pandas", "numpy", "openpyxl"]
+             "pvlib", "folium", "branca", "pandas", "numpy", "xlsxwriter"]
     out = {}
     for name in names:
         try:
