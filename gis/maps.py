@@ -124,9 +124,37 @@ def _web_geometry(geoms: gpd.GeoSeries, tolerance_m: float) -> np.ndarray:
 
 
 def _feature_collection(props: pd.DataFrame, geoms) -> dict:
-    gdf = gpd.GeoDataFrame(props.reset_index(drop=True), geometry=list(geoms), crs=4326)
-    gdf = gdf[~(gdf.geometry.isna() | gdf.geometry.is_empty)]
-    return gdf.to_geo_dict(drop_id=True)
+    """A GeoJSON FeatureCollection of ``props`` and ``geoms`` (null or empty geometries dropped).
+
+    Built as one JSON text from vectorised parts (``shapely.to_geojson``, ``DataFrame.to_json``)
+    and parsed once: the same features as ``GeoDataFrame.to_geo_dict(drop_id=True)``, without a
+    Python object per coordinate.  Frames with float properties keep pandas' records (JSON
+    would round them to 15 digits).
+    """
+    import json
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    geoms = np.asarray(list(geoms) if not isinstance(geoms, np.ndarray) else geoms, dtype=object)
+    keep = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    props = props.reset_index(drop=True).loc[keep].reset_index(drop=True)
+    if not len(props):
+        return {"type": "FeatureCollection", "features": []}
+    geometry = pa.array(shapely.to_geojson(geoms[keep]), type=pa.string())
+    if len(props.columns) and len(props.select_dtypes("floating").columns) == 0:
+        lines = props.to_json(orient="records", lines=True, force_ascii=False).splitlines()
+        properties = pa.array(lines, type=pa.string())
+        features = pc.binary_join_element_wise('{"type":"Feature","properties":', properties,
+                                               ',"geometry":', geometry, "}", "")
+        text = pc.binary_join(pa.array([features], type=pa.list_(pa.string())), ",")[0]
+        return json.loads('{"type":"FeatureCollection","features":[' + text.as_py() + "]}")
+    records = props.astype(object).where(props.notna(), None).to_dict("records")
+    shapes = json.loads("[" + pc.binary_join(pa.array([geometry], type=pa.list_(pa.string())),
+                                             ",")[0].as_py() + "]")
+    return {"type": "FeatureCollection",
+            "features": [{"type": "Feature", "properties": p, "geometry": g}
+                         for p, g in zip(records, shapes, strict=True)]}
 
 
 def _tooltip(fields: Sequence[str], aliases: Sequence[str]) -> folium.GeoJsonTooltip:

@@ -82,8 +82,9 @@ def write_workbook(
     path = Path(path)
     n, m = table.shape
     # the first and last data rows go through XlsxWriter's cells, so it numbers the formats in
-    # the order it meets them, as when it writes every cell; the rows between are spliced in
-    spliced = body == "columns" and n >= 3
+    # the order it meets them and sizes the sheet as when it writes every cell; then every data
+    # row is replaced by the column-wise rows (numbers in their shortest exact form)
+    spliced = body == "columns" and n >= 1
     target = path.with_name(path.name + ".cells") if spliced else path
     # strings_to_urls off: a URL-like text stays text; NaN/inf never reach write_number
     wb = xlsxwriter.Workbook(str(target), {"constant_memory": True, "strings_to_urls": False,
@@ -102,7 +103,8 @@ def write_workbook(
     cell_formats = [by_code.get(f) for f in formats]
     kinds = [column_kind(table[c]) for c in table.columns]
     if spliced:
-        _write_cells(ws, table.iloc[[0, n - 1]], [1, n], kinds, cell_formats)
+        ends = sorted({0, n - 1})
+        _write_cells(ws, table.iloc[ends], [i + 1 for i in ends], kinds, cell_formats)
     else:
         _write_cells(ws, table, range(1, n + 1), kinds, cell_formats)
     info = wb.add_worksheet("metadata")
@@ -119,9 +121,9 @@ def write_workbook(
     wb.close()
     if spliced:
         styles = [None if f is None else f.xf_index for f in cell_formats]
-        blocks = _row_blocks(table.iloc[1: n - 1], 3, kinds, styles)
+        blocks = _row_blocks(table, 2, kinds, styles)
         try:
-            _splice_rows(target, path, before=f'<row r="{n + 1}"'.encode(), blocks=blocks)
+            _splice_rows(target, path, blocks=blocks)
         finally:
             target.unlink(missing_ok=True)
     return path
@@ -270,23 +272,26 @@ def _joined(strings: pa.Array) -> bytes:
     return strings.buffers()[2].slice(lo, hi - lo).to_pybytes() if hi > lo else b""
 
 
-def _splice_rows(source: Path, target: Path, *, before: bytes, blocks: Iterator[bytes]) -> None:
-    """Copy the workbook ``source`` to ``target`` with ``blocks`` inserted in its first sheet."""
+def _splice_rows(source: Path, target: Path, *, blocks: Iterator[bytes]) -> None:
+    """Copy the workbook ``source`` to ``target``, its first sheet's data rows being ``blocks``.
+
+    The rows from Excel row 2 to the end of ``<sheetData>`` are replaced; the header row and
+    everything else stay as XlsxWriter wrote them.
+    """
     with zipfile.ZipFile(source) as zin, zipfile.ZipFile(target, "w") as zout:
         for info in zin.infolist():
             if info.filename != _SHEET:
                 zout.writestr(info, zin.read(info.filename))
                 continue
             xml = zin.read(info.filename)
-            at = xml.find(before)
-            if at < 0 or xml[at + len(before): at + len(before) + 1] not in (b">", b" "):
-                raise RuntimeError(f"cannot find {before!r} in the sheet written by XlsxWriter")
+            start, end = xml.find(b'<row r="2"'), xml.find(b"</sheetData>")
+            if not 0 < start < end:
+                raise RuntimeError("unexpected sheet layout from XlsxWriter: no data rows")
             out = zipfile.ZipInfo(info.filename, date_time=info.date_time)
             out.compress_type = zipfile.ZIP_DEFLATED
             out.external_attr = info.external_attr
             with zout.open(out, "w", force_zip64=True) as fh:
-                fh.write(xml[:at])
+                fh.write(xml[:start])
                 for block in blocks:
                     fh.write(block)
-                fh.write(xml[at:])
-
+                fh.write(xml[end:])
