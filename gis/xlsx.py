@@ -26,6 +26,8 @@ import pyarrow.compute as pc
 #: Rows per assembled block of XML (bounds the memory of the assembly, ≈ 100 B per cell).
 CHUNK_ROWS = 32_768
 _SHEET = "xl/worksheets/sheet1.xml"
+#: zlib level of the data sheet (the other parts are small and keep XlsxWriter's level).
+SHEET_DEFLATE_LEVEL = 1
 # what XlsxWriter escapes with _xHHHH_ (control characters, non-characters, literal escapes)
 _CONTROL = r"[\x00-\x08\x0b-\x1f\x{FFFE}\x{FFFF}]|_x[0-9a-fA-F]{4}_"
 
@@ -289,6 +291,9 @@ def _splice_rows(source: Path, target: Path, *, blocks: Iterator[bytes]) -> None
                 raise RuntimeError("unexpected sheet layout from XlsxWriter: no data rows")
             out = zipfile.ZipInfo(info.filename, date_time=info.date_time)
             out.compress_type = zipfile.ZIP_DEFLATED
+            # deflate level 1: a third of level 6's time for a sheet ≈ 25 % larger
+            level = "compress_level" if hasattr(out, "compress_level") else "_compresslevel"
+            setattr(out, level, SHEET_DEFLATE_LEVEL)
             out.external_attr = info.external_attr
             with zout.open(out, "w", force_zip64=True) as fh:
                 fh.write(xml[:start])
