@@ -50,20 +50,20 @@ def run(engine: str, root: Path, timeout: float) -> dict:
     folder = root / engine
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    runfile = None
+    runfile = None if DEMO == REPO / "layers" / "demo" else DEMO / "run.toml"
     if engine == "dask":
         if not (DEMO / "run.toml").exists():  # the default run writes the demo first
             raise SystemExit("run the local engine first (it writes layers/demo)")
         runfile = _dask_runfile()
-    cmd = [sys.executable, "-m", "gis.cli", "run",
-           *([str(runfile.relative_to(REPO))] if runfile else []), "--out", str(folder / "out")]
+    cmd = [sys.executable, "-m", "gis.cli", "run", *([str(runfile)] if runfile else []),
+           "--out", str(folder / "out")]
     rusage = folder / "time.txt"
     t0 = time.perf_counter()
     try:
         proc = subprocess.run(["/usr/bin/time", "-v", "-o", str(rusage), *cmd], cwd=REPO,
                               capture_output=True, text=True, timeout=timeout)
     finally:
-        if runfile is not None:
+        if engine == "dask" and runfile is not None:
             runfile.unlink(missing_ok=True)
     wall = time.perf_counter() - t0
     text = rusage.read_text()
@@ -215,11 +215,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--engines", nargs="+", default=["local", "dask"],
                         choices=["local", "dask"])
     parser.add_argument("--timeout", type=float, default=900.0)
+    parser.add_argument("--demo", type=Path, help="another demo folder (gis-planner demo --out "
+                        "DIR --scale 2 for a doubled demo); default: layers/demo")
     parser.add_argument("--floor", action="store_true",
                         help="after the local run, measure its I/O floor and print the ratio")
     parser.add_argument("--compare-only", action="store_true",
                         help="only compare the outputs of the last runs under --root")
     args = parser.parse_args(argv)
+    if args.demo:
+        global DEMO
+        DEMO = args.demo.resolve()
     if args.compare_only:
         print(json.dumps(compare(args.root / "local" / "out", args.root / "dask" / "out"),
                          ensure_ascii=False, default=str))
