@@ -245,3 +245,36 @@ def test_feature_collection_equals_geopandas(demo_run):
         assert len(new["features"]) == len(pv) - 2
         dump = lambda d: json.dumps(d, sort_keys=True, ensure_ascii=False)  # noqa: E731
         assert dump(new) == dump(old.feature_collection(props, geoms))
+
+
+# ---- raster statistics --------------------------------------------------------------------------
+
+
+def test_zonal_means_equal_exactextract_geodataframe_source(tmp_path):
+    import rasterio
+    from exactextract import exact_extract
+    from exactextract.raster import RasterioRasterSource
+    from rasterio.transform import from_origin
+
+    from gis._zonal import zonal_means
+
+    tif = tmp_path / "irr.tif"
+    grid = (1000 + 10 * np.arange(60 * 80).reshape(60, 80) % 500).astype("float32")
+    with rasterio.open(tif, "w", driver="GTiff", width=80, height=60, count=1, dtype="float32",
+                       crs="EPSG:4548", transform=from_origin(534000, 4331060, 1, 1)) as dst:
+        dst.write(grid, 1)
+    rng = np.random.default_rng(3)
+    x, y = rng.uniform(534000, 534070, 50), rng.uniform(4331000, 4331050, 50)
+    roofs = gpd.GeoDataFrame(geometry=shapely.box(x, y, x + rng.uniform(0.3, 9, 50),
+                                                  y + rng.uniform(0.3, 9, 50)), crs="EPSG:4548")
+    with rasterio.open(tif) as src:
+        ref = exact_extract(RasterioRasterSource(src, band_idx=1), roofs, ["mean"],
+                            output="pandas", strategy="raster-sequential")["mean"].to_numpy()
+        ours = zonal_means(RasterioRasterSource(src, band_idx=1), roofs.geometry.values,
+                           crs_wkt=roofs.crs.to_wkt())
+    assert np.array_equal(ours, ref)
+    # a 1 m × 1 m roof on one cell has that cell's value
+    with rasterio.open(tif) as src:
+        one = zonal_means(RasterioRasterSource(src, band_idx=1),
+                          np.array([shapely.box(534010, 4331050, 534011, 4331051)]))
+    assert one.tolist() == [float(grid[9, 10])]
