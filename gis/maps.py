@@ -147,14 +147,22 @@ def _feature_collection(props: pd.DataFrame, geoms) -> dict:
         properties = pa.array(lines, type=pa.string())
         features = pc.binary_join_element_wise('{"type":"Feature","properties":', properties,
                                                ',"geometry":', geometry, "}", "")
-        text = pc.binary_join(pa.array([features], type=pa.list_(pa.string())), ",")[0]
-        return json.loads('{"type":"FeatureCollection","features":[' + text.as_py() + "]}")
+        return json.loads('{"type":"FeatureCollection","features":[' + _joined(features)
+                          + "]}")
     records = props.astype(object).where(props.notna(), None).to_dict("records")
-    shapes = json.loads("[" + pc.binary_join(pa.array([geometry], type=pa.list_(pa.string())),
-                                             ",")[0].as_py() + "]")
+    shapes = json.loads("[" + _joined(geometry) + "]")
     return {"type": "FeatureCollection",
             "features": [{"type": "Feature", "properties": p, "geometry": g}
                          for p, g in zip(records, shapes, strict=True)]}
+
+
+def _joined(strings) -> str:
+    """The values of an Arrow string array joined by commas, in one kernel call."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    one_list = pa.ListArray.from_arrays(pa.array([0, len(strings)], type=pa.int32()), strings)
+    return pc.binary_join(one_list, ",")[0].as_py()
 
 
 def _tooltip(fields: Sequence[str], aliases: Sequence[str]) -> folium.GeoJsonTooltip:
