@@ -479,7 +479,8 @@ def _write_xlsx(gdf: gpd.GeoDataFrame, path: Path, *, meta: dict, kind: str,
     headers, formats, widths = _excel_layout(table)
     where = ", ".join(complete_in) if rows_total > len(table) else "this workbook"
     metadata = _metadata_rows(meta, kind, rows=len(table), rows_total=rows_total,
-                              complete_in=where or "(not written)")
+                              complete_in=where or "not written: export the list to .csv, "
+                                                   ".gpkg or .parquet for every row")
     with atomic_path(path) as tmp:
         xlsx.write_workbook(tmp, table, sheet=kind, headers=headers, formats=formats,
                             widths=widths, metadata=metadata, created=_parse_time(meta.get("time")))
