@@ -123,7 +123,7 @@ def write_workbook(
     wb.close()
     if spliced:
         styles = [None if f is None else f.xf_index for f in cell_formats]
-        blocks = _row_blocks(table, 2, kinds, styles)
+        blocks = _prefetched(_row_blocks(table, 2, kinds, styles))
         try:
             _splice_rows(target, path, blocks=blocks)
         finally:
@@ -265,6 +265,21 @@ def _row_blocks(table: pd.DataFrame, first_row: int, kinds: list[str],
         ]
         rows = pc.binary_join_element_wise('<row r="', number, '">', *cells, "</row>", "")
         yield _joined(rows)
+
+
+def _prefetched(blocks: Iterator[bytes]) -> Iterator[bytes]:
+    """The blocks, the next one assembled in a thread while the current one is compressed.
+
+    Arrow's kernels and zlib both release the GIL, so on two cores the assembly of a block and
+    the compression of the previous one overlap.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(next, blocks, None)
+        while (block := pending.result()) is not None:
+            pending = pool.submit(next, blocks, None)
+            yield block
 
 
 def _joined(strings: pa.Array) -> bytes:
