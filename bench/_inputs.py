@@ -184,3 +184,55 @@ def prepare(n: int, cache: Path) -> dict[str, Path]:
         b = gpd.read_parquet(paths["buildings"])
         rooftop.pv_potential(b).to_parquet(paths["pv"])
     return paths
+
+
+def write_run(n: int, cache: Path, *, engine: str = "local") -> Path:
+    """A run folder for the whole pipeline on the inputs of size ``n``: the layers in GDAL
+    formats (buildings and parcels as GeoPackages, zones as GeoJSON, the 1 m raster) and a run
+    file mapping their columns; ``engine = "dask"`` adds ``[engine] kind = "dask"``."""
+    paths = prepare(n, cache)
+    folder = cache / f"run_{n}"
+    folder.mkdir(exist_ok=True)
+    landuse_gpkg = folder / "landuse.gpkg"
+    if not landuse_gpkg.exists():
+        tmp = folder / "landuse.part.gpkg"
+        gpd.read_parquet(paths["landuse"]).to_file(tmp, layer="landuse", driver="GPKG")
+        tmp.replace(landuse_gpkg)
+    zones_json = folder / "zones.geojson"
+    if not zones_json.exists():
+        gpd.read_parquet(paths["zones"]).to_file(zones_json, driver="GeoJSON")
+    text = f"""[project]
+name = "bench {n}"
+crs = "{CRS}"
+synthetic = true
+
+[layers.buildings]
+path = "{paths['buildings_gpkg']}"
+layer = "buildings"
+
+[layers.landuse]
+path = "landuse.gpkg"
+scheme = "gbt21010"
+[layers.landuse.columns]
+id = "id"
+code = "code"
+area = "area_official_m2"
+kcmj = "kcmj_m2"
+
+[layers.zones]
+path = "zones.geojson"
+[layers.zones.columns]
+name = "name"
+level = "level"
+
+[layers.irradiance]
+path = "{paths['raster']}"
+
+[output]
+offline = true
+"""
+    if engine == "dask":
+        text += '\n[engine]\nkind = "dask"\n'
+    runfile = folder / f"run-{engine}.toml"
+    runfile.write_text(text, encoding="utf-8")
+    return runfile

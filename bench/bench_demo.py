@@ -50,12 +50,12 @@ def run(engine: str, root: Path, timeout: float) -> dict:
     folder = root / engine
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    runfile = None
+    runfile = None if DEMO == REPO / "layers" / "demo" else DEMO / "run.toml"
     if engine == "dask":
         if not (DEMO / "run.toml").exists():  # the default run writes the demo first
             raise SystemExit("run the local engine first (it writes layers/demo)")
         runfile = _dask_runfile()
-    cmd = ["gis-planner", "run", *([str(runfile.relative_to(REPO))] if runfile else []),
+    cmd = [sys.executable, "-m", "gis.cli", "run", *([str(runfile)] if runfile else []),
            "--out", str(folder / "out")]
     rusage = folder / "time.txt"
     t0 = time.perf_counter()
@@ -63,11 +63,14 @@ def run(engine: str, root: Path, timeout: float) -> dict:
         proc = subprocess.run(["/usr/bin/time", "-v", "-o", str(rusage), *cmd], cwd=REPO,
                               capture_output=True, text=True, timeout=timeout)
     finally:
-        if runfile is not None:
+        if engine == "dask" and runfile is not None:
             runfile.unlink(missing_ok=True)
     wall = time.perf_counter() - t0
-    peak = re.search(r"Maximum resident set size \(kbytes\): (\d+)", rusage.read_text())
+    text = rusage.read_text()
+    peak = re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)
+    cpu = sum(float(m) for m in re.findall(r"(?:User|System) time \(seconds\): ([\d.]+)", text))
     return {"engine": engine, "command": " ".join(cmd), "wall_s": round(wall, 1),
+            "cpu_s": round(cpu, 1),
             "exit": proc.returncode, "peak_rss_mib": round(int(peak.group(1)) / 1024) if peak else None,
             "load_avg": round(os.getloadavg()[0], 2), "out": str(folder / "out"),
             "stderr_tail": proc.stderr.strip().splitlines()[-3:]}
@@ -149,15 +152,79 @@ def compare(a: Path, b: Path, rtol: float = 1e-9) -> dict:
     return res
 
 
+def io_floor(runfile: Path, out: Path, *, repeats: int = 3, use_arrow: bool = True) -> dict:
+    """The run's I/O floor [s]: what reading its inputs and writing its main outputs costs alone.
+
+    Reads every input layer of ``runfile`` with ``pyogrio.read_dataframe`` and every input raster
+    whole with ``rasterio`` (``read()``); writes the frames of ``buildings_pv.gpkg`` and
+    ``sites.gpkg`` of the finished run ``out`` with ``pyogrio.write_dataframe`` and its
+    ``sites.csv`` with ``pandas.DataFrame.to_csv``.  Each operation is timed ``repeats`` times
+    (files warm in the page cache) and its fastest time counted; the floor is their sum (wall
+    time, and CPU time of this process: on a shared machine the CPU times are the steadier
+    pair to compare with the run's user + system time).
+    """
+    import pyogrio
+    import rasterio
+
+    from gis.config import RASTER_KINDS, load_runfile
+
+    cfg = load_runfile(runfile)
+    ops: dict[str, float] = {}
+    cpu: dict[str, float] = {}
+
+    def timed(name: str, fn) -> None:
+        best, best_cpu = float("inf"), float("inf")
+        for _ in range(repeats):
+            t0, c0 = time.perf_counter(), time.process_time()
+            fn()
+            best = min(best, time.perf_counter() - t0)
+            best_cpu = min(best_cpu, time.process_time() - c0)
+        ops[name], cpu[name] = round(best, 3), round(best_cpu, 3)
+
+    for kind, spec in cfg.layers.items():
+        if kind in RASTER_KINDS:
+            def read_raster(path=spec.path):
+                with rasterio.open(path) as src:
+                    src.read()
+            timed(f"read {kind} (rasterio)", read_raster)
+        else:
+            timed(f"read {kind} (pyogrio)", lambda spec=spec: pyogrio.read_dataframe(
+                spec.path, layer=spec.layer, encoding=spec.encoding, use_arrow=use_arrow))
+    scratch = Path(tempfile.mkdtemp(prefix="gis-floor-"))
+    try:
+        for name, layer in (("buildings_pv.gpkg", "buildings_pv"), ("sites.gpkg", "sites")):
+            frame = pyogrio.read_dataframe(out / name, layer=layer)
+
+            def write(frame=frame, name=name, layer=layer):
+                (scratch / name).unlink(missing_ok=True)
+                pyogrio.write_dataframe(frame, scratch / name, layer=layer, driver="GPKG",
+                                        use_arrow=use_arrow)
+            timed(f"write {name} (pyogrio)", write)
+        table = pd.read_csv(out / "sites.csv", encoding="utf-8-sig")
+        timed("write sites.csv (pandas)", lambda: table.to_csv(
+            scratch / "sites.csv", index=False, encoding="utf-8-sig", lineterminator="\n"))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return {"floor_s": round(sum(ops.values()), 3), "floor_cpu_s": round(sum(cpu.values()), 3),
+            "use_arrow": use_arrow, "ops_s": ops}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=Path("/tmp/bench-demo"))
     parser.add_argument("--engines", nargs="+", default=["local", "dask"],
                         choices=["local", "dask"])
     parser.add_argument("--timeout", type=float, default=900.0)
+    parser.add_argument("--demo", type=Path, help="another demo folder (gis-planner demo --out "
+                        "DIR --scale 2 for a doubled demo); default: layers/demo")
+    parser.add_argument("--floor", action="store_true",
+                        help="after the local run, measure its I/O floor and print the ratio")
     parser.add_argument("--compare-only", action="store_true",
                         help="only compare the outputs of the last runs under --root")
     args = parser.parse_args(argv)
+    if args.demo:
+        global DEMO
+        DEMO = args.demo.resolve()
     if args.compare_only:
         print(json.dumps(compare(args.root / "local" / "out", args.root / "dask" / "out"),
                          ensure_ascii=False, default=str))
@@ -166,6 +233,12 @@ def main(argv: list[str] | None = None) -> None:
     for engine in args.engines:
         results[engine] = run(engine, args.root, args.timeout)
         print(json.dumps(results[engine], ensure_ascii=False), flush=True)
+    if args.floor and results.get("local", {}).get("exit") == 0:
+        floor = io_floor(DEMO / "run.toml", args.root / "local" / "out")
+        local = results["local"]
+        floor["ratio_wall"] = round(local["wall_s"] / floor["floor_s"], 2)
+        floor["ratio_cpu"] = round(local["cpu_s"] / floor["floor_cpu_s"], 2)
+        print(json.dumps({"floor": floor}, ensure_ascii=False), flush=True)
     if set(args.engines) == {"local", "dask"} and all(r["exit"] == 0 for r in results.values()):
         print(json.dumps(compare(args.root / "local" / "out", args.root / "dask" / "out"),
                          ensure_ascii=False, default=str))

@@ -28,6 +28,12 @@ Stages (ours, then the reference way on the same input):
 ``ecology_overlay``    ``geopandas.overlay`` of parcels and accounting units + area + groupby
 ``maps``               ``gis.maps.pv_map`` + ``ecology_map``, rendered to HTML files
 ``exports``            ``gis.sites.select_sites`` + ``export`` to .csv, .xlsx, .gpkg (as the run)
+``pipeline``           the whole run (``gis.pipeline.run``, every output) on a run folder of the
+                       inputs in GDAL formats (``_inputs.write_run``); wall time and peak RSS per
+                       step (RSS sampled every 20 ms), then the run's I/O floor
+                       (``bench_demo.io_floor``) and the ratio
+``pipeline_dask``      the same with ``[engine] kind = "dask"``; outputs compared with the last
+                       ``pipeline`` run of the same size (``bench_demo.compare``)
 =====================  ==========================================================================
 """
 
@@ -54,7 +60,7 @@ import _inputs  # noqa: E402
 
 STAGES = ("load", "load_ref", "pv", "pv_loop", "raster", "raster_exactextract",
           "raster_rasterstats", "raster_reference", "pv_raster", "pv_raster_dask", "ecology", "ecology_overlay",
-          "maps", "exports")
+          "maps", "exports", "pipeline", "pipeline_dask")
 
 
 def _rss_mib() -> float:
@@ -77,6 +83,82 @@ class _Timer:
         self.peak = _rss_mib()
         # the machine is shared: the 1-minute load average at start and end tells how busy it was
         self.load = (round(self.load, 2), round(os.getloadavg()[0], 2))
+
+
+class _StepMemory:
+    """Peak resident memory per pipeline step: a thread samples ``/proc/self/statm``."""
+
+    def __init__(self, interval_s: float = 0.02):
+        import threading
+
+        self.interval, self.step, self.peaks = interval_s, None, {}
+        self.starts: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._page = os.sysconf("SC_PAGE_SIZE")
+
+    def _rss(self) -> float:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * self._page / 2**20
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.interval):
+            if self.step is not None:
+                self.peaks[self.step] = max(self.peaks.get(self.step, 0.0), self._rss())
+
+    def progress(self, label: str) -> None:
+        self.step = label
+        self.starts[label] = time.process_time()
+        self.peaks[label] = max(self.peaks.get(label, 0.0), self._rss())
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def _pipeline(stage: str, n: int, cache: Path) -> tuple[dict, _Timer]:
+    import bench_demo
+
+    from gis import pipeline
+
+    engine = "dask" if stage == "pipeline_dask" else "local"
+    runfile = _inputs.write_run(n, cache, engine=engine)
+    out = cache / f"run_{n}" / f"out-{engine}"
+    res: dict = {"runfile": str(runfile), "out": str(out)}
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu0 = usage.ru_utime + usage.ru_stime
+    with _StepMemory() as mem, _Timer() as t:
+        ctx = pipeline.run(runfile, out_dir=out, force=True, progress=mem.progress)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    res["cpu_s"] = round(usage.ru_utime + usage.ru_stime - cpu0, 1)
+    labels = list(ctx.timings)
+    ends = [mem.starts[b] for b in labels[1:]] + [mem.starts[labels[-1]] + 0.0]
+    cpu = {a: max(e - mem.starts[a], 0.0) for a, e in zip(labels[:-1], ends[:-1], strict=True)}
+    res["steps"] = {label: {"wall_s": round(ctx.timings.get(label, 0.0), 2),
+                            "cpu_s": round(cpu[label], 2) if label in cpu else None,
+                            "peak_rss_mib": round(mem.peaks.get(label, 0.0))}
+                    for label in labels}
+    res["files"] = len(list(out.iterdir()))
+    res["sites"] = len(ctx.results.get("sites", ()))
+    if engine == "dask":
+        res["max_child_rss_mib"] = _children_rss_mib()
+        local = cache / f"run_{n}" / "out-local"
+        if (local / "run.json").exists():
+            cmp = bench_demo.compare(local, out)
+            res["same_outputs_as_local"] = {k: cmp[k]["equal"] for k in
+                                            ("scorecard", "zones_csv", "buildings_pv_gpkg")}
+            res["same_files_as_local"] = not (cmp["files"]["only_local"]
+                                              or cmp["files"]["only_dask"])
+    floor = bench_demo.io_floor(runfile, out, repeats=2)
+    res["floor_s"], res["floor_cpu_s"] = floor["floor_s"], floor["floor_cpu_s"]
+    res["floor_ops_s"] = floor["ops_s"]
+    res["ratio_to_floor"] = round(t.wall / floor["floor_s"], 2)
+    res["cpu_ratio_to_floor"] = round(res["cpu_s"] / floor["floor_cpu_s"], 2)
+    return res, t
 
 
 def _buildings(paths) -> gpd.GeoDataFrame:
@@ -122,7 +204,10 @@ def _exact_percentile(path: Path, q: float) -> float:
 def run(stage: str, n: int, cache: Path, sample: int) -> dict:
     paths = _inputs.prepare(n, cache)
     res: dict = {"stage": stage, "n": n}
-    if stage == "load":
+    if stage in ("pipeline", "pipeline_dask"):
+        more, t = _pipeline(stage, n, cache)
+        res.update(more)
+    elif stage == "load":
         from gis.config import parse_runfile
         from gis.validate import load_layers
 

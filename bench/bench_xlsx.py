@@ -1,10 +1,10 @@
-"""Site-list exports: time per format, and faster ways to write the same Excel workbook.
+"""Site-list exports: time per format, and other ways to write the same Excel workbook.
 
 Usage::
 
     python bench/bench_xlsx.py --n 100000                      # every format + Excel writers
-    python bench/bench_xlsx.py --n 100000 --writers openpyxl xlsxwriter --no-formats
-    python bench/bench_xlsx.py --profile openpyxl --n 10000    # where the writer's time goes
+    python bench/bench_xlsx.py --n 100000 --writers export xlsxwriter --no-formats
+    python bench/bench_xlsx.py --profile export --n 10000      # where the writer's time goes
 
 The sites are ``gis.sites.select_sites`` of the PV layer of N generated buildings (``_inputs``).
 ``gis.sites.export`` is timed once per suffix.  The Excel workbook is then written again by each
@@ -13,16 +13,16 @@ type, number format, bold/wrap/vertical alignment of the header) over the whole 
 sheet-level settings (sheet names, frozen panes, autofilter range, every column width, metadata
 sheet) with a full ``openpyxl.load_workbook`` of a 2 000-row export.
 
-Writers (all give the workbook ``export`` writes; the last two are candidates, not used by ``gis``):
+Writers (all give the workbook ``export`` writes):
 
 =========================  =======================================================================
-``openpyxl``               ``gis.sites.export(..., ".xlsx")``, as the run writes it
+``export``                 ``gis.sites.export(..., ".xlsx")``, as the run writes it: XlsxWriter
+                           (``constant_memory``) for the workbook, data rows assembled column-wise
+                           with Arrow (``gis.xlsx``)
 ``openpyxl_write_only``    openpyxl ``Workbook(write_only=True)``, one styled ``WriteOnlyCell``
                            per formatted cell (the pattern openpyxl's documentation shows)
-``xlsxwriter``             XlsxWriter with ``constant_memory``: rows streamed to disk, one
-                           ``Format`` per number format, ``write_number``/``write_string``/... per
-                           cell.  Needs ``xlsxwriter`` importable (not a dependency of ``gis``):
-                           ``--xlsxwriter-path`` adds a folder holding it to ``sys.path``.
+``xlsxwriter``             XlsxWriter writing every cell (``gis.xlsx.write_workbook(...,
+                           body="cells")``, the reference the tests compare with)
 =========================  =======================================================================
 """
 
@@ -49,36 +49,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import _inputs  # noqa: E402
 
-from gis import sites  # noqa: E402
+from gis import sites, xlsx  # noqa: E402
 from gis.io import atomic_path  # noqa: E402
 
 META = {"run": "bench", "time": "2026-01-01T12:00:00",
         "parameters": {"pv": {"preset": "base"}, "grid_co2_t_per_mwh": 0.5366},
         "definitions": {"annual_kwh": "capacity × specific yield × shading factor"}}
-WRITERS = ("openpyxl", "openpyxl_write_only", "xlsxwriter")
+WRITERS = ("export", "openpyxl_write_only", "xlsxwriter")
 
 
 def _layout(table: pd.DataFrame) -> tuple[list[str], list[str | None], list[float]]:
-    """Headers, number formats and column widths exactly as ``gis.sites._write_xlsx`` sets them."""
-    headers, formats, widths = [], [], []
-    for column in table.columns:
-        header, fmt = sites._header(column)
-        if fmt is None and pd.api.types.is_float_dtype(table[column]):
-            fmt = "#,##0.00"
-        sample = [str(v) for v in table[column].head(200).tolist() if not pd.isna(v)]
-        widest = max([sites._text_width(s) for s in sample] + [12])
-        header_width = max(sites._text_width(part) for part in header.split(" / "))
-        headers.append(header)
-        formats.append(fmt)
-        widths.append(min(max(widest, header_width) + 2, 50))
-    return headers, formats, widths
+    """Headers, number formats and column widths exactly as ``gis.sites`` sets them."""
+    return sites._excel_layout(table)
 
 
 def _meta_rows(table: pd.DataFrame, meta: dict, kind: str) -> list[tuple]:
-    rows = [("kind", kind), ("rows", len(table)), ("crs of coordinates", "EPSG:4326 (WGS84)")]
-    for key, value in meta.items():
-        rows.extend(sites._flatten(str(key), value))
-    return rows
+    return sites._metadata_rows(meta, kind, rows=len(table), rows_total=len(table),
+                                complete_in="this workbook")
 
 
 def write_openpyxl_write_only(gdf: gpd.GeoDataFrame, path: Path, *, meta: dict, kind: str) -> None:
@@ -105,7 +92,7 @@ def write_openpyxl_write_only(gdf: gpd.GeoDataFrame, path: Path, *, meta: dict, 
         c.font, c.alignment = bold, wrap
         head.append(c)
     ws.append(head)
-    columns = [sites._cell_values(table[c]) for c in table.columns]
+    columns = [xlsx._cell_values(table[c], xlsx.column_kind(table[c])) for c in table.columns]
     for values in zip(*columns, strict=True):
         row = []
         for v, fmt in zip(values, formats, strict=True):
@@ -131,68 +118,18 @@ def write_openpyxl_write_only(gdf: gpd.GeoDataFrame, path: Path, *, meta: dict, 
     wb.properties.modified = stamp
     with atomic_path(path) as tmp:
         wb.save(tmp)
-        sites._pin_zip_times(tmp, stamp)
 
 
 def write_xlsxwriter(gdf: gpd.GeoDataFrame, path: Path, *, meta: dict, kind: str) -> None:
-    """The workbook of ``export`` through XlsxWriter, rows streamed (``constant_memory``).
-
-    XlsxWriter takes column widths in Excel's displayed character units and stores
-    ``(round(7 w) + 5) / 7`` (7-pixel digit, 5 pixels padding, Calibri 11); openpyxl stores the
-    width as given.  ``w − 5/7`` therefore stores exactly the width openpyxl stores.
-    """
-    import xlsxwriter
+    """The workbook of ``export`` with XlsxWriter writing every cell (``body="cells"``)."""
+    from gis import xlsx
 
     table = sites._table_with_lonlat(gdf)
     headers, formats, widths = _layout(table)
-    stamp = sites._parse_time(meta.get("time"))
     with atomic_path(path) as tmp:
-        # strings_to_urls off: openpyxl writes a URL-like text as text, not as a hyperlink
-        wb = xlsxwriter.Workbook(str(tmp), {"constant_memory": True, "strings_to_urls": False})
-        wb.set_properties({"created": stamp})
-        ws = wb.add_worksheet(kind)
-        head_fmt = wb.add_format({"bold": True, "text_wrap": True, "valign": "top"})
-        fmt_objs = {f: wb.add_format({"num_format": f}) for f in set(formats) if f is not None}
-        for j, w in enumerate(widths):
-            ws.set_column(j, j, w - 5 / 7)
-        ws.freeze_panes(1, 0)
-        if len(table.columns):
-            ws.autofilter(0, 0, len(table), len(table.columns) - 1)
-        ws.write_row(0, 0, headers, head_fmt)
-        columns = [sites._cell_values(table[c]) for c in table.columns]
-        # one bound writer per column: numbers, booleans and text need no type dispatch per cell
-        writers = []
-        for column, fmt in zip(table.columns, formats, strict=True):
-            f = fmt_objs.get(fmt)
-            s = table[column]
-            if pd.api.types.is_bool_dtype(s):
-                w = ws.write_boolean
-            elif pd.api.types.is_numeric_dtype(s):
-                w = ws.write_number
-            else:
-                w = ws.write  # text; "=..." becomes a formula, as in openpyxl
-            writers.append((w, f))
-        blank = ws.write_blank
-        for i, values in enumerate(zip(*columns, strict=True), start=1):
-            for j, (v, (w, f)) in enumerate(zip(values, writers, strict=True)):
-                if v is None:
-                    if f is not None:  # openpyxl keeps a formatted empty cell
-                        blank(i, j, None, f)
-                elif f is None:
-                    w(i, j, v)
-                else:
-                    w(i, j, v, f)
-        info = wb.add_worksheet("metadata")
-        bold = wb.add_format({"bold": True})
-        info.set_column(0, 0, 40 - 5 / 7)
-        info.set_column(1, 1, 80 - 5 / 7)
-        info.freeze_panes(1, 0)
-        info.write_row(0, 0, ["key / 项目", "value / 值"], bold)
-        for i, (key, value) in enumerate(_meta_rows(table, meta, kind), start=1):
-            info.write_string(i, 0, key)
-            if value is not None:
-                info.write(i, 1, value)
-        wb.close()
+        xlsx.write_workbook(tmp, table, sheet=kind, headers=headers, formats=formats,
+                            widths=widths, metadata=_meta_rows(table, meta, kind),
+                            created=sites._parse_time(meta.get("time")), body="cells")
 
 
 # ---- comparison -----------------------------------------------------------------------------
@@ -223,7 +160,7 @@ def _cells(path: Path):
 
 def compare_cells(a: Path, b: Path) -> dict:
     """Cell-by-cell comparison of two workbooks (values, types, formats, header styles)."""
-    n, diffs = 0, []
+    n, diffs, worst = 0, [], 0.0
     sentinel = ("<end>",) * 9
     ia, ib = _cells(a), _cells(b)
     while True:
@@ -231,9 +168,17 @@ def compare_cells(a: Path, b: Path) -> dict:
         if x == sentinel and y == sentinel:
             break
         n += 1
+        if x != y and isinstance(x[3], float) and isinstance(y[3], float) and x[:3] == y[:3] \
+                and x[4:] == y[4:]:
+            # 16 significant digits (openpyxl, XlsxWriter) against the exact double (export)
+            rel = abs(x[3] - y[3]) / max(abs(x[3]), abs(y[3]), 1e-300)
+            worst = max(worst, rel)
+            if rel <= 1e-15:
+                continue
         if x != y and len(diffs) < 5:
             diffs.append((x, y))
-    return {"cells": n, "equal": not diffs, "first_differences": [list(map(str, d)) for d in diffs]}
+    return {"cells": n, "equal": not diffs, "max_rel_diff_numbers": worst,
+            "first_differences": [list(map(str, d)) for d in diffs]}
 
 
 def compare_sheets(a: Path, b: Path) -> dict:
@@ -268,7 +213,7 @@ def _rss_mib() -> float:
 
 def _write(writer: str, ranked: gpd.GeoDataFrame, path: Path) -> float:
     t0 = time.perf_counter()
-    if writer == "openpyxl":
+    if writer == "export":
         sites.export(ranked, path, meta=META, kind="sites")
     elif writer == "openpyxl_write_only":
         write_openpyxl_write_only(ranked, path, meta=META, kind="sites")
@@ -320,21 +265,21 @@ def main(argv: list[str] | None = None) -> None:
         walls[writer] = round(_write(writer, ranked, out / f"{writer}.xlsx"), 2)
         print(json.dumps({"writer": writer, "wall_s": walls[writer]}), file=sys.stderr, flush=True)
     res["xlsx_s"] = walls
-    if "openpyxl" in walls:
-        res["speedup"] = {w: round(walls["openpyxl"] / s, 1) for w, s in walls.items()}
-    if not args.no_compare and "openpyxl" in args.writers:
+    if "export" in walls:
+        res["speedup"] = {w: round(s / walls["export"], 1) for w, s in walls.items()}
+    if not args.no_compare and "export" in args.writers:
         small = ranked.head(2_000)
-        _write("openpyxl", small, out / "small_openpyxl.xlsx")
+        _write("export", small, out / "small_export.xlsx")
         res["equal"] = {}
         for writer in args.writers:
-            if writer == "openpyxl":
+            if writer == "export":
                 continue
             _write(writer, small, out / f"small_{writer}.xlsx")
             again = out / f"again_{writer}.xlsx"
             _write(writer, small, again)
             res["equal"][writer] = {
-                "cells": compare_cells(out / "openpyxl.xlsx", out / f"{writer}.xlsx"),
-                "sheets_2000_rows": compare_sheets(out / "small_openpyxl.xlsx",
+                "cells": compare_cells(out / "export.xlsx", out / f"{writer}.xlsx"),
+                "sheets_2000_rows": compare_sheets(out / "small_export.xlsx",
                                                    out / f"small_{writer}.xlsx"),
                 "same_bytes_when_written_twice":
                     again.read_bytes() == (out / f"small_{writer}.xlsx").read_bytes(),

@@ -122,6 +122,7 @@ class OutputSpec:
     offline: bool = False
     max_buildings_drawn: int = 15000
     max_parcels_drawn: int = 25000
+    max_excel_rows: int = 100_000
 
 
 @dataclass(frozen=True)
@@ -182,7 +183,7 @@ _TOP_KEYS = {"project", "layers", "weather", "pv", "ecology", "engine", "output"
 _PROJECT_KEYS = {"name": str, "crs": str, "targets": str, "synthetic": bool}
 _ENGINE_KEYS = {"kind": str, "address": str, "partitions": int}
 _OUTPUT_KEYS = {"dir": str, "offline": bool, "max_buildings_drawn": int,
-                "max_parcels_drawn": int}
+                "max_parcels_drawn": int, "max_excel_rows": int}
 _WEATHER_KEYS = {"epw": str, "pvgis": str, "file": str, "max_distance_km": float}
 
 
@@ -331,6 +332,9 @@ def parse_runfile(raw: dict[str, Any], *, base: str | Path, source: Path | None 
     for key in ("max_buildings_drawn", "max_parcels_drawn"):
         if key in output and output[key] < 1:
             bad(f"output.{key}", "must be at least 1", output[key])
+    if "max_excel_rows" in output and not 1 <= output["max_excel_rows"] <= 1_048_575:
+        bad("output.max_excel_rows", "must be from 1 to 1048575 (Excel's rows below the header)",
+            output["max_excel_rows"], "the complete list is always in the .csv and .gpkg")
     out_dir = _resolve(base, output.get("dir", "maps/output"))
     targets = project.get("targets", "dongli-2025")
     from gis.targets import preset_names
@@ -359,7 +363,8 @@ def parse_runfile(raw: dict[str, Any], *, base: str | Path, source: Path | None 
                           engine.get("partitions")),
         output=OutputSpec(out_dir, output.get("offline", False),
                           output.get("max_buildings_drawn", 15000),
-                          output.get("max_parcels_drawn", 25000)),
+                          output.get("max_parcels_drawn", 25000),
+                          output.get("max_excel_rows", 100_000)),
         raw=raw,
         ground=dict(raw.get("ground", {})) if isinstance(raw.get("ground", {}), dict) else {},
         finance=dict(raw.get("finance", {})) if isinstance(raw.get("finance", {}), dict) else {},

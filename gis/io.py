@@ -108,6 +108,19 @@ def write_csv(path: str | Path, frame) -> Path:
     return write_text(path, "\ufeff" + table.to_csv(index=False))
 
 
+def write_gpkg(path: str | Path, gdf, *, layer: str, **options) -> Path:
+    """Write a GeoDataFrame as a GeoPackage layer atomically, through Arrow (no per-row Python).
+
+    The index is not written; the geometry column is ``geom`` as GDAL names it.  ``options``
+    go to :func:`pyogrio.write_dataframe` (layer or dataset creation options).
+    """
+    import pyogrio
+
+    with atomic_path(path) as tmp:
+        pyogrio.write_dataframe(gdf, tmp, layer=layer, driver="GPKG", use_arrow=True, **options)
+    return Path(path)
+
+
 def write_bytes(path: str | Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically."""
     with atomic_path(path) as tmp:

@@ -125,9 +125,45 @@ def _web_geometry(geoms: gpd.GeoSeries, tolerance_m: float) -> np.ndarray:
 
 
 def _feature_collection(props: pd.DataFrame, geoms) -> dict:
-    gdf = gpd.GeoDataFrame(props.reset_index(drop=True), geometry=list(geoms), crs=4326)
-    gdf = gdf[~(gdf.geometry.isna() | gdf.geometry.is_empty)]
-    return gdf.to_geo_dict(drop_id=True)
+    """A GeoJSON FeatureCollection of ``props`` and ``geoms`` (null or empty geometries dropped).
+
+    Built as one JSON text from vectorised parts (``shapely.to_geojson``, ``DataFrame.to_json``)
+    and parsed once: the same features as ``GeoDataFrame.to_geo_dict(drop_id=True)``, without a
+    Python object per coordinate.  Frames with float properties keep pandas' records (JSON
+    would round them to 15 digits).
+    """
+    import json
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    geoms = np.asarray(list(geoms) if not isinstance(geoms, np.ndarray) else geoms, dtype=object)
+    keep = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    props = props.reset_index(drop=True).loc[keep].reset_index(drop=True)
+    if not len(props):
+        return {"type": "FeatureCollection", "features": []}
+    geometry = pa.array(shapely.to_geojson(geoms[keep]), type=pa.string())
+    if len(props.columns) and len(props.select_dtypes("floating").columns) == 0:
+        lines = props.to_json(orient="records", lines=True, force_ascii=False).splitlines()
+        properties = pa.array(lines, type=pa.string())
+        features = pc.binary_join_element_wise('{"type":"Feature","properties":', properties,
+                                               ',"geometry":', geometry, "}", "")
+        return json.loads('{"type":"FeatureCollection","features":[' + _joined(features)
+                          + "]}")
+    records = props.astype(object).where(props.notna(), None).to_dict("records")
+    shapes = json.loads("[" + _joined(geometry) + "]")
+    return {"type": "FeatureCollection",
+            "features": [{"type": "Feature", "properties": p, "geometry": g}
+                         for p, g in zip(records, shapes, strict=True)]}
+
+
+def _joined(strings) -> str:
+    """The values of an Arrow string array joined by commas, in one kernel call."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    one_list = pa.ListArray.from_arrays(pa.array([0, len(strings)], type=pa.int32()), strings)
+    return pc.binary_join(one_list, ",")[0].as_py()
 
 
 def _tooltip(fields: Sequence[str], aliases: Sequence[str]) -> folium.GeoJsonTooltip:

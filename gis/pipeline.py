@@ -246,8 +246,7 @@ def _ground_exports(ctx: Context) -> None:
 
     g = ctx.results["ground"]
     io.write_csv(ctx.path("ground_pv.csv"), g.drop(columns="geometry"))
-    with io.atomic_path(ctx.path("ground_pv.gpkg")) as tmp:
-        g.to_file(tmp, layer="ground_pv", driver="GPKG")
+    io.write_gpkg(ctx.path("ground_pv.gpkg"), g, layer="ground_pv")
     for level, table in ctx.results["ground_rollups"].items():
         io.write_csv(ctx.path(f"ground_by_{level}.csv"), table)
     if ctx.results.get("bluegreen_ground") is not None:
@@ -278,19 +277,19 @@ def step_exports(ctx: Context) -> None:
     meta = _meta(ctx)
     pv = ctx.results.get("pv")
     if pv is not None:
-        with io.atomic_path(ctx.path("buildings_pv.gpkg")) as tmp:
-            pv.to_file(tmp, layer="buildings_pv", driver="GPKG")
+        io.write_gpkg(ctx.path("buildings_pv.gpkg"), pv, layer="buildings_pv")
         # without yields (no weather near the district) the sites are ranked by capacity
         ranked = sites.select_sites(pv, rank_by=_site_rank(pv))
         ctx.results["sites"] = ranked
         for suffix in (".csv", ".xlsx", ".gpkg"):
-            sites.export(ranked, ctx.path(f"sites{suffix}"), meta=meta, kind="sites")
+            sites.export(ranked, ctx.path(f"sites{suffix}"), meta=meta, kind="sites",
+                         max_excel_rows=ctx.cfg.output.max_excel_rows,
+                         complete_in=("sites.csv", "sites.gpkg"))
         for level, table in (ctx.results.get("pv_rollups") or {}).items():
             io.write_csv(ctx.path(f"pv_by_{level}.csv"), table)
         roof = ctx.results.get("roof_planes")
         if roof is not None:
-            with io.atomic_path(ctx.path("roof_planes.gpkg")) as tmp:
-                roof.to_file(tmp, layer="roof_planes", driver="GPKG")
+            io.write_gpkg(ctx.path("roof_planes.gpkg"), roof, layer="roof_planes")
         gap_list = ctx.extras.get("new_building_gap")
         if gap_list is not None and len(gap_list):
             io.write_csv(ctx.path("new_building_gap.csv"), gap_list)
@@ -302,8 +301,7 @@ def step_exports(ctx: Context) -> None:
 
             geo = gpd.GeoDataFrame(zones, geometry="geometry", crs=ctx.layers.crs)
             geo = geo[~geo.geometry.isna()]
-            with io.atomic_path(ctx.path("zones.gpkg")) as tmp:
-                geo.to_file(tmp, layer="zones", driver="GPKG")
+            io.write_gpkg(ctx.path("zones.gpkg"), geo, layer="zones")
     for key, name in (("landcover_table", "zones_landcover.csv"),
                       ("source_comparison", "landcover_comparison.csv")):
         table = ctx.results.get(key)
@@ -317,7 +315,9 @@ def step_exports(ctx: Context) -> None:
         cand = ctx.extras.get(name)
         if cand is not None and len(cand):
             for suffix in (".csv", ".xlsx", ".gpkg"):
-                sites.export(cand, ctx.path(f"{name}{suffix}"), meta=meta, kind="afforestation")
+                sites.export(cand, ctx.path(f"{name}{suffix}"), meta=meta, kind="afforestation",
+                             max_excel_rows=ctx.cfg.output.max_excel_rows,
+                             complete_in=(f"{name}.csv", f"{name}.gpkg"))
 
 
 def _site_rank(pv) -> str:
@@ -676,12 +676,13 @@ def _resolved(cfg: RunConfig) -> dict[str, Any]:
         out.setdefault("layers", {}).setdefault(kind, {})["path"] = str(spec.path)
     out.setdefault("output", {})["dir"] = str(cfg.output.dir)
     out["output"]["offline"] = cfg.output.offline
+    out["output"]["max_excel_rows"] = cfg.output.max_excel_rows
     return out
 
 
 def _versions() -> dict[str, str]:
     names = ["gis-planner", "geopandas", "shapely", "pyogrio", "pyproj", "rasterio", "exactextract",
-             "pvlib", "folium", "branca", "pandas", "numpy", "openpyxl", "scipy", "scikit-image"]
+             "pvlib", "folium", "branca", "pandas", "numpy", "xlsxwriter", "scipy", "scikit-image"]
     out = {}
     for name in names:
         try:

@@ -530,7 +530,6 @@ def shading_factors(footprints: gpd.GeoSeries, irradiance: str | Path | LayerSpe
     ([1.0, 0.75], 1500.0)
     """
     import rasterio
-    from exactextract import exact_extract
     from exactextract.raster import RasterioRasterSource
 
     from gis.io import raster_ref
@@ -559,10 +558,11 @@ def shading_factors(footprints: gpd.GeoSeries, irradiance: str | Path | LayerSpe
         vec = gpd.GeoDataFrame(geometry=geoms[present].reset_index(drop=True))
         if raster_crs is not None and vec.crs is not None:
             vec = vec.to_crs(raster_crs)
+        from gis._zonal import zonal_means
+
         with rasterio.open(path) as src:
-            stats = exact_extract(RasterioRasterSource(src, band_idx=band_idx), vec, ["mean"],
-                                  output="pandas", strategy="raster-sequential")
-        mean = pd.to_numeric(stats["mean"], errors="coerce").to_numpy(dtype=float)
+            mean = zonal_means(RasterioRasterSource(src, band_idx=band_idx), vec.geometry.values,
+                               crs_wkt=vec.crs.to_wkt() if vec.crs is not None else None)
         f = np.clip(mean / reference_kwh_m2, 0.0, 1.0)
         factors[present] = np.where(np.isfinite(f), f, 1.0)
         covered[present] = np.isfinite(f)

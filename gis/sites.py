@@ -33,6 +33,11 @@ RANK_BY = ("annual_kwh", "capacity_kwp", "specific_yield_kwh_kwp", "payback_year
 RANK_ASCENDING = ("payback_years", "lcoe_yuan_kwh")
 SUFFIXES = (".csv", ".xlsx", ".gpkg", ".geojson", ".parquet")
 KINDS = ("sites", "afforestation")
+#: Rows an Excel sheet holds below its header (1 048 576 in all).
+EXCEL_ROW_LIMIT = 1_048_575
+#: Default cap on the rows of a site workbook: the top of the ranking; the complete list is in the
+#: CSV, GeoPackage or GeoParquet written beside it.
+MAX_EXCEL_ROWS = 100_000
 
 # Attribute the embedded QGIS style grades on, per kind, and whether small values are "better"
 # (afforestation rank 1 is the most suitable parcel, so it gets the strongest colour).
@@ -322,6 +327,8 @@ def export(
     *,
     meta: Mapping[str, Any] | None = None,
     kind: Literal["sites", "afforestation"] = "sites",
+    max_excel_rows: int = MAX_EXCEL_ROWS,
+    complete_in: Iterable[str] = (),
 ) -> Path:
     """Write a site list (or the afforestation candidates) in the format of ``path``'s suffix.
 
@@ -341,6 +348,13 @@ def export(
         description in a GeoPackage.
     kind : {"sites", "afforestation"}
         What the rows are; names the sheet/layer and chooses the style.
+    max_excel_rows : int
+        ``.xlsx`` only: the workbook holds the first ``max_excel_rows`` rows (the top of the
+        ranking; 1 to 1 048 575, Excel's limit below the header).  Its metadata sheet gives the
+        number of rows of the complete list and ``complete_in``.
+    complete_in : iterable of str
+        ``.xlsx`` only: the files that hold the complete list (for example ``sites.csv``),
+        named on the metadata sheet when rows were left out.
 
     Returns
     -------
@@ -379,6 +393,10 @@ def export(
         )
     if kind not in KINDS:
         problems.add(f"unknown export kind {kind!r}", value=kind, hint=f"use one of: {', '.join(KINDS)}")
+    if not (_is_number(max_excel_rows) and int(max_excel_rows) == max_excel_rows
+            and 1 <= max_excel_rows <= EXCEL_ROW_LIMIT):
+        problems.add(f"the Excel row cap must be a whole number from 1 to {EXCEL_ROW_LIMIT:,}",
+                     value=max_excel_rows, hint="set [output] max_excel_rows accordingly")
     if gdf.crs is None and suffix in (".csv", ".xlsx", ".geojson"):
         problems.add("the layer has no CRS, so it cannot be placed in WGS84 longitude/latitude",
                      hint="set the layer's CRS before exporting")
@@ -391,7 +409,11 @@ def export(
         ".geojson": _write_geojson,
         ".parquet": _write_parquet,
     }[suffix]
-    writer(gdf, path, meta=meta, kind=kind)
+    if suffix == ".xlsx":
+        _write_xlsx(gdf, path, meta=meta, kind=kind, max_rows=int(max_excel_rows),
+                    complete_in=[str(f) for f in complete_in])
+    else:
+        writer(gdf, path, meta=meta, kind=kind)
     return path
 
 
@@ -441,17 +463,6 @@ def _text_width(text: str) -> int:
     return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
 
 
-def _cell_values(series: pd.Series) -> list:
-    """Python values for openpyxl: numbers stay numbers, missing values become empty cells."""
-    if pd.api.types.is_bool_dtype(series):
-        return [None if pd.isna(v) else bool(v) for v in series.astype(object)]
-    if pd.api.types.is_numeric_dtype(series):
-        values = series.astype("float64").to_numpy()
-        is_int = pd.api.types.is_integer_dtype(series)
-        return [None if np.isnan(v) else (int(v) if is_int else float(v)) for v in values]
-    return [None if pd.isna(v) else str(v) for v in series.astype(object)]
-
-
 def _flatten(prefix: str, value: Any) -> list[tuple[str, Any]]:
     if isinstance(value, Mapping):
         rows: list[tuple[str, Any]] = []
@@ -465,85 +476,52 @@ def _flatten(prefix: str, value: Any) -> list[tuple[str, Any]]:
     return [(prefix, str(value))]
 
 
-def _write_xlsx(gdf: gpd.GeoDataFrame, path: Path, *, meta: dict, kind: str) -> None:
-    from openpyxl import Workbook
-    from openpyxl.styles import Alignment, Font
-    from openpyxl.utils import get_column_letter
-
-    table = _table_with_lonlat(gdf)
-    wb = Workbook()
-    ws = wb.active
-    ws.title = kind
-    headers, formats = zip(*(_header(c) for c in table.columns), strict=True) if len(
-        table.columns
-    ) else ((), ())
-    ws.append(list(headers))
-    columns = [_cell_values(table[c]) for c in table.columns]
-    for row in zip(*columns, strict=True):
-        ws.append(row)
-    bold = Font(bold=True)
-    wrap = Alignment(wrap_text=True, vertical="top")
-    n_rows = len(table) + 1
-    for j, (column, header, fmt) in enumerate(zip(table.columns, headers, formats, strict=True),
-                                              start=1):
-        cell = ws.cell(row=1, column=j)
-        cell.font = bold
-        cell.alignment = wrap
+def _excel_layout(table: pd.DataFrame) -> tuple[list[str], list[str | None], list[int]]:
+    """Header texts, number formats and column widths [Excel character units] of the sheet."""
+    headers, formats, widths = [], [], []
+    for column in table.columns:
+        header, fmt = _header(column)
         if fmt is None and pd.api.types.is_float_dtype(table[column]):
             fmt = "#,##0.00"
-        if fmt is not None:
-            for (cell,) in ws.iter_rows(min_row=2, max_row=n_rows, min_col=j, max_col=j):
-                cell.number_format = fmt
         sample = [str(v) for v in table[column].head(200).tolist() if not pd.isna(v)]
         widest = max([_text_width(s) for s in sample] + [12])
         header_width = max(_text_width(part) for part in header.split(" / "))
-        ws.column_dimensions[get_column_letter(j)].width = min(max(widest, header_width) + 2, 50)
-    ws.freeze_panes = "A2"
-    if len(table.columns):
-        ws.auto_filter.ref = f"A1:{get_column_letter(len(table.columns))}{n_rows}"
+        headers.append(header)
+        formats.append(fmt)
+        widths.append(min(max(widest, header_width) + 2, 50))
+    return headers, formats, widths
 
-    info = wb.create_sheet("metadata")
-    info.append(["key / 项目", "value / 值"])
-    info["A1"].font = bold
-    info["B1"].font = bold
-    rows = [("kind", kind), ("rows", len(table)), ("crs of coordinates", "EPSG:4326 (WGS84)")]
+
+def _metadata_rows(meta: dict, kind: str, *, rows: int, rows_total: int,
+                   complete_in: str) -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = [
+        ("kind", kind), ("rows", rows), ("rows in the complete list", rows_total),
+        ("complete list in", complete_in), ("crs of coordinates", "EPSG:4326 (WGS84)"),
+    ]
     for key, value in meta.items():
-        rows.extend(_flatten(str(key), value))
-    for key, value in rows:
-        info.append([key, value])
-    info.column_dimensions["A"].width = 40
-    info.column_dimensions["B"].width = 80
-    info.freeze_panes = "A2"
-    # fixed document times, so the same list written twice differs in nothing a reader sees
-    stamp = _parse_time(meta.get("time"))
-    wb.properties.created = stamp
-    wb.properties.modified = stamp
-    with atomic_path(path) as tmp:
-        wb.save(tmp)
-        _pin_zip_times(tmp, stamp)
+        out.extend(_flatten(str(key), value))
+    return out
 
 
-def _pin_zip_times(path: Path, stamp: _dt.datetime) -> None:
-    """Give every part of an .xlsx the same fixed time, so equal content means equal bytes.
+def _write_xlsx(gdf: gpd.GeoDataFrame, path: Path, *, meta: dict, kind: str,
+                max_rows: int = MAX_EXCEL_ROWS, complete_in: Iterable[str] = ()) -> None:
+    """The sheet of the rows and a ``metadata`` sheet (:func:`gis.xlsx.write_workbook`).
 
-    openpyxl stamps the save time into ``docProps/core.xml`` and the zip entries; both are
-    replaced by ``stamp``.
+    Only the first ``max_rows`` rows go into the workbook (Excel holds 1 048 576 rows, header
+    included); the metadata sheet says how many the complete list has and which files hold it.
     """
-    import re
-    import zipfile
+    from gis import xlsx
 
-    with zipfile.ZipFile(path) as zin:
-        parts = [(info.filename, zin.read(info.filename)) for info in zin.infolist()]
-    iso = stamp.strftime("%Y-%m-%dT%H:%M:%SZ").encode()
-    when = (max(stamp.year, 1980), stamp.month, stamp.day, stamp.hour, stamp.minute, stamp.second)
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zout:
-        for name, data in parts:
-            if name == "docProps/core.xml":
-                data = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*(</dcterms:modified>)",
-                              rb"\g<1>" + iso + rb"\g<2>", data)
-            info = zipfile.ZipInfo(name, date_time=when)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            zout.writestr(info, data)
+    rows_total = len(gdf)
+    table = _table_with_lonlat(gdf.iloc[:max_rows] if rows_total > max_rows else gdf)
+    headers, formats, widths = _excel_layout(table)
+    where = ", ".join(complete_in) if rows_total > len(table) else "this workbook"
+    metadata = _metadata_rows(meta, kind, rows=len(table), rows_total=rows_total,
+                              complete_in=where or "not written: export the list to .csv, "
+                                                   ".gpkg or .parquet for every row")
+    with atomic_path(path) as tmp:
+        xlsx.write_workbook(tmp, table, sheet=kind, headers=headers, formats=formats,
+                            widths=widths, metadata=metadata, created=_parse_time(meta.get("time")))
 
 
 def _parse_time(value: Any) -> _dt.datetime:
@@ -596,7 +574,8 @@ def _write_gpkg(gdf: gpd.GeoDataFrame, path: Path, *, meta: dict, kind: str) -> 
     if data.geometry.name != "geometry":
         data = data.rename_geometry("geometry")
     with atomic_path(path) as tmp:
-        pyogrio.write_dataframe(data, tmp, layer=layer, driver="GPKG", GEOMETRY_NAME="geom")
+        pyogrio.write_dataframe(data, tmp, layer=layer, driver="GPKG", GEOMETRY_NAME="geom",
+                                use_arrow=True)
         pyogrio.write_dataframe(styles, tmp, layer="layer_styles", driver="GPKG", append=False)
 
 
@@ -605,7 +584,7 @@ def _write_geojson(gdf: gpd.GeoDataFrame, path: Path, *, meta: dict, kind: str) 
     with atomic_path(path) as tmp:
         # RFC 7946: WGS84 longitude/latitude, 7 decimals (≈ 1 cm)
         pyogrio.write_dataframe(data, tmp, driver="GeoJSON", layer=kind, RFC7946="YES",
-                                WRITE_NAME="NO")
+                                WRITE_NAME="NO", use_arrow=True)
 
 
 def _write_parquet(gdf: gpd.GeoDataFrame, path: Path, *, meta: dict, kind: str) -> None:
