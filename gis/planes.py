@@ -80,6 +80,10 @@ TILE_PX = 1024
 #: of the whole raster) [m].
 MAX_FOOTPRINT_M = 1000.0
 
+#: Margin of the lift of a pitched plane's sample points over its own cells' rise [m], against
+#: the rounding of the fitted tilt and of a float32 DSM (:func:`_lift`).
+LIFT_MARGIN_M = 0.02
+
 #: Columns of ``roof_planes.gpkg`` (layer ``roof_planes``), in order.
 PLANE_COLUMNS = ("building_id", "plane_id", "tilt", "azimuth", "area_m2", "usable_area_m2",
                  "capacity_kwp", "specific_yield_kwh_kwp", "shading_factor", "annual_kwh")
@@ -92,7 +96,7 @@ def settings() -> dict[str, float]:
             "ground_ring_m": GROUND_RING_M, "ground_percentile": GROUND_PERCENTILE,
             "merge_angle_deg": MERGE_ANGLE_DEG, "fit_tolerance_m": FIT_TOLERANCE_M,
             "max_rmse_m": MAX_RMSE_M, "min_core_share": MIN_CORE_SHARE, "tile_px": TILE_PX,
-            "max_footprint_m": MAX_FOOTPRINT_M}
+            "max_footprint_m": MAX_FOOTPRINT_M, "lift_margin_m": LIFT_MARGIN_M}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -712,7 +716,8 @@ def plane_shade(planes: gpd.GeoDataFrame, *, irradiance: str | Path | LayerSpec 
     As :func:`gis.rooftop.pv_potential` does for whole roofs: where an irradiance raster covers a
     plane, its mean there ÷ the reference (the plane kept whole or not at all); elsewhere, with
     ``[pv] shading = "auto"`` and a DSM, sample points on a grid inside the plane (inset by
-    ``edge_setback_m``) at the DSM's height + :data:`gis.horizon.POINT_OFFSET_M`, their horizons
+    ``edge_setback_m``) at the DSM's height + :data:`gis.horizon.POINT_OFFSET_M` (+ one cell's
+    rise on a pitched plane, :func:`_lift`, so that its own cells do not shade it), their horizons
     on the DSM (:func:`gis.horizon.roof_horizons`) and their factors for the plane's module
     orientation (:func:`gis.rooftop.point_factors`); points below ``min_shading_factor`` take
     their share of the plane out of the usable area (:func:`gis.rooftop.shading_by_roof`).
@@ -754,17 +759,58 @@ def plane_shade(planes: gpd.GeoDataFrame, *, irradiance: str | Path | LayerSpec 
         lon, lat = rooftop._site_lonlat(planes)
         weather = solar.climate_model(lat, lon)
     outline = np.asarray(planes.geometry.array, dtype=object)[todo]
-    rh = horizon.roof_horizons(outline, dsm=dsm, crs=planes.crs, **rooftop.horizon_options(params))
+    rh = horizon.roof_horizons(outline, dsm=dsm, crs=planes.crs, lift_m=_lift(planes, dsm)[todo],
+                               **rooftop.horizon_options(params))
     rows = np.flatnonzero(todo)[rh.owner]  # the plane of each point
     _, module_tilt, module_az = _module_orientation(planes, params)
     ok = np.isfinite(rh.z)  # points where the DSM has no data say nothing
-    f = rooftop.point_factors(rh.horizon_deg[ok], module_tilt[rows[ok]], module_az[rows[ok]],
-                              weather, params)
-    factor, keep, has = rooftop.shading_by_roof(f, rows[ok], n, params.min_shading_factor)
+    rows = rows[ok]
+    hor = _behind_plane_cleared(rh.horizon_deg[ok], planes["tilt"].to_numpy(dtype=float)[rows],
+                                planes["azimuth"].to_numpy(dtype=float)[rows])
+    f = rooftop.point_factors(hor, module_tilt[rows], module_az[rows], weather, params)
+    factor, keep, has = rooftop.shading_by_roof(f, rows, n, params.min_shading_factor)
     shade.factor[has] = factor[has]
     shade.keep[has] = keep[has]
     shade.source[todo] = "dsm"
     return shade
+
+
+def _behind_plane_cleared(horizon_deg: np.ndarray, tilt: np.ndarray, azimuth: np.ndarray
+                          ) -> np.ndarray:
+    """Horizons [°] with the sectors whose horizon lies behind the point's own plane set to 0.
+
+    Seen from a point on a plane of tilt β facing α, the plane itself rises to
+    ``atan(tan β × cos(φ − α − 180°))`` in direction φ; whatever stays below that is behind the
+    plane and takes no light from it (its own roof, the ridge).  Cleared, it no longer costs the
+    sun-hours that a sector's centre ray judges for the whole sector near the plane's edge.
+    """
+    own = np.degrees(np.arctan(
+        np.tan(np.radians(tilt))[:, None]
+        * np.cos(np.radians(horizon.sector_azimuths(horizon_deg.shape[1])[None, :]
+                            - np.nan_to_num(azimuth)[:, None] - 180.0))))
+    return np.where(horizon_deg <= np.maximum(own, 0.0), 0.0, horizon_deg).astype(np.float32)
+
+
+def _lift(planes: pd.DataFrame, dsm: str | Path | LayerSpec) -> np.ndarray:
+    """Height [m] added to the sample points of each plane so that its own DSM cells never rise
+    above the plane through the point (and shade it).
+
+    A point takes the height of the cell it lies in, and a cell ahead of it along a ray stands up
+    to the rise of half a cell above the plane where the ray meets it: on a plane of tilt β and
+    azimuth α, together at most one cell's rise, ``res × tan β × (|sin α| + |cos α|)``; the
+    point's offset :data:`gis.horizon.POINT_OFFSET_M` covers part of it, the rest (with
+    :data:`LIFT_MARGIN_M`) is added (0 on flat planes).
+    """
+    import rasterio
+
+    from gis.io import raster_ref
+
+    with rasterio.open(raster_ref(dsm)[0]) as src:
+        res = float(max(abs(src.transform.a), abs(src.transform.e)))
+    tilt = np.radians(planes["tilt"].to_numpy(dtype=float))
+    az = np.radians(np.nan_to_num(planes["azimuth"].to_numpy(dtype=float)))
+    rise = res * np.tan(tilt) * (np.abs(np.sin(az)) + np.abs(np.cos(az)))
+    return np.maximum(rise + LIFT_MARGIN_M - horizon.POINT_OFFSET_M, 0.0)
 
 
 def plane_shading(planes: gpd.GeoDataFrame, *, irradiance: str | Path | LayerSpec | None = None,
