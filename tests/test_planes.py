@@ -373,11 +373,11 @@ def test_surface_model_in_centimetres_is_refused(tmp_path):
     assert "dsm" not in layers.rasters
 
 
-def test_ground_model_alone_is_a_warning_and_a_coarse_dsm_warns(tmp_path):
+def test_ground_model_alone_is_kept_and_a_coarse_dsm_warns(tmp_path):
     dsm = _write_dsm(tmp_path / "dsm.tif", 1.0)
+    # a bare-ground raster alone is the ground under the footprints × heights shading model
     layers = _layers(tmp_path, '[layers.dem]\npath = "dsm.tif"\n')
-    assert [p.severity for p in layers.problems if "without a surface model" in str(p)] == \
-        ["warning"]
+    assert "dem" in layers.rasters and not [p for p in layers.problems if "dem" in str(p)]
     with rasterio.open(dsm) as src:
         profile = src.profile
         z = src.read(1, out_shape=(src.height // 4, src.width // 4))
