@@ -716,11 +716,12 @@ def plane_shade(planes: gpd.GeoDataFrame, *, irradiance: str | Path | LayerSpec 
     As :func:`gis.rooftop.pv_potential` does for whole roofs: where an irradiance raster covers a
     plane, its mean there ÷ the reference (the plane kept whole or not at all); elsewhere, with
     ``[pv] shading = "auto"`` and a DSM, sample points on a grid inside the plane (inset by
-    ``edge_setback_m``) at the DSM's height + :data:`gis.horizon.POINT_OFFSET_M` (+ one cell's
-    rise on a pitched plane, :func:`_lift`, so that its own cells do not shade it), their horizons
-    on the DSM (:func:`gis.horizon.roof_horizons`) and their factors for the plane's module
-    orientation (:func:`gis.rooftop.point_factors`); points below ``min_shading_factor`` take
-    their share of the plane out of the usable area (:func:`gis.rooftop.shading_by_roof`).
+    ``edge_setback_m``) at the DSM's height + :data:`gis.horizon.POINT_OFFSET_M` (lifted on a
+    pitched plane so that its own cells do not shade it, :func:`_lift`), their horizons on the
+    DSM (:func:`gis.horizon.roof_horizons`; horizons behind the plane itself cleared,
+    :func:`_behind_plane_cleared`) and their factors for the plane's module orientation
+    (:func:`gis.rooftop.point_factors`); points below ``min_shading_factor`` take their share of
+    the plane out of the usable area (:func:`gis.rooftop.shading_by_roof`).
 
     Parameters
     ----------
