@@ -367,7 +367,7 @@ CASES: dict[str, Case] = {c.name: c for c in [
     Case("raster_degrees", raster_degrees,
          [("metres_as_degrees.tif", ["do not fit its CRS", "WGS 84"], "error")], ("irradiance",)),
     Case("dsm_in_centimetres", dsm_in_centimetres,
-         [("dsm_cm.tif", ["heights outside −500 … 9 000 m", "15000"], "error")], ("dsm",)),
+         [("dsm_cm.tif", ["heights outside −500…9 000 m", "15000"], "error")], ("dsm",)),
     Case("landcover_unknown", landcover_unknown,
          [("landcover.tif", ["100.0% of the pixels have classes unknown to scheme worldcover",
                              "77"], "error")], ("landcover",)),
