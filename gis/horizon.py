@@ -516,7 +516,7 @@ def roof_horizons(roofs: Any, *, roof_tops: np.ndarray | None = None,
                   dsm: Any = None, dem: Any = None, crs: Any = None, res: float = 1.0,
                   sectors: int = 72, max_distance_m: float | None = None,
                   spacing_m: float = 5.0, inset_m: float = 0.8, max_points: int = 16,
-                  tile_m: float = 4000.0) -> RoofHorizons:
+                  tile_m: float = 4000.0, lift_m: np.ndarray | None = None) -> RoofHorizons:
     """Horizons of sample points on every roof, tile by tile.
 
     Parameters
@@ -546,6 +546,8 @@ def roof_horizons(roofs: Any, *, roof_tops: np.ndarray | None = None,
         Sample grid (:func:`roof_points`).
     tile_m : float
         Tile size [m]; each tile's surface reaches ``max_distance_m`` beyond it.
+    lift_m : numpy.ndarray, optional
+        Height added to each roof's points above :data:`POINT_OFFSET_M` [m] (one per roof).
 
     Returns
     -------
@@ -590,7 +592,7 @@ def roof_horizons(roofs: Any, *, roof_tops: np.ndarray | None = None,
             own_ground = (ground.sample(x[sel], y[sel]) if ground is not None
                           else np.zeros(len(sel)))
             base = np.nan_to_num(own_ground) + roof_tops[owner[sel]]
-        z[sel] = base + POINT_OFFSET_M
+        z[sel] = base + POINT_OFFSET_M + (lift_m[owner[sel]] if lift_m is not None else 0.0)
         ok = np.isfinite(z[sel])
         horizon[sel[ok]] = horizon_angles(surface, x[sel[ok]], y[sel[ok]], z[sel[ok]],
                                           sectors=sectors, max_distance_m=max_distance_m)

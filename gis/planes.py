@@ -41,6 +41,7 @@ orientation-class yield table of :mod:`gis.solar`.  The building row then sums i
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
@@ -48,7 +49,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gis import rooftop
+from gis import horizon, rooftop, solar
 from gis._errors import InputError, Problem
 from gis.config import LayerSpec
 
@@ -79,6 +80,10 @@ TILE_PX = 1024
 #: of the whole raster) [m].
 MAX_FOOTPRINT_M = 1000.0
 
+#: Margin of the lift of a pitched plane's sample points over its own cells' rise [m], against
+#: the rounding of the fitted tilt and of a float32 DSM (:func:`_lift`).
+LIFT_MARGIN_M = 0.02
+
 #: Columns of ``roof_planes.gpkg`` (layer ``roof_planes``), in order.
 PLANE_COLUMNS = ("building_id", "plane_id", "tilt", "azimuth", "area_m2", "usable_area_m2",
                  "capacity_kwp", "specific_yield_kwh_kwp", "shading_factor", "annual_kwh")
@@ -91,7 +96,7 @@ def settings() -> dict[str, float]:
             "ground_ring_m": GROUND_RING_M, "ground_percentile": GROUND_PERCENTILE,
             "merge_angle_deg": MERGE_ANGLE_DEG, "fit_tolerance_m": FIT_TOLERANCE_M,
             "max_rmse_m": MAX_RMSE_M, "min_core_share": MIN_CORE_SHARE, "tile_px": TILE_PX,
-            "max_footprint_m": MAX_FOOTPRINT_M}
+            "max_footprint_m": MAX_FOOTPRINT_M, "lift_margin_m": LIFT_MARGIN_M}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -673,40 +678,169 @@ def _tile_planes(src, band: int, window, geoms: np.ndarray, dem_vrt, min_plane_m
 # PV per plane
 
 
-def plane_shading(planes: gpd.GeoDataFrame, *, irradiance: str | Path | LayerSpec | None = None,
-                  params: rooftop.PVParams | None = None) -> np.ndarray:
-    """Shading factor per plane [-]: the irradiance raster's plane mean ÷ reference, else 1.
+@dataclass
+class PlaneShade:
+    """Shading of roof planes (:func:`plane_shade`).
 
-    The one place that decides a plane's shading, so that horizon-based shading can take over.
+    Attributes
+    ----------
+    factor : numpy.ndarray
+        Shading factor per plane [0, 1]: of the part kept (of the whole plane when nothing is).
+    keep : numpy.ndarray
+        Share of each plane left usable by shading [0, 1].
+    source : numpy.ndarray
+        What decided: ``"irradiance"``, ``"dsm"`` or ``"none"``.
+    """
+
+    factor: np.ndarray
+    keep: np.ndarray
+    source: np.ndarray
+
+
+def _module_orientation(planes: pd.DataFrame, params: rooftop.PVParams
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pitched flag, module tilt and azimuth [°]: flush on pitched planes, rows on flat ones."""
+    tilt = planes["tilt"].to_numpy(dtype=float)
+    az = planes["azimuth"].to_numpy(dtype=float)
+    pitched = tilt > 0
+    return (pitched, np.where(pitched, tilt, params.flat_tilt),
+            np.where(pitched, np.nan_to_num(az, nan=180.0), params.flat_azimuth))
+
+
+def plane_shade(planes: gpd.GeoDataFrame, *, irradiance: str | Path | LayerSpec | None = None,
+                params: rooftop.PVParams | None = None,
+                dsm: str | Path | LayerSpec | None = None,
+                weather: tuple[pd.DataFrame, dict] | None = None) -> PlaneShade:
+    """Shading of each roof plane: the irradiance raster where it covers, else the DSM's horizons.
+
+    As :func:`gis.rooftop.pv_potential` does for whole roofs: where an irradiance raster covers a
+    plane, its mean there ÷ the reference (the plane kept whole or not at all); elsewhere, with
+    ``[pv] shading = "auto"`` and a DSM, sample points on a grid inside the plane (inset by
+    ``edge_setback_m``) at the DSM's height + :data:`gis.horizon.POINT_OFFSET_M` (lifted on a
+    pitched plane so that its own cells do not shade it, :func:`_lift`), their horizons on the
+    DSM (:func:`gis.horizon.roof_horizons`; horizons behind the plane itself cleared,
+    :func:`_behind_plane_cleared`) and their factors for the plane's module orientation
+    (:func:`gis.rooftop.point_factors`); points below ``min_shading_factor`` take their share of
+    the plane out of the usable area (:func:`gis.rooftop.shading_by_roof`).
 
     Parameters
     ----------
     planes : geopandas.GeoDataFrame
-        Plane outlines.
+        Plane outlines with ``tilt`` and ``azimuth`` [°] (:func:`segment_planes`).
     irradiance : str, Path or LayerSpec, optional
         Annual irradiation raster [kWh/m²/yr] (:func:`gis.rooftop.shading_factors`).
     params : PVParams, optional
-        For the raster's unshaded reference.
+        Shading settings and the raster's unshaded reference.
+    dsm : str, Path or LayerSpec, optional
+        Surface model [m] (``[layers.dsm]``).
+    weather : (data, meta), optional
+        As for :func:`gis.rooftop.pv_potential` (default: the climate model at the planes).
+
+    Returns
+    -------
+    PlaneShade
+    """
+    params = params or rooftop.pv_params()
+    n = len(planes)
+    shade = PlaneShade(factor=np.ones(n), keep=np.ones(n), source=np.full(n, "none", object))
+    if not n:
+        return shade
+    todo = np.ones(n, bool)
+    if irradiance is not None:
+        factors, _, covered = rooftop.shading_factors(
+            planes.geometry, irradiance, reference_kwh_m2=params.shading_reference_kwh_m2,
+            reference_percentile=params.shading_reference_percentile, with_coverage=True)
+        shade.factor[covered] = factors[covered]
+        shade.keep[covered] = factors[covered] >= params.min_shading_factor
+        shade.source[covered] = "irradiance"
+        todo &= ~covered
+    if params.shading == "none" or dsm is None or not todo.any():
+        return shade
+    if weather is None:
+        lon, lat = rooftop._site_lonlat(planes)
+        weather = solar.climate_model(lat, lon)
+    outline = np.asarray(planes.geometry.array, dtype=object)[todo]
+    rh = horizon.roof_horizons(outline, dsm=dsm, crs=planes.crs, lift_m=_lift(planes, dsm)[todo],
+                               **rooftop.horizon_options(params))
+    rows = np.flatnonzero(todo)[rh.owner]  # the plane of each point
+    _, module_tilt, module_az = _module_orientation(planes, params)
+    ok = np.isfinite(rh.z)  # points where the DSM has no data say nothing
+    rows = rows[ok]
+    hor = _behind_plane_cleared(rh.horizon_deg[ok], planes["tilt"].to_numpy(dtype=float)[rows],
+                                planes["azimuth"].to_numpy(dtype=float)[rows])
+    f = rooftop.point_factors(hor, module_tilt[rows], module_az[rows], weather, params)
+    factor, keep, has = rooftop.shading_by_roof(f, rows, n, params.min_shading_factor)
+    shade.factor[has] = factor[has]
+    shade.keep[has] = keep[has]
+    shade.source[todo] = "dsm"
+    return shade
+
+
+def _behind_plane_cleared(horizon_deg: np.ndarray, tilt: np.ndarray, azimuth: np.ndarray
+                          ) -> np.ndarray:
+    """Horizons [°] with the sectors whose horizon lies behind the point's own plane set to 0.
+
+    Seen from a point on a plane of tilt β facing α, the plane itself rises to
+    ``atan(tan β × cos(φ − α − 180°))`` in direction φ; whatever stays below that is behind the
+    plane and takes no light from it (its own roof, the ridge).  Cleared, it no longer costs the
+    sun-hours that a sector's centre ray judges for the whole sector near the plane's edge.
+    """
+    own = np.degrees(np.arctan(
+        np.tan(np.radians(tilt))[:, None]
+        * np.cos(np.radians(horizon.sector_azimuths(horizon_deg.shape[1])[None, :]
+                            - np.nan_to_num(azimuth)[:, None] - 180.0))))
+    return np.where(horizon_deg <= np.maximum(own, 0.0), 0.0, horizon_deg).astype(np.float32)
+
+
+def _lift(planes: pd.DataFrame, dsm: str | Path | LayerSpec) -> np.ndarray:
+    """Height [m] added to the sample points of each plane so that its own DSM cells never rise
+    above the plane through the point (and shade it).
+
+    A point takes the height of the cell it lies in, and a cell ahead of it along a ray stands up
+    to the rise of half a cell above the plane where the ray meets it: on a plane of tilt β and
+    azimuth α, together at most one cell's rise, ``res × tan β × (|sin α| + |cos α|)``; the
+    point's offset :data:`gis.horizon.POINT_OFFSET_M` covers part of it, the rest (with
+    :data:`LIFT_MARGIN_M`) is added (0 on flat planes).
+    """
+    import rasterio
+
+    from gis.io import raster_ref
+
+    with rasterio.open(raster_ref(dsm)[0]) as src:
+        res = float(max(abs(src.transform.a), abs(src.transform.e)))
+    tilt = np.radians(planes["tilt"].to_numpy(dtype=float))
+    az = np.radians(np.nan_to_num(planes["azimuth"].to_numpy(dtype=float)))
+    rise = res * np.tan(tilt) * (np.abs(np.sin(az)) + np.abs(np.cos(az)))
+    return np.maximum(rise + LIFT_MARGIN_M - horizon.POINT_OFFSET_M, 0.0)
+
+
+def plane_shading(planes: gpd.GeoDataFrame, *, irradiance: str | Path | LayerSpec | None = None,
+                  params: rooftop.PVParams | None = None,
+                  dsm: str | Path | LayerSpec | None = None,
+                  weather: tuple[pd.DataFrame, dict] | None = None) -> np.ndarray:
+    """Shading factor per plane [-] (:func:`plane_shade`): the irradiance raster's plane mean ÷
+    reference where it covers, else the DSM's horizons, else 1.
+
+    Parameters
+    ----------
+    planes, irradiance, params, dsm, weather
+        As for :func:`plane_shade`.
 
     Returns
     -------
     numpy.ndarray
         Factor in [0, 1] per plane.
     """
-    if irradiance is None or not len(planes):
-        return np.ones(len(planes))
-    params = params or rooftop.pv_params()
-    factors, _ = rooftop.shading_factors(
-        planes.geometry, irradiance, reference_kwh_m2=params.shading_reference_kwh_m2,
-        reference_percentile=params.shading_reference_percentile)
-    return factors
+    return plane_shade(planes, irradiance=irradiance, params=params, dsm=dsm,
+                       weather=weather).factor
 
 
 def plane_potential(planes: gpd.GeoDataFrame, buildings: pd.DataFrame, *,
                     params: rooftop.PVParams | None = None,
                     weather: tuple[pd.DataFrame, dict] | None = None,
                     irradiance: str | Path | LayerSpec | None = None,
-                    known_yields: pd.DataFrame | None = None) -> gpd.GeoDataFrame:
+                    known_yields: pd.DataFrame | None = None,
+                    dsm: str | Path | LayerSpec | None = None) -> gpd.GeoDataFrame:
     """PV per roof plane: flush modules on pitched planes, winter-solstice rows on flat ones.
 
     Parameters
@@ -719,26 +853,25 @@ def plane_potential(planes: gpd.GeoDataFrame, buildings: pd.DataFrame, *,
         Rooftop assumptions (:func:`gis.rooftop.pv_params`).
     weather, known_yields
         As for :func:`gis.rooftop.pv_potential`.
-    irradiance : optional
-        Annual irradiation raster for :func:`plane_shading`.
+    irradiance, dsm : optional
+        Annual irradiation raster and surface model for :func:`plane_shade`.
 
     Returns
     -------
     geopandas.GeoDataFrame
         :data:`PLANE_COLUMNS`, then ``module_tilt``, ``module_azimuth`` [°], ``reason`` ("" when
-        the plane gets PV) and ``geometry``.  Usable area [m²] = sloped area × (outline set back by
-        ``edge_setback_m`` ÷ outline) × usable fraction × category factor; capacity [kWp] =
-        usable area × module-to-roof ratio × module efficiency × 1 kW/m²; annual [kWh/yr] =
-        capacity × specific yield × shading factor.
+        the plane gets PV), ``shading_source``, ``unshaded_kwh`` [kWh/yr, the whole usable area
+        without shading] and ``geometry``.  Usable area [m²] = sloped area × (outline set back by
+        ``edge_setback_m`` ÷ outline) × usable fraction × category factor × share kept by
+        shading; capacity [kWp] = usable area × module-to-roof ratio × module efficiency ×
+        1 kW/m²; annual [kWh/yr] = capacity × specific yield × shading factor.
     """
     params = params or rooftop.pv_params()
     n = len(planes)
     pos = planes["building"].to_numpy(dtype=np.int64)
     tilt = planes["tilt"].to_numpy(dtype=float)
     az = planes["azimuth"].to_numpy(dtype=float)
-    pitched = tilt > 0
-    module_tilt = np.where(pitched, tilt, params.flat_tilt)
-    module_az = np.where(pitched, np.nan_to_num(az, nan=180.0), params.flat_azimuth)
+    pitched, module_tilt, module_az = _module_orientation(planes, params)
     spec_yield = np.full(n, np.nan)
     if n:
         spec_yield, _ = rooftop._class_yields(pitched, module_tilt, module_az, params,
@@ -759,14 +892,19 @@ def plane_potential(planes: gpd.GeoDataFrame, buildings: pd.DataFrame, *,
     fraction = np.where(pitched, params.usable_fraction_pitched, params.usable_fraction_flat)
     area = planes["area_m2"].to_numpy(dtype=float)
     gross = area * kept * fraction * factor
-    shading = plane_shading(planes, irradiance=irradiance, params=params)
+    shade = plane_shade(planes, irradiance=irradiance, params=params, dsm=dsm, weather=weather)
+    shading = shade.factor
+    kept = gross * shade.keep  # sample points below min_shading_factor take their share out
     north = pitched & (rooftop._angle_from_north(module_az) <= params.north_band_deg)
     reason = np.select([north, gross < params.min_usable_area_m2,
-                        shading < params.min_shading_factor],
+                        kept < params.min_usable_area_m2],
                        ["north-facing", "roof too small", "shaded"], default="")
-    usable = np.where(reason == "", gross, 0.0)
+    usable = np.where(reason == "", kept, 0.0)
     capacity = usable * ratio * params.module_efficiency
     annual = capacity * np.nan_to_num(spec_yield) * shading
+    # what the plane would give with no shading by neighbours (its whole usable area)
+    unshaded = (np.where(np.isin(reason, ("", "shaded")), gross, 0.0) * ratio
+                * params.module_efficiency * np.nan_to_num(spec_yield))
     ids = (buildings["id"].astype("string").to_numpy(dtype=object)[pos]
            if "id" in buildings.columns else pos.astype(str))
     out = pd.DataFrame({
@@ -776,7 +914,9 @@ def plane_potential(planes: gpd.GeoDataFrame, buildings: pd.DataFrame, *,
         "capacity_kwp": capacity, "specific_yield_kwh_kwp": spec_yield,
         "shading_factor": shading, "annual_kwh": annual,
         "module_tilt": module_tilt, "module_azimuth": module_az,
-        "reason": pd.array(reason, dtype="string"), "building": pos,
+        "reason": pd.array(reason, dtype="string"),
+        "shading_source": pd.array(shade.source, dtype="string"), "unshaded_kwh": unshaded,
+        "building": pos,
     })
     return gpd.GeoDataFrame(out, geometry=planes.geometry.array.copy(), crs=planes.crs)
 
@@ -792,7 +932,9 @@ def buildings_from_planes(pv: gpd.GeoDataFrame, planes: pd.DataFrame, *,
     planes in proportion to their capacity, so that the sums hold); ``specific_yield_kwh_kwp`` and
     ``shading_factor`` the capacity-weighted means; ``roof_type``, ``roof_tilt``, ``roof_azimuth``
     those of the largest plane; ``module_tilt`` and ``module_azimuth`` those of the plane with the
-    largest capacity.  Other buildings keep their footprint-based figures.  Adds ``roof_planes``
+    largest capacity; ``shading_source`` that of the largest plane; ``unshaded_kwh`` the planes'
+    sum (existing PV taken off their unshaded capacity) and ``shading_loss_kwh`` = unshaded −
+    annual.  Other buildings keep their footprint-based figures.  Adds ``roof_planes``
     (number of planes).
 
     Parameters
@@ -871,9 +1013,32 @@ def buildings_from_planes(pv: gpd.GeoDataFrame, planes: pd.DataFrame, *,
     roof_type = out["roof_type"].astype("string").to_numpy(dtype=object).copy()
     roof_type[lb] = np.where(tilt_l > 0, "pitched", "flat")
     out["roof_type"] = pd.array(roof_type, dtype="string")
+    if "shading_source" in planes.columns:
+        source = out["shading_source"].astype("string").to_numpy(dtype=object).copy()
+        source[lb] = largest["shading_source"].astype("string").to_numpy(dtype=object)
+        out["shading_source"] = pd.array(source, dtype="string")
+    if "unshaded_kwh" in planes.columns:
+        unshaded = _unshaded_after_existing(planes, pv_kw, pos, n)
+        out["unshaded_kwh"] = np.where(has, unshaded, out["unshaded_kwh"].to_numpy(dtype=float))
+        out["shading_loss_kwh"] = np.where(
+            has, np.maximum(unshaded - annual, 0.0), out["shading_loss_kwh"].to_numpy(dtype=float))
     out["existing_pv_m2"] = np.where(has, np.minimum(
         out["existing_pv_m2"].to_numpy(dtype=float), roof), out["existing_pv_m2"].to_numpy(dtype=float))
     return out, planes
+
+
+def _unshaded_after_existing(planes: pd.DataFrame, pv_kw: np.ndarray, pos: np.ndarray, n: int
+                             ) -> np.ndarray:
+    """Unshaded energy per building [kWh/yr]: its planes' sum, existing PV [kWp] taken off their
+    unshaded capacity in proportion (as the footprint model takes it off the unshaded area)."""
+    energy = planes["unshaded_kwh"].to_numpy(dtype=float)
+    yld = planes["specific_yield_kwh_kwp"].to_numpy(dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cap = np.where(yld > 0, energy / yld, 0.0)
+    cap_b = np.bincount(pos, cap, n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        keep_b = np.where(cap_b > 0, np.clip(1 - pv_kw / cap_b, 0, 1), 0.0)
+    return np.bincount(pos, energy, n) * keep_b
 
 
 def _existing_pv_off(planes: pd.DataFrame, pv_kw: np.ndarray, pos: np.ndarray, n: int
@@ -954,9 +1119,10 @@ def roof_planes(buildings: gpd.GeoDataFrame, pv: gpd.GeoDataFrame,
     params = params or rooftop.pv_params()
     geo = segment_planes(buildings.geometry, dsm, dem=dem, min_plane_m2=params.min_plane_m2)
     planes = plane_potential(geo, buildings, params=params, weather=weather,
-                             irradiance=irradiance, known_yields=known_yields)
+                             irradiance=irradiance, known_yields=known_yields, dsm=dsm)
     pv, planes = buildings_from_planes(pv, planes, grid_co2_t_per_mwh=grid_co2_t_per_mwh,
                                        coal_gce_per_kwh=coal_gce_per_kwh)
-    layer = planes[[*PLANE_COLUMNS, "module_tilt", "module_azimuth", "reason", "geometry"]]
+    layer = planes[[*PLANE_COLUMNS, "module_tilt", "module_azimuth", "reason", "shading_source",
+                    "geometry"]]
     return pv, gpd.GeoDataFrame(layer.reset_index(drop=True), geometry="geometry",
                                 crs=planes.crs)

@@ -859,32 +859,84 @@ def _shading(roof: _Roofs, planes: _Planes, buildings: gpd.GeoDataFrame, params:
         weather = solar.climate_model(lat, lon)
     rh = _roof_horizons(roof, todo, buildings, params, obstacles=obstacles, dsm=dsm, dem=dem)
     rows = np.flatnonzero(todo)[rh.owner]  # the building of each point
-    tstep, astep = params.tilt_step_deg, params.azimuth_step_deg
-    tilt_c = np.clip(np.round(planes.module_tilt / tstep) * tstep, 0.0, 90.0)
-    az_a = np.mod(np.round(planes.module_az / astep) * astep, 360.0)
-    az_b = np.mod(np.round(planes.az_b / astep) * astep, 360.0)
     b_pts = planes.gable[rows]
-    tilt_pts = np.concatenate([tilt_c[rows], tilt_c[rows][b_pts]])
-    az_pts = np.concatenate([az_a[rows], az_b[rows][b_pts]])
+    tilt_pts = np.concatenate([planes.module_tilt[rows], planes.module_tilt[rows][b_pts]])
+    az_pts = np.concatenate([planes.module_az[rows], planes.az_b[rows][b_pts]])
     hor = np.concatenate([rh.horizon_deg, rh.horizon_deg[b_pts]])
-    f = horizon.point_shading_factors(hor, tilt_pts, az_pts, weather,
-                                      params=params.solar(params.mount_flat))
+    f = point_factors(hor, tilt_pts, az_pts, weather, params)
     n_pts = len(rows)
     for plane, (f_pts, owners) in {"a": (f[:n_pts], rows),
                                    "b": (f[n_pts:], rows[b_pts])}.items():
-        total = np.bincount(owners, minlength=n).astype(float)
-        ok = f_pts >= params.min_shading_factor
-        kept = np.bincount(owners, weights=ok, minlength=n)
-        sum_all = np.bincount(owners, weights=f_pts, minlength=n)
-        sum_kept = np.bincount(owners, weights=f_pts * ok, minlength=n)
-        has = total > 0
-        with np.errstate(invalid="ignore", divide="ignore"):
-            factor = np.where(kept > 0, sum_kept / kept, sum_all / total)
-            keep = kept / total
+        factor, keep, has = shading_by_roof(f_pts, owners, n, params.min_shading_factor)
         getattr(shade, f"factor_{plane}")[has] = factor[has]
         getattr(shade, f"keep_{plane}")[has] = keep[has]
     shade.source[todo] = source
     return shade
+
+
+def point_factors(horizon_deg: np.ndarray, tilt: np.ndarray, azimuth: np.ndarray,
+                  weather: tuple[pd.DataFrame, dict], params: PVParams) -> np.ndarray:
+    """Shading factor [-] of sample points on module planes, orientations in classes.
+
+    Tilt and azimuth [°] are rounded to the classes of the yields (``tilt_step_deg``,
+    ``azimuth_step_deg``), so that the sky is summed once per class
+    (:func:`gis.horizon.point_shading_factors`).
+    """
+    tstep, astep = params.tilt_step_deg, params.azimuth_step_deg
+    tilt_c = np.clip(np.round(np.asarray(tilt, float) / tstep) * tstep, 0.0, 90.0)
+    az_c = np.mod(np.round(np.asarray(azimuth, float) / astep) * astep, 360.0)
+    return horizon.point_shading_factors(horizon_deg, tilt_c, az_c, weather,
+                                         params=params.solar(params.mount_flat))
+
+
+def shading_by_roof(factors: np.ndarray, owner: np.ndarray, n: int, min_shading_factor: float
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sample-point shading factors gathered per roof (or roof plane).
+
+    Points below ``min_shading_factor`` take their share of the roof out of the usable area.
+
+    Parameters
+    ----------
+    factors : numpy.ndarray
+        Shading factor of each point [-].
+    owner : numpy.ndarray
+        Position (0..n-1) of each point's roof.
+    n : int
+        Number of roofs.
+    min_shading_factor : float
+        Points below it are not usable [-].
+
+    Returns
+    -------
+    factor : numpy.ndarray
+        Mean factor of the points kept; of all points where none is kept [-].
+    keep : numpy.ndarray
+        Share of the points kept [-].
+    has : numpy.ndarray
+        Roofs with at least one point (the others: NaN in ``factor`` and ``keep``).
+
+    Examples
+    --------
+    >>> f, k, h = shading_by_roof(np.array([1.0, 0.5, 0.9, 0.4]), np.array([0, 0, 1, 2]), 4, 0.7)
+    >>> f.tolist()[:3], k.tolist()[:3], h.tolist()
+    ([1.0, 0.9, 0.4], [0.5, 1.0, 0.0], [True, True, True, False])
+    """
+    total = np.bincount(owner, minlength=n).astype(float)
+    ok = factors >= min_shading_factor
+    kept = np.bincount(owner, weights=ok, minlength=n)
+    sum_all = np.bincount(owner, weights=factors, minlength=n)
+    sum_kept = np.bincount(owner, weights=factors * ok, minlength=n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        factor = np.where(kept > 0, sum_kept / kept, sum_all / total)
+        keep = kept / total
+    return factor, keep, total > 0
+
+
+def horizon_options(params: PVParams) -> dict[str, Any]:
+    """Keyword arguments of :func:`gis.horizon.roof_horizons` from the ``[pv]`` settings."""
+    return {"res": params.surface_resolution_m, "sectors": int(params.horizon_sectors),
+            "max_distance_m": params.horizon_distance_m, "spacing_m": params.shading_grid_m,
+            "inset_m": params.edge_setback_m, "max_points": int(params.shading_max_points)}
 
 
 def _roof_horizons(roof: _Roofs, todo: np.ndarray, buildings: gpd.GeoDataFrame,
@@ -901,10 +953,7 @@ def _roof_horizons(roof: _Roofs, todo: np.ndarray, buildings: gpd.GeoDataFrame,
         obs_tops = np.where(np.isfinite(obs_tops), obs_tops, storey)
     return horizon.roof_horizons(
         roof.geoms[todo], roof_tops=tops[todo], obstacles=obs_geoms, obstacle_tops=obs_tops,
-        dsm=dsm, dem=dem, crs=buildings.crs, res=params.surface_resolution_m,
-        sectors=int(params.horizon_sectors), max_distance_m=params.horizon_distance_m,
-        spacing_m=params.shading_grid_m, inset_m=params.edge_setback_m,
-        max_points=int(params.shading_max_points))
+        dsm=dsm, dem=dem, crs=buildings.crs, **horizon_options(params))
 
 
 def shading_summary(pv: pd.DataFrame, params: PVParams, buildings: pd.DataFrame | None = None
