@@ -635,6 +635,19 @@ def _visible_sky(integrals: np.ndarray, cls: np.ndarray, horizon_deg: np.ndarray
     return out
 
 
+def _orientation_classes(horizon_deg, tilt, azimuth) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Horizons as an (n, sectors) array, the distinct (tilt, azimuth) pairs and each point's pair.
+
+    ``tilt`` and ``azimuth`` are one value for every point or one per point.
+    """
+    horizon_deg = np.atleast_2d(np.asarray(horizon_deg, dtype=float))
+    n = horizon_deg.shape[0]
+    tilt = np.broadcast_to(np.asarray(tilt, float), (n,))
+    azimuth = np.broadcast_to(np.asarray(azimuth, float), (n,))
+    classes, cls = np.unique(np.stack([tilt, azimuth], axis=1), axis=0, return_inverse=True)
+    return horizon_deg, classes, cls.ravel()
+
+
 def sky_view_factor(horizon_deg: np.ndarray, tilt: Any, azimuth: Any) -> np.ndarray:
     """Sky-view factor of a tilted plane: isotropic sky seen with the horizon ÷ without.
 
@@ -659,16 +672,12 @@ def sky_view_factor(horizon_deg: np.ndarray, tilt: Any, azimuth: Any) -> np.ndar
     >>> float(sky_view_factor(np.zeros((1, 36)), 30.0, 180.0)[0])
     1.0
     """
-    horizon_deg = np.atleast_2d(np.asarray(horizon_deg, dtype=float))
-    n, sectors = horizon_deg.shape
-    tilt = np.broadcast_to(np.asarray(tilt, float), (n,))
-    azimuth = np.broadcast_to(np.asarray(azimuth, float), (n,))
-    classes, cls = np.unique(np.stack([tilt, azimuth], axis=1), axis=0, return_inverse=True)
-    cls = cls.ravel()
+    horizon_deg, classes, cls = _orientation_classes(horizon_deg, tilt, azimuth)
+    sectors = horizon_deg.shape[1]
     integrals = _svf_integrals(classes[:, 0], classes[:, 1], sectors)
     seen = _visible_sky(integrals, cls, horizon_deg)
     full = _visible_sky(integrals, cls, np.zeros_like(horizon_deg))
-    return np.divide(seen, full, out=np.ones(n), where=full > 0)
+    return np.divide(seen, full, out=np.ones(len(horizon_deg)), where=full > 0)
 
 
 @dataclass(frozen=True)
@@ -807,10 +816,7 @@ def point_shading_factors(horizon_deg: np.ndarray, tilt: Any, azimuth: Any,
     >>> round(float(point_shading_factors(south_wall, 25.0, 180.0, weather)[0]), 2)
     0.42
     """
-    horizon_deg = np.atleast_2d(np.asarray(horizon_deg, dtype=float))
-    n, sectors = horizon_deg.shape
-    tilt = np.broadcast_to(np.asarray(tilt, float), (n,))
-    azimuth = np.broadcast_to(np.asarray(azimuth, float), (n,))
-    classes, cls = np.unique(np.stack([tilt, azimuth], axis=1), axis=0, return_inverse=True)
-    table = sky_table(weather, classes[:, 0], classes[:, 1], sectors=sectors, params=params)
-    return table_shading_factors(table, cls.ravel(), horizon_deg)
+    horizon_deg, classes, cls = _orientation_classes(horizon_deg, tilt, azimuth)
+    table = sky_table(weather, classes[:, 0], classes[:, 1], sectors=horizon_deg.shape[1],
+                      params=params)
+    return table_shading_factors(table, cls, horizon_deg)
