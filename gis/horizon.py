@@ -61,6 +61,9 @@ POINT_OFFSET_M = 0.25
 STEP_GROWTH = 0.02
 #: Cells per side of the blocks whose maxima let a ray skip what cannot rise above its horizon.
 BLOCK = 16
+BLOCK_SHIFT = 4  # log2(BLOCK)
+#: Levels of blocks above the smallest: 32, 64, 128 and 256 = BLOCK² cells a side.
+SKIP_LEVELS = 4
 #: Elevation grid of the sky-view integral [°].
 _SVF_GRID = np.linspace(0.0, 90.0, 361)
 
@@ -190,15 +193,20 @@ def lod1_surface(footprints: Any, tops: np.ndarray, bounds: tuple[float, float, 
 @njit(cache=True)
 def _burn(z, left, top, res, edges, start, heights):  # pragma: no cover
     nrow, ncol = z.shape
+    most = 2
+    for p in range(start.shape[0] - 1):
+        most = max(most, start[p + 1] - start[p])
+    xs = np.empty(most)  # one buffer for the crossings of every row of every footprint
     for p in range(start.shape[0] - 1):
         a, b = start[p], start[p + 1]
         if b <= a:
             continue
-        ymin = min(edges[a:b, 1].min(), edges[a:b, 3].min())
-        ymax = max(edges[a:b, 1].max(), edges[a:b, 3].max())
+        ymin, ymax = np.inf, -np.inf
+        for e in range(a, b):
+            ymin = min(ymin, edges[e, 1], edges[e, 3])
+            ymax = max(ymax, edges[e, 1], edges[e, 3])
         r0 = max(0, int(math.floor((top - ymax) / res - 0.5)))
         r1 = min(nrow - 1, int(math.ceil((top - ymin) / res - 0.5)))
-        xs = np.empty(b - a)
         h = heights[p]
         for r in range(r0, r1 + 1):
             yc = top - (r + 0.5) * res
@@ -207,14 +215,16 @@ def _burn(z, left, top, res, edges, start, heights):  # pragma: no cover
                 y1, y2 = edges[e, 1], edges[e, 3]
                 if (y1 <= yc < y2) or (y2 <= yc < y1):
                     x1, x2 = edges[e, 0], edges[e, 2]
-                    xs[m] = x1 + (yc - y1) * (x2 - x1) / (y2 - y1)
+                    x = x1 + (yc - y1) * (x2 - x1) / (y2 - y1)
+                    k = m  # insertion sort: a row crosses a footprint a few times
+                    while k > 0 and xs[k - 1] > x:
+                        xs[k] = xs[k - 1]
+                        k -= 1
+                    xs[k] = x
                     m += 1
-            if m < 2:
-                continue
-            cross = np.sort(xs[:m])
             for k in range(0, m - 1, 2):
-                c0 = max(0, int(math.ceil((cross[k] - left) / res - 0.5)))
-                c1 = min(ncol - 1, int(math.floor((cross[k + 1] - left) / res - 0.5)))
+                c0 = max(0, int(math.ceil((xs[k] - left) / res - 0.5)))
+                c1 = min(ncol - 1, int(math.floor((xs[k + 1] - left) / res - 0.5)))
                 for c in range(c0, c1 + 1):
                     if z[r, c] < h:
                         z[r, c] = h
@@ -362,41 +372,90 @@ def sector_azimuths(sectors: int) -> np.ndarray:
 
 def _block_max(z: np.ndarray, block: int) -> np.ndarray:
     """Maximum of each ``block × block`` block of cells (−inf where a block holds no data)."""
-    nr, nc = z.shape
-    pr, pc = -nr % block, -nc % block
-    if pr or pc or np.isnan(z).any():
-        z = np.pad(np.where(np.isnan(z), -np.inf, z), ((0, pr), (0, pc)),
-                   constant_values=-np.inf)
-    return z.reshape(z.shape[0] // block, block, z.shape[1] // block, block).max(axis=(1, 3))
-
-
-@njit(cache=True, inline="always")
-def _to_exit(u, v, dx, dy, size, res):  # pragma: no cover
-    """Distance [m] along the ray from cell coordinates (u, v) out of its block of ``size``."""
-    bc, br = math.floor(u / size), math.floor(v / size)
-    t = 1e30
-    if dx > 1e-12:
-        t = min(t, ((bc + 1) * size - u) * res / dx)
-    elif dx < -1e-12:
-        t = min(t, (bc * size - u) * res / dx)
-    if dy < -1e-12:
-        t = min(t, ((br + 1) * size - v) * res / -dy)
-    elif dy > 1e-12:
-        t = min(t, (br * size - v) * res / -dy)
-    return t + 1e-6 * res
+    out = np.full((-(-z.shape[0] // block), -(-z.shape[1] // block)), -np.inf, dtype=np.float32)
+    _block_max_kernel(np.ascontiguousarray(z, dtype=np.float32), block, out)
+    return out
 
 
 @njit(parallel=True, cache=True)
-def _horizon_kernel(z, bz, bz2, left, top, res, px, py, pz, dir_x, dir_y, max_d, zmax,
+def _block_max_kernel(z, block, out):  # pragma: no cover
+    """One pass over the cells, in parallel over rows of blocks; NaN cells are skipped."""
+    nrow, ncol = z.shape
+    for br in prange(out.shape[0]):
+        for r in range(br * block, min(nrow, (br + 1) * block)):
+            for c in range(ncol):
+                v = z[r, c]
+                if v > out[br, c // block]:  # False for NaN
+                    out[br, c // block] = v
+
+
+@njit(cache=True, inline="always")
+def _to_exit(u, v, bc, br, rdx, rdy, size):  # pragma: no cover
+    """Distance [m] along the ray from cell coordinates (u, v) out of its block (``bc``, ``br``)
+    of ``size`` cells; ``rdx``, ``rdy``: cell size ÷ the ray's direction (0: parallel)."""
+    t = 1e30
+    if rdx > 0:
+        t = min(t, ((bc + 1) * size - u) * rdx)
+    elif rdx < 0:
+        t = min(t, (bc * size - u) * rdx)
+    if rdy < 0:
+        t = min(t, ((br + 1) * size - v) * -rdy)
+    elif rdy > 0:
+        t = min(t, (br * size - v) * -rdy)
+    return t
+
+
+def _pyramid(z: np.ndarray, levels: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Max-pyramid of a height raster: level 0 the raster, level ``L`` the maximum of each
+    ``2^L × 2^L`` block of its cells (−inf where a block holds no data).
+
+    Returns the levels flattened one after the other, each level's offset (and the end) and
+    columns.
+    """
+    rows, cols = [z.shape[0]], [z.shape[1]]
+    for _ in range(levels):
+        rows.append(-(-rows[-1] // 2))
+        cols.append(-(-cols[-1] // 2))
+    rows_a, cols_a = np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64)
+    offset = np.concatenate([[0], np.cumsum(rows_a * cols_a)]).astype(np.int64)
+    flat = np.empty(offset[-1], dtype=np.float32)
+    flat[: z.size] = z.ravel()
+    _pool_levels(flat, offset, rows_a, cols_a)
+    return flat, offset, cols_a
+
+
+@njit(parallel=True, cache=True)
+def _pool_levels(flat, offset, rows, cols):  # pragma: no cover
+    for level in range(1, offset.shape[0] - 1):
+        src, dst = offset[level - 1], offset[level]
+        nr, nc, mc = rows[level - 1], cols[level - 1], cols[level]
+        for r in prange(rows[level]):
+            for c in range(mc):
+                m = -np.inf
+                for rr in range(2 * r, min(nr, 2 * r + 2)):
+                    for cc in range(2 * c, min(nc, 2 * c + 2)):
+                        v = flat[src + rr * nc + cc]
+                        if v > m:  # False for NaN
+                            m = v
+                flat[dst + r * mc + c] = m
+
+
+@njit(parallel=True, cache=True)
+def _horizon_kernel(z, flat, offset, cols, left, top, res, px, py, pz, dir_x, dir_y, max_d, zmax,
                     out):  # pragma: no cover
     nrow, ncol = z.shape
-    nb, nb2 = BLOCK, BLOCK * BLOCK
+    eps = 1e-6 * res
+    top_level = offset.shape[0] - 2
     for p in prange(px.shape[0]):
         rise = zmax - pz[p]
+        eye = pz[p]
         for s in range(dir_x.shape[0]):
             best = 0.0
             dx, dy = dir_x[s], dir_y[s]
+            rdx = res / dx if abs(dx) > 1e-12 else 0.0
+            rdy = res / dy if abs(dy) > 1e-12 else 0.0
             d = 0.5 * res
+            level = 0
             while d <= max_d:
                 if d * best >= rise:
                     break  # no cell can rise above the angle found
@@ -406,16 +465,21 @@ def _horizon_kernel(z, bz, bz2, left, top, res, px, py, pz, dir_x, dir_y, max_d,
                 row = int(math.floor(v))
                 if col < 0 or row < 0 or col >= ncol or row >= nrow:
                     break
-                # nothing in a block rises above the horizon found: go to its far side
-                if bz2[row // nb2, col // nb2] - pz[p] <= best * d:
-                    d += _to_exit(u, v, dx, dy, nb2, res)
+                sh = BLOCK_SHIFT + level
+                bc, br = col >> sh, row >> sh
+                if flat[offset[level] + br * cols[level] + bc] - eye <= best * d:
+                    # nothing in the block rises above the horizon found: go to its far side,
+                    # and try the next block one level coarser
+                    d += _to_exit(u, v, bc, br, rdx, rdy, 1 << sh) + eps
+                    if level < top_level:
+                        level += 1
                     continue
-                if bz[row // nb, col // nb] - pz[p] <= best * d:
-                    d += _to_exit(u, v, dx, dy, nb, res)
+                if level > 0:  # something in it might: look at the finer block on the ray
+                    level -= 1
                     continue
                 val = z[row, col]
                 if val == val:  # not NaN
-                    tan = (val - pz[p]) / d
+                    tan = (val - eye) / d
                     if tan > best:
                         best = tan
                 d += max(0.5 * res, STEP_GROWTH * d)
@@ -457,9 +521,9 @@ def horizon_angles(surface: Surface, x: np.ndarray, y: np.ndarray, z: np.ndarray
     out = np.zeros((len(x), sectors), dtype=np.float64)
     if len(x):
         zz = np.ascontiguousarray(surface.z, dtype=np.float32)
-        zmax = float(np.nanmax(zz)) if np.isfinite(zz).any() else -np.inf
-        bz = _block_max(zz, BLOCK)
-        _horizon_kernel(zz, bz, _block_max(bz, BLOCK), float(surface.left), float(surface.top),
+        flat, offset, cols = _pyramid(_block_max(zz, BLOCK), SKIP_LEVELS)
+        zmax = float(flat[offset[-2]:].max())
+        _horizon_kernel(zz, flat, offset, cols, float(surface.left), float(surface.top),
                         float(surface.res), np.ascontiguousarray(x, dtype=np.float64),
                         np.ascontiguousarray(y, dtype=np.float64),
                         np.ascontiguousarray(z, dtype=np.float64), np.sin(az), np.cos(az),
@@ -624,15 +688,54 @@ def _svf_integrals(tilt: np.ndarray, azimuth: np.ndarray, sectors: int) -> np.nd
 
 
 def _visible_sky(integrals: np.ndarray, cls: np.ndarray, horizon_deg: np.ndarray) -> np.ndarray:
+    """Isotropic sky [sr-weighted] each point sees above its horizon (compiled, per point)."""
     out = np.zeros(len(cls))
-    step = _SVF_GRID[1] - _SVF_GRID[0]
-    for s in range(horizon_deg.shape[1]):  # sectors, each vectorised over points
-        h = np.clip(horizon_deg[:, s].astype(float), 0.0, 90.0)
-        k = np.minimum((h / step).astype(np.int64), len(_SVF_GRID) - 2)
-        frac = h / step - k
-        lo, hi = integrals[cls, s, k], integrals[cls, s, k + 1]
-        out += lo + (hi - lo) * frac
+    if len(cls):
+        _visible_sky_kernel(integrals, np.ascontiguousarray(cls, dtype=np.int64),
+                            np.ascontiguousarray(horizon_deg, dtype=np.float64),
+                            float(_SVF_GRID[1] - _SVF_GRID[0]), out)
     return out
+
+
+@njit(cache=True, inline="always")
+def _sky_above(integrals, c, s, h, step):  # pragma: no cover
+    """The integral of class ``c``, sector ``s`` above elevation ``h`` [°] (interpolated)."""
+    h = min(max(h, 0.0), 90.0)
+    k = min(int(h / step), integrals.shape[2] - 2)
+    frac = h / step - k
+    lo, hi = integrals[c, s, k], integrals[c, s, k + 1]
+    return lo + (hi - lo) * frac
+
+
+@njit(parallel=True, cache=True)
+def _visible_sky_kernel(integrals, cls, hor, step, out):  # pragma: no cover
+    for p in prange(cls.shape[0]):
+        acc = 0.0
+        for s in range(hor.shape[1]):  # sectors in order: the same sum as sector by sector
+            acc += _sky_above(integrals, cls[p], s, hor[p, s], step)
+        out[p] = acc
+
+
+@njit(parallel=True, cache=True)
+def _direct_kernel(seg, elevation, prefix, cls, hor, out):  # pragma: no cover
+    """Beam + circumsolar [Wh/m²] of the hours whose sun stands above each sector's horizon."""
+    for p in prange(cls.shape[0]):
+        c = cls[p]
+        acc = 0.0
+        for s in range(seg.shape[0] - 1):
+            a, b = seg[s], seg[s + 1]
+            if b == a:
+                continue
+            h = hor[p, s]
+            lo, hi = a, b  # first hour whose elevation is above h (searchsorted, side right)
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if elevation[mid] <= h:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            acc += prefix[c, b] - prefix[c, lo]
+        out[p] = acc
 
 
 def _orientation_classes(horizon_deg, tilt, azimuth) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -676,7 +779,8 @@ def sky_view_factor(horizon_deg: np.ndarray, tilt: Any, azimuth: Any) -> np.ndar
     sectors = horizon_deg.shape[1]
     integrals = _svf_integrals(classes[:, 0], classes[:, 1], sectors)
     seen = _visible_sky(integrals, cls, horizon_deg)
-    full = _visible_sky(integrals, cls, np.zeros_like(horizon_deg))
+    full = _visible_sky(integrals, np.arange(len(classes)),
+                        np.zeros((len(classes), sectors)))[cls]  # once per class
     return np.divide(seen, full, out=np.ones(len(horizon_deg)), where=full > 0)
 
 
@@ -763,16 +867,16 @@ def shaded_irradiation(table: SkyTable, cls: np.ndarray, horizon_deg: np.ndarray
     if horizon_deg.shape[1] != table.sectors:
         raise ValueError(f"horizons have {horizon_deg.shape[1]} sectors, the table "
                          f"{table.sectors}")
-    cls = np.asarray(cls, dtype=np.int64)
+    cls = np.ascontiguousarray(cls, dtype=np.int64)
+    horizon_deg = np.ascontiguousarray(horizon_deg)
     direct = np.zeros(len(cls))
-    for s in range(table.sectors):  # sectors, each vectorised over points
-        a, b = table.seg[s], table.seg[s + 1]
-        if b == a:
-            continue
-        below = np.searchsorted(table.elevation[a:b], horizon_deg[:, s], side="right")
-        direct += table.direct_prefix[cls, b] - table.direct_prefix[cls, a + below]
+    if len(cls):
+        _direct_kernel(np.asarray(table.seg, dtype=np.int64), table.elevation,
+                       np.ascontiguousarray(table.direct_prefix), cls, horizon_deg, direct)
     seen = _visible_sky(table.svf_integrals, cls, horizon_deg)
-    full = _visible_sky(table.svf_integrals, cls, np.zeros_like(horizon_deg))
+    # the sky without a horizon is the same for every point of a class: once per class
+    classes = np.arange(len(table.tilt))
+    full = _visible_sky(table.svf_integrals, classes, np.zeros((len(classes), table.sectors)))[cls]
     svf = np.divide(seen, full, out=np.ones(len(cls)), where=full > 0)
     return direct + table.diffuse[cls] * svf + table.ground[cls]
 
@@ -781,7 +885,8 @@ def table_shading_factors(table: SkyTable, cls: np.ndarray, horizon_deg: np.ndar
                           ) -> np.ndarray:
     """Shading factor [-] of points: shaded ÷ unshaded (zero horizon) irradiation of their class."""
     shaded = shaded_irradiation(table, cls, horizon_deg)
-    free = shaded_irradiation(table, cls, np.zeros_like(horizon_deg, dtype=float))
+    classes = np.arange(len(table.tilt))  # the unshaded sum is one per class
+    free = shaded_irradiation(table, classes, np.zeros((len(classes), table.sectors)))[cls]
     return np.clip(np.divide(shaded, free, out=np.ones(len(cls)), where=free > 0), 0.0, 1.0)
 
 
