@@ -214,6 +214,58 @@ def test_lod1_horizon_agrees_with_exact_ray_casting(weather):
     assert same / total >= 0.99
 
 
+def test_far_horizons_agree_with_exact_ray_casting_weighted_by_the_beam(weather):
+    # a wider, taller random city (600 m, up to 90 m): sun-hours classified as an exact ray
+    # casting does, and the year's beam + circumsolar on a horizontal roof classified the same
+    # way: the search floor (beyond SEARCH_FLOOR_FROM_M, nothing lower than 2°) only changes
+    # hours whose sun stands that low (0.99835 of the beam before and after it)
+    rng = np.random.default_rng(5)
+    n = 40
+    cx, cy = rng.uniform(0, 600, n), rng.uniform(0, 600, n)
+    w, d, ang = rng.uniform(8, 40, n), rng.uniform(8, 25, n), rng.uniform(0, 90, n)
+    rect = shapely.box(-w / 2, -d / 2, w / 2, d / 2)
+    geoms = np.array([shapely.affinity.translate(shapely.affinity.rotate(r, a), X0 + x, Y0 + y)
+                      for r, a, x, y in zip(rect, ang, cx, cy, strict=True)])
+    parts = shapely.get_parts(shapely.union_all(geoms))
+    tops = rng.uniform(3, 90, len(parts))
+    tops[: len(parts) // 2] = rng.uniform(3, 9, len(parts) // 2)
+    low = np.flatnonzero(tops < 9)
+    rh = horizon.roof_horizons(parts[low], roof_tops=tops[low], obstacles=parts,
+                               obstacle_tops=tops, sectors=72, max_points=4)
+    pick = rng.choice(len(rh.x), size=min(24, len(rh.x)), replace=False)
+    sky = solar.poa_components(*weather, [0.0], [180.0])
+    el, az = sky["sun_elevation"], sky["sun_azimuth"]
+    beam = sky["beam"][0] + sky["circumsolar"][0]
+    sector = np.mod(np.round(az / 5.0), 72).astype(int)
+    same = total = 0
+    beam_same = beam_total = 0.0
+    for k in pick:  # sample points
+        engine = el <= rh.horizon_deg[k][sector]
+        agree = engine == exact_blocked(rh.x[k], rh.y[k], rh.z[k], el, az, parts, tops)
+        same += int(agree.sum())
+        total += len(el)
+        beam_same += float(beam[agree].sum())
+        beam_total += float(beam.sum())
+    assert same / total >= 0.985
+    assert beam_same / beam_total >= 0.9983
+
+
+def test_obstacles_below_the_search_floor_are_not_searched():
+    # a 40 m deep slab 600 m south of an eye at ground level, seen at 1.5° or at 3°: that far
+    # (beyond SEARCH_FLOOR_FROM_M) nothing lower than SEARCH_FLOOR_DEG (2°) is searched (0°);
+    # above it the slab is found at its angle, to within the 2 % step of the ray there
+    assert horizon.SEARCH_FLOOR_DEG == 2.0 and horizon.SEARCH_FLOOR_FROM_M < 600.0
+    d = 600.0
+    for angle, expected in ((1.5, 0.0), (3.0, 3.0)):
+        top = d * math.tan(math.radians(angle))
+        s = horizon.lod1_surface([shapely.box(-300, -d - 40, 300, -d)], np.array([top]),
+                                 (-700, -700, 700, 700))
+        h = horizon.horizon_angles(s, np.array([0.5]), np.array([0.0]), np.array([0.0]),
+                                   sectors=4, max_distance_m=1000.0)[0]
+        assert h[[0, 1, 3]].tolist() == [0.0, 0.0, 0.0]  # north, east, west: open
+        assert h[2] == pytest.approx(expected, abs=0.07)  # south
+
+
 def test_low_roofs_north_of_a_tall_slab_match_an_independent_computation(weather):
     # a 60 m slab 100 m long; 10 m × 10 m roofs (3 m high) 15, 30 and 60 m north of it
     slab = box(0, 0, 100, 15)
