@@ -72,10 +72,10 @@ def case_pv(n: int, shading: str) -> dict:
     b = _inputs.buildings(n)
     weather = _weather(b)
     params = rooftop.pv_params(shading=shading)
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     pv = rooftop.pv_potential(b, params=params, weather=weather)
     wall = time.perf_counter() - t
-    out = {"wall_s": wall, "peak_mib": _peak_mib(),
+    out = {"wall_s": wall, "cpu_s": time.process_time() - cpu, "peak_mib": _peak_mib(),
            "annual_gwh": float(pv["annual_kwh"].sum() / 1e6),
            "unshaded_gwh": float(pv["unshaded_kwh"].sum() / 1e6),
            "shaded_roofs": int((pv["reason"] == "shaded").sum()),
