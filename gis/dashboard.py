@@ -132,7 +132,8 @@ def publish(out_dir: str | Path, *, pv, zones, landuse, candidates, streets,
             rollups: Mapping[str, pd.DataFrame] | None = None, offline: bool = False,
             files: Mapping[str, str | Path] | None = None,
             ground: Mapping[str, Any] | None = None,
-            network=None, roof_planes=None) -> dict[str, Path]:
+            network=None, roof_planes=None,
+            exported: Mapping[str, Any] | None = None) -> dict[str, Path]:
     """Write the maps, the report and the dashboard of a run.
 
     Parameters
@@ -154,6 +155,10 @@ def publish(out_dir: str | Path, *, pv, zones, landuse, candidates, streets,
         Drawn on the ecology map and summarised in the report.
     roof_planes : geopandas.GeoDataFrame, optional
         Roof planes (:func:`gis.planes.roof_planes`), drawn on the PV map.
+    exported : dict, optional
+        What the run's exports already made, reused by the maps' site panels instead of
+        formatting the rows again: ``sites`` (``gis.sites.select_sites(pv)``), ``sites.csv``
+        and ``afforestation.csv`` (paths of their ``.csv`` exports).
 
     Returns
     -------
@@ -164,18 +169,21 @@ def publish(out_dir: str | Path, *, pv, zones, landuse, candidates, streets,
     synthetic = bool(meta.get("synthetic"))
     project = str(meta.get("project", ""))
     written: dict[str, Path] = {}
+    exported = exported or {}
     if pv is not None and len(pv):
         m = maps.pv_map(pv, streets=streets, offline=offline, synthetic=synthetic,
                         max_buildings=int(meta.get("max_buildings_drawn") or 15_000),
                         title=f"{project} 屋顶光伏潜力 Rooftop PV potential",
                         ground=(ground or {}).get("sites"),
-                        roof_planes=roof_planes)
+                        roof_planes=roof_planes, sites=exported.get("sites"),
+                        sites_csv=exported.get("sites.csv"))
         written["pv_map"] = maps.save_map(m, out_dir / "pv_map.html", offline=offline)
     if zones is not None and len(zones) and landuse is not None:
         m = maps.ecology_map(zones, landuse, candidates, targets=_map_targets(scorecard),
                              max_parcels=int(meta.get("max_parcels_drawn") or 25_000),
                              offline=offline, synthetic=synthetic, network=network,
-                             title=f"{project} 生态屏障 Green ecological barrier")
+                             title=f"{project} 生态屏障 Green ecological barrier",
+                             candidates_csv=exported.get("afforestation.csv"))
         written["ecology_map"] = maps.save_map(m, out_dir / "ecology_map.html", offline=offline)
     written["report"] = write_report(out_dir, scorecard=scorecard, pv=pv, zones=zones,
                                      rollups=rollups, meta=meta, ground=ground,

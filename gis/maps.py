@@ -533,7 +533,9 @@ def pv_map(pv: gpd.GeoDataFrame, *, streets: gpd.GeoDataFrame | None = None, top
            title: str = "屋顶光伏潜力 Rooftop PV potential",
            ground: gpd.GeoDataFrame | None = None,
            site_panel: bool = True,
-           roof_planes: gpd.GeoDataFrame | None = None) -> folium.Map:
+           roof_planes: gpd.GeoDataFrame | None = None,
+           sites: gpd.GeoDataFrame | None = None,
+           sites_csv: str | Path | None = None) -> folium.Map:
     """The rooftop PV map: buildings by class, top sites, per-street potential, search.
 
     Parameters
@@ -568,6 +570,9 @@ def pv_map(pv: gpd.GeoDataFrame, *, streets: gpd.GeoDataFrame | None = None, top
         ``gis-planner sites`` writes them; :mod:`gis.sitepanel`).
     roof_planes : geopandas.GeoDataFrame, optional
         Roof planes from a surface model, drawn as one layer (:func:`roof_planes_layer`).
+    sites, sites_csv : optional
+        The ranked site list (``gis.sites.select_sites(pv)``) and its ``.csv`` export when
+        already made (a run's exports): the panel reuses them (:func:`gis.sitepanel.site_table`).
 
     Returns
     -------
@@ -607,7 +612,7 @@ def pv_map(pv: gpd.GeoDataFrame, *, streets: gpd.GeoDataFrame | None = None, top
     if site_panel:
         from gis import sitepanel
 
-        sitepanel.add_site_panel(m, sites_source)
+        sitepanel.add_site_panel(m, sites_source, ranked=sites, csv_file=sites_csv)
 
     if class_layers:
         _LayerSearch(class_layers, search_label="q",
@@ -937,7 +942,8 @@ def ecology_map(zones: gpd.GeoDataFrame, landuse: gpd.GeoDataFrame,
                 synthetic: bool = False, simplify_m: float = 1.0, max_parcels: int = 25_000,
                 landuse_grid_m: float = 250.0,
                 title: str = "生态屏障 Green ecological barrier",
-                site_panel: bool = True, network=None) -> folium.Map:
+                site_panel: bool = True, network=None,
+                candidates_csv: str | Path | None = None) -> folium.Map:
     """The ecology map: zones by blue-green share and forest coverage, land use, candidates.
 
     Parameters
@@ -969,6 +975,9 @@ def ecology_map(zones: gpd.GeoDataFrame, landuse: gpd.GeoDataFrame,
     network : gis.network.NetworkResult, optional
         Patches by dPC, corridors and their gaps, bridging candidates
         (:func:`gis.network.add_map_layers`).
+    candidates_csv : str or Path, optional
+        The candidates' ``.csv`` export when already written (``afforestation.csv``), reused by
+        the panel (:func:`gis.sitepanel.list_text`).
 
     Returns
     -------
@@ -988,7 +997,7 @@ def ecology_map(zones: gpd.GeoDataFrame, landuse: gpd.GeoDataFrame,
     if site_panel and candidates is not None and len(candidates):
         from gis import sitepanel
 
-        sitepanel.add_afforestation_panel(m, candidates)
+        sitepanel.add_afforestation_panel(m, candidates, csv_file=candidates_csv)
 
     if network is not None:
         from gis.network import add_map_layers
@@ -1162,9 +1171,11 @@ def _stable_ids(page: str) -> str:
     ids: dict[str, str] = {}
 
     def number(match: re.Match) -> str:
-        return ids.setdefault(match.group(0), f"{len(ids) + 1:032x}")
+        return "_" + ids.setdefault(match.group(1), f"{len(ids) + 1:032x}")
 
-    return re.sub(r"(?<=_)[0-9a-f]{32}(?![0-9a-f])", number, page)
+    # a pattern starting with the literal "_" is searched for that character first: five times
+    # as fast over a page of several MB as a look-behind
+    return re.sub(r"_([0-9a-f]{32})(?![0-9a-f])", number, page)
 
 
 def save_map(m: folium.Map, path: str | Path, *, offline: bool = False) -> Path:
