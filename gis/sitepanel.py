@@ -49,6 +49,7 @@ AFFORESTATION_ORDERS = {"rank": "排名 rank (suitability)", "area_ha": "面积 
 #: the map's own classes do not use (YlOrRd buildings and blue top sites; pink candidates).
 _RINGS = {"pv": ("#d4007f", "magenta", "品红"), "afforestation": ("#0050b4", "blue", "蓝")}
 
+_CONTROL_BYTES = bytes(range(32))
 _BLOCK = re.compile(r"<!--gp-site-data:(?P<key>[a-z]+)-->(?P<script><script>.*?</script>)"
                     r"<!--/gp-site-data-->", re.S)
 
@@ -76,8 +77,33 @@ GZIP_LEVEL = 1
 
 def _payload(table: Mapping) -> str:
     """JSON → gzip (no timestamp, so equal tables give equal pages) → base64."""
-    raw = json.dumps(table, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    raw = _table_json(table)
     return base64.b64encode(gzip.compress(raw, compresslevel=GZIP_LEVEL, mtime=0)).decode("ascii")
+
+
+def _table_json(table: Mapping) -> bytes:
+    """``json.dumps(table, ensure_ascii=False, separators=(",", ":"))`` as UTF-8, with the CSV
+    body (tens of MB) escaped by whole-buffer byte replacements instead of the encoder's scan
+    (UTF-8 multi-byte sequences hold no ASCII bytes, so replacing ASCII bytes is exact).
+
+    Examples
+    --------
+    >>> t = {"header": "a,b", "body": '1,"x\\\\y ""q"" \\t"\\n中', "renumber": True}
+    >>> _table_json(t) == json.dumps(t, ensure_ascii=False, separators=(",", ":")).encode()
+    True
+    """
+    dumps = {"ensure_ascii": False, "separators": (",", ":")}
+    body = table.get("body")
+    if not isinstance(body, str) or list(table)[:2] != ["header", "body"]:
+        return json.dumps(table, **dumps).encode("utf-8")
+    raw = body.encode("utf-8")
+    text = raw.replace(b"\\", b"\\\\").replace(b'"', b'\\"').replace(b"\n", b"\\n")
+    if len(text.translate(None, _CONTROL_BYTES)) != len(text):  # tabs … in quoted fields: rare
+        text = json.dumps(body, **dumps)[1:-1].encode("utf-8")
+    rest = {k: v for k, v in table.items() if k not in ("header", "body")}
+    head = json.dumps({"header": table["header"]}, **dumps)[:-1] + ',"body":"'
+    tail = '"' + ("," + json.dumps(rest, **dumps)[1:] if rest else "}")
+    return head.encode("utf-8") + text + tail.encode("utf-8")
 
 
 def list_text(rows: pd.DataFrame, csv_file: str | Path | None = None) -> str:
@@ -290,9 +316,12 @@ def _afforestation_controls(table: Mapping) -> dict:
 def _add(m: folium.Map, controls: dict, table: Mapping) -> None:
     from gis.maps import RawHtml
 
+    # the payload (MB) goes in when the page renders, not through the template's escaping
+    placeholder = "\x02gp-site-table\x03"
     html = render("map/site_panel.html", panel={**controls, "ring": _RINGS[controls["key"]]},
-                  data=_payload(table))
-    m.get_root().html.add_child(RawHtml(html), name=f"gp_sites_{controls['key']}")
+                  data=placeholder)
+    m.get_root().html.add_child(RawHtml(html, data={placeholder: _payload(table)}),
+                                name=f"gp_sites_{controls['key']}")
 
 
 def add_site_panel(m: folium.Map, pv: gpd.GeoDataFrame, *,
@@ -323,8 +352,8 @@ def add_afforestation_panel(m: folium.Map, candidates: gpd.GeoDataFrame, *,
 # page budget
 
 
-def split_to_budget(page: str, path: str | Path, *,
-                    budget: int = PAGE_BUDGET_BYTES) -> tuple[str, dict[Path, str]]:
+def split_to_budget(page: str, path: str | Path, *, budget: int = PAGE_BUDGET_BYTES,
+                    size: int | None = None) -> tuple[str, dict[Path, str]]:
     """Move the site tables out of a page that would be larger than ``budget`` bytes.
 
     Parameters
@@ -335,6 +364,9 @@ def split_to_budget(page: str, path: str | Path, *,
         Where the page will be written; a table moves to ``<stem>.<key>.js`` beside it.
     budget : int
         Largest page [bytes] that keeps its tables inside.
+    size : int, optional
+        The page's size [bytes] when ``page`` holds short tokens for its large texts
+        (:func:`gis.maps.save_map`); default: the size of ``page``.
 
     Returns
     -------
@@ -355,7 +387,7 @@ def split_to_budget(page: str, path: str | Path, *,
     {PosixPath('out/pv_map.pv.js'): "T['pv']='QUJD';"}
     """
     path = Path(path)
-    if len(page.encode("utf-8")) <= budget:
+    if (len(page.encode("utf-8")) if size is None else size) <= budget:
         return page, {}
     files: dict[Path, str] = {}
 
