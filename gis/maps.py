@@ -403,11 +403,12 @@ class RawHtml(Element):
     ``branca.element.Element(text)`` would compile ``text`` as a template of its own, so a name
     such as ``{{ 7 * 7 }}`` in a title would be evaluated; this element is never compiled.
 
-    ``data`` maps placeholders in ``html`` to large texts (a site table): each is put in the
-    page when it renders (as a token while :func:`render_map` works on the page).
+    ``data`` maps placeholders in ``html`` to large texts (a site table), or to futures of
+    them: each is put in the page when it renders (as a token while :func:`render_map` works on
+    the page).
     """
 
-    def __init__(self, html: str, data: dict[str, str] | None = None):
+    def __init__(self, html: str, data: dict | None = None):
         super().__init__()
         self._html = str(html)
         self._data = dict(data or {})
@@ -415,6 +416,7 @@ class RawHtml(Element):
     def render(self, **kwargs) -> str:
         out = self._html
         for placeholder, text in self._data.items():
+            text = text.result() if hasattr(text, "result") else text
             out = out.replace(placeholder, _fill(text))
         return out
 

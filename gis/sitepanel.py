@@ -23,6 +23,7 @@ import gzip
 import json
 import re
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import folium
@@ -77,8 +78,22 @@ GZIP_LEVEL = 1
 
 def _payload(table: Mapping) -> str:
     """JSON → gzip (no timestamp, so equal tables give equal pages) → base64."""
-    raw = _table_json(table)
+    return _packed(_table_json(table))
+
+
+def _packed(raw: bytes) -> str:
     return base64.b64encode(gzip.compress(raw, compresslevel=GZIP_LEVEL, mtime=0)).decode("ascii")
+
+
+def _payload_later(table: Mapping) -> Future:
+    """:func:`_payload` with the compression in a thread of its own (zlib releases the GIL, so
+    on two cores it runs while the rest of the map is built); the page takes the result."""
+    raw = _table_json(table)
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gis-site-table")
+    try:
+        return pool.submit(_packed, raw)
+    finally:
+        pool.shutdown(wait=False)
 
 
 def _table_json(table: Mapping) -> bytes:
@@ -320,7 +335,7 @@ def _add(m: folium.Map, controls: dict, table: Mapping) -> None:
     placeholder = "\x02gp-site-table\x03"
     html = render("map/site_panel.html", panel={**controls, "ring": _RINGS[controls["key"]]},
                   data=placeholder)
-    m.get_root().html.add_child(RawHtml(html, data={placeholder: _payload(table)}),
+    m.get_root().html.add_child(RawHtml(html, data={placeholder: _payload_later(table)}),
                                 name=f"gp_sites_{controls['key']}")
 
 
