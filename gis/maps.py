@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import html
 import os
+import threading
 import urllib.parse
 from collections.abc import Sequence
 from contextvars import ContextVar
@@ -380,6 +381,7 @@ class _Fills:
 
 
 _FILLS: ContextVar[_Fills | None] = ContextVar("gis_maps_fills", default=None)
+_RENDER_LOCK = threading.Lock()
 
 
 def _fill(text: str) -> str:
@@ -1421,15 +1423,16 @@ def _render_parts(m: folium.Map, *, offline: bool = False) -> tuple[str, dict[st
     # Compact JSON with UTF-8 text (not \\u escapes) roughly halves the embedded data; the filter
     # still escapes < > & ' so no value can end the script element.  Scoped to this render.
     env = folium.GeoJson._template.environment
-    saved = env.policies["json.dumps_kwargs"]
-    env.policies["json.dumps_kwargs"] = dict(_PAGE_JSON)
     fills = _Fills()
-    token = _FILLS.set(fills)
-    try:
-        page = m.get_root().render()
-    finally:
-        _FILLS.reset(token)
-        env.policies["json.dumps_kwargs"] = saved
+    with _RENDER_LOCK:  # the JSON settings are folium's, shared by every thread
+        saved = env.policies["json.dumps_kwargs"]
+        env.policies["json.dumps_kwargs"] = dict(_PAGE_JSON)
+        token = _FILLS.set(fills)
+        try:
+            page = m.get_root().render()
+        finally:
+            _FILLS.reset(token)
+            env.policies["json.dumps_kwargs"] = saved
     page = _stable_ids(page)
     if offline:
         from gis._assets import inline
