@@ -8,7 +8,7 @@ Usage::
 Reads the run's ``buildings_pv.gpkg`` as ``gis-planner sites`` does, then times
 ``gis.sites.csv_text`` (the rows as the command line writes them; the same cost as its CSV
 export), ``gis.sitepanel.site_table`` (that text plus the ranking orders and filter columns) and
-the payload (JSON, gzip level 6, base64), and prints the sizes.
+the payload (JSON, gzip at ``sitepanel.GZIP_LEVEL``, base64), and prints the sizes.
 """
 
 from __future__ import annotations

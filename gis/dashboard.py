@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import urllib.parse
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -132,7 +133,8 @@ def publish(out_dir: str | Path, *, pv, zones, landuse, candidates, streets,
             rollups: Mapping[str, pd.DataFrame] | None = None, offline: bool = False,
             files: Mapping[str, str | Path] | None = None,
             ground: Mapping[str, Any] | None = None,
-            network=None, roof_planes=None) -> dict[str, Path]:
+            network=None, roof_planes=None,
+            exported: Mapping[str, Any] | None = None) -> dict[str, Path]:
     """Write the maps, the report and the dashboard of a run.
 
     Parameters
@@ -154,6 +156,10 @@ def publish(out_dir: str | Path, *, pv, zones, landuse, candidates, streets,
         Drawn on the ecology map and summarised in the report.
     roof_planes : geopandas.GeoDataFrame, optional
         Roof planes (:func:`gis.planes.roof_planes`), drawn on the PV map.
+    exported : dict, optional
+        What the run's exports already made, reused by the maps' site panels instead of
+        formatting the rows again: ``sites`` (``gis.sites.select_sites(pv)``), ``sites.csv``
+        and ``afforestation.csv`` (paths of their ``.csv`` exports).
 
     Returns
     -------
@@ -164,28 +170,48 @@ def publish(out_dir: str | Path, *, pv, zones, landuse, candidates, streets,
     synthetic = bool(meta.get("synthetic"))
     project = str(meta.get("project", ""))
     written: dict[str, Path] = {}
-    if pv is not None and len(pv):
-        m = maps.pv_map(pv, streets=streets, offline=offline, synthetic=synthetic,
-                        max_buildings=int(meta.get("max_buildings_drawn") or 15_000),
-                        title=f"{project} 屋顶光伏潜力 Rooftop PV potential",
-                        ground=(ground or {}).get("sites"),
-                        roof_planes=roof_planes)
-        written["pv_map"] = maps.save_map(m, out_dir / "pv_map.html", offline=offline)
-    if zones is not None and len(zones) and landuse is not None:
-        m = maps.ecology_map(zones, landuse, candidates, targets=_map_targets(scorecard),
-                             max_parcels=int(meta.get("max_parcels_drawn") or 25_000),
-                             offline=offline, synthetic=synthetic, network=network,
-                             title=f"{project} 生态屏障 Green ecological barrier")
-        written["ecology_map"] = maps.save_map(m, out_dir / "ecology_map.html", offline=offline)
-    written["report"] = write_report(out_dir, scorecard=scorecard, pv=pv, zones=zones,
-                                     rollups=rollups, meta=meta, ground=ground,
-                                     network=network)
+    exported = exported or {}
+    # The ecology map is built in a second thread while the PV map and the report are made in
+    # this one: its heavy parts (GEOS simplification and dissolves, PROJ transforms) release the
+    # GIL, so on two cores they overlap the rest.  Pages render one at a time (maps.save_map).
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gis-ecology-map") as pool:
+        ecology = None
+        if zones is not None and len(zones) and landuse is not None:
+            ecology = pool.submit(
+                _ecology_page, out_dir, zones, landuse, candidates, scorecard=scorecard,
+                meta=meta, offline=offline, network=network,
+                candidates_csv=exported.get("afforestation.csv"))
+        if pv is not None and len(pv):
+            m = maps.pv_map(pv, streets=streets, offline=offline, synthetic=synthetic,
+                            max_buildings=int(meta.get("max_buildings_drawn") or 15_000),
+                            title=f"{project} 屋顶光伏潜力 Rooftop PV potential",
+                            ground=(ground or {}).get("sites"),
+                            roof_planes=roof_planes, sites=exported.get("sites"),
+                            sites_csv=exported.get("sites.csv"))
+            written["pv_map"] = maps.save_map(m, out_dir / "pv_map.html", offline=offline)
+        report_path = write_report(out_dir, scorecard=scorecard, pv=pv, zones=zones,
+                                   rollups=rollups, meta=meta, ground=ground, network=network)
+        if ecology is not None:
+            written["ecology_map"] = ecology.result()
+    written["report"] = report_path
     written_names = {path.name for path in written.values()} | {"report.html"}
     links: dict[str, str | Path] = {label: name for name, label in PAGES.items()
                                     if name in written_names}
     links.update(files or {})
     written["index"] = write_dashboard(out_dir, scorecard=scorecard, meta=meta, files=links)
     return written
+
+
+def _ecology_page(out_dir: Path, zones, landuse, candidates, *, scorecard: Mapping,
+                  meta: Mapping, offline: bool, network, candidates_csv) -> Path:
+    """Build and write ``ecology_map.html`` (see :func:`publish`)."""
+    m = maps.ecology_map(zones, landuse, candidates, targets=_map_targets(scorecard),
+                         max_parcels=int(meta.get("max_parcels_drawn") or 25_000),
+                         offline=offline, synthetic=bool(meta.get("synthetic")),
+                         network=network,
+                         title=f"{meta.get('project', '')} 生态屏障 Green ecological barrier",
+                         candidates_csv=candidates_csv)
+    return maps.save_map(m, out_dir / "ecology_map.html", offline=offline)
 
 
 def page_sizes(paths: Mapping[str, Path]) -> dict[str, int]:

@@ -14,10 +14,13 @@ tooltips put property values into ``innerHTML`` as they are.
 
 from __future__ import annotations
 
+import functools
 import html
 import os
+import threading
 import urllib.parse
 from collections.abc import Sequence
+from contextvars import ContextVar
 from pathlib import Path
 
 import folium
@@ -157,6 +160,159 @@ def _feature_collection(props: pd.DataFrame, geoms) -> dict:
                          for p, g in zip(records, shapes, strict=True)]}
 
 
+# ---------------------------------------------------------------------------------------------
+# GeoJSON as page text
+#
+# folium turns a layer's data into JSON when the page is rendered, and branca then compiles the
+# rendered script, data and all, as a Jinja template of its own before writing it out.  For the
+# demo's 30 000 drawn features, parsing the text built here into dicts, writing them again and
+# compiling the result cost more than everything else on the maps.  The layers below are built
+# once as the exact text the page holds (``_PAGE_JSON``: keys sorted, compact, UTF-8) and put in
+# the page as they are.
+
+#: JSON settings of a rendered page (see :func:`render_map`).
+_PAGE_JSON = {"sort_keys": True, "separators": (",", ":"), "ensure_ascii": False}
+#: GeoJSON names of the shapely geometry type ids written as text (others take the dict path).
+_GEOJSON_TYPES = {0: "Point", 1: "LineString", 3: "Polygon", 4: "MultiPoint",
+                  5: "MultiLineString", 6: "MultiPolygon"}
+#: How ``json.dumps`` writes the control characters U+0000–U+001F inside a string.
+_JSON_CONTROL = {**{chr(i): f"\\u{i:04x}" for i in range(32)},
+                 "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+class _Features:
+    """A FeatureCollection as page text, with its property keys and number of features."""
+
+    def __init__(self, text: str, fields: Sequence[str], n: int):
+        self.text, self.fields, self.n = text, list(fields), int(n)
+
+
+def _float_text(values: np.ndarray):
+    """Finite numbers as Python's ``repr`` writes them ("39.0", "117.353189", "1e-05").
+
+    Arrow writes the same shortest round-trip digits; whole numbers get Python's ".0", and the
+    values where the two differ (below 1e-4 and from 1e10 on; in degrees, only points within
+    11 m of the equator or the prime meridian) by ``repr`` itself.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    v = np.asarray(values, dtype=np.float64)
+    text = pc.cast(pa.array(v), pa.string())
+    size = np.abs(v)
+    odd = (size != 0) & ((size < 1e-4) | (size >= 1e10))
+    whole = (v == np.floor(v)) & ~odd
+    if whole.any():
+        text = pc.if_else(pa.array(whole), pc.binary_join_element_wise(text, ".0", ""), text)
+    if odd.any():  # rare
+        strings = text.to_numpy(zero_copy_only=False).astype(object)
+        strings[odd] = [repr(float(x)) for x in v[odd]]
+        text = pa.array(strings, type=pa.string())
+    return text
+
+
+def _geometry_text(geoms: np.ndarray):
+    """GeoJSON geometries as ``json.dumps`` writes them with keys sorted; None when some
+    geometry is of a type (or has a Z or a non-finite coordinate) left to the dict path."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if shapely.has_z(geoms).any():
+        return None
+    types = shapely.get_type_id(geoms)
+    parts, where = [], []
+    for type_id in np.unique(types):
+        name = _GEOJSON_TYPES.get(int(type_id))
+        if name is None:
+            return None
+        idx = np.flatnonzero(types == type_id)
+        _, coords, offsets = shapely.to_ragged_array(geoms[idx])
+        if not np.isfinite(coords).all():
+            return None
+        text = pc.binary_join_element_wise("[", _float_text(coords[:, 0]), ",",
+                                           _float_text(coords[:, 1]), "]", "")
+        for off in offsets:  # rings, then polygons, then multi-polygons (innermost first)
+            nested = pa.ListArray.from_arrays(pa.array(off, type=pa.int32()), text)
+            text = pc.binary_join_element_wise("[", pc.binary_join(nested, ","), "]", "")
+        parts.append(pc.binary_join_element_wise('{"coordinates":', text,
+                                                 f',"type":"{name}"}}', ""))
+        where.append(idx)
+    texts = pa.concat_arrays(parts) if len(parts) > 1 else parts[0]
+    return texts.take(pa.array(np.argsort(np.concatenate(where), kind="stable")))
+
+
+def _json_values(values: pd.Series):
+    """A property column as JSON values (``json.dumps`` text; missing → null); None when its
+    type is left to the dict path."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    missing = pa.array(values.isna().to_numpy(dtype=bool))
+    dtype = values.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        flags = values.fillna(False).to_numpy(dtype=bool)
+        text = pa.array(np.where(flags, "true", "false"), type=pa.string())
+    elif pd.api.types.is_integer_dtype(dtype):
+        text = pc.cast(pa.array(values.fillna(0).to_numpy(dtype=np.int64)), pa.string())
+    elif pd.api.types.is_float_dtype(dtype):
+        v = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        if np.isinf(v).any():
+            return None
+        text = _float_text(np.nan_to_num(v, nan=0.0))
+    elif pd.api.types.is_string_dtype(dtype) or pd.api.types.is_object_dtype(dtype):
+        try:
+            raw = pa.array(values.to_numpy(dtype=object, na_value=None), type=pa.string())
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            return None
+        text = pc.replace_substring(pc.replace_substring(raw, "\\", "\\\\"), '"', '\\"')
+        if pc.any(pc.match_substring_regex(text, r"[\x00-\x1f]")).as_py():
+            for char, escaped in _JSON_CONTROL.items():
+                text = pc.replace_substring(text, char, escaped)
+        text = pc.binary_join_element_wise('"', text, '"', "")
+    else:
+        return None
+    return pc.if_else(missing, "null", pc.fill_null(text, "null"))
+
+
+def _feature_text(props: pd.DataFrame, geoms) -> str | None:
+    """:func:`_feature_collection` as the page's JSON text (``_PAGE_JSON``), built with Arrow
+    without a Python object per feature; None when a column or geometry needs the dict path."""
+    import json
+
+    import pyarrow.compute as pc
+
+    geoms = np.asarray(list(geoms) if not isinstance(geoms, np.ndarray) else geoms, dtype=object)
+    keep = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    props = props.reset_index(drop=True).loc[keep].reset_index(drop=True)
+    if not len(props):
+        return '{"features":[],"type":"FeatureCollection"}'
+    if not props.columns.is_unique or not all(isinstance(c, str) for c in props.columns):
+        return None
+    geometry = _geometry_text(geoms[keep])
+    if geometry is None:
+        return None
+    pieces: list = []
+    for i, key in enumerate(sorted(props.columns)):
+        values = _json_values(props[key])
+        if values is None:
+            return None
+        pieces += [("{" if i == 0 else ",") + json.dumps(key, ensure_ascii=False) + ":", values]
+    properties = pc.binary_join_element_wise(*pieces, "}", "") if pieces else "{}"
+    features = pc.binary_join_element_wise('{"geometry":', geometry, ',"properties":',
+                                           properties, ',"type":"Feature"}', "")
+    return '{"features":[' + _joined(features) + '],"type":"FeatureCollection"}'
+
+
+def _features(props: pd.DataFrame, geoms) -> _Features | dict:
+    """A layer's features for :func:`_static_geojson`: page text when it can be built as text
+    (:func:`_feature_text`), else the dict of :func:`_feature_collection`."""
+    text = _feature_text(props, geoms)
+    if text is None:
+        return _feature_collection(props, geoms)
+    n = text.count('"type":"Feature"') if len(props) else 0
+    return _Features(text, props.columns, n)
+
+
 def _joined(strings) -> str:
     """The values of an Arrow string array joined by commas, in one kernel call."""
     import pyarrow as pa
@@ -181,12 +337,13 @@ def _style(color: str, fill: str | None = None, *, weight: float = 0.6, fill_opa
     return style
 
 
-def _static_geojson(data: dict, *, name: str, style: dict, tooltip, show: bool = True,
-                    control: bool = True, marker=None) -> folium.GeoJson:
+def _static_geojson(data: dict | _Features, *, name: str, style: dict | None, tooltip,
+                    show: bool = True, control: bool = True, marker=None) -> folium.GeoJson:
     # The style goes into L.geoJson's options (one object for the whole layer), not a per-feature
     # style function, which folium would expand into a switch over every feature id.
-    return folium.GeoJson(data, name=name, show=show, control=control, tooltip=tooltip,
-                          marker=marker, style=style)
+    layer = _GeoJsonText if isinstance(data, _Features) else folium.GeoJson
+    return layer(data, name=name, show=show, control=control, tooltip=tooltip,
+                 marker=marker, style=style)
 
 
 def _classes(values: np.ndarray, breaks: Sequence[float]) -> np.ndarray:
@@ -204,19 +361,128 @@ def _break_label(lo: float | None, hi: float | None, fmt) -> str:
     return f"{fmt(lo)} – {fmt(hi)}"
 
 
+class _Fills:
+    """Large texts kept out of a page while :func:`render_map` works on it.
+
+    While a map renders inside :func:`_render_parts`, the GeoJSON layers and the site tables
+    put a short token in the page instead of their data; the page's own passes (stable ids,
+    inlined assets, the size budget) then run over a few hundred kB instead of tens of MB, and
+    the texts are put in at the end by :func:`_filled`.
+    """
+
+    def __init__(self):
+        self.nonce = os.urandom(8).hex()
+        self.texts: dict[str, str] = {}
+
+    def put(self, text: str) -> str:
+        token = f"\x02gp{self.nonce}:{len(self.texts)}\x03"
+        self.texts[token] = text
+        return token
+
+
+_FILLS: ContextVar[_Fills | None] = ContextVar("gis_maps_fills", default=None)
+_RENDER_LOCK = threading.Lock()
+
+
+def _fill(text: str) -> str:
+    """``text`` itself, or its token while :func:`_render_parts` renders."""
+    fills = _FILLS.get()
+    return text if fills is None else fills.put(text)
+
+
+def _filled(page: str, texts: dict[str, str]) -> str:
+    """The page with every token of :class:`_Fills` replaced by its text (one pass)."""
+    if not texts:
+        return page
+    import re
+
+    return re.sub("\x02gp[0-9a-f]{16}:[0-9]+\x03", lambda m: texts[m.group(0)], page)
+
+
 class RawHtml(Element):
     """HTML placed in the page as it is (already rendered by an autoescaping template).
 
     ``branca.element.Element(text)`` would compile ``text`` as a template of its own, so a name
     such as ``{{ 7 * 7 }}`` in a title would be evaluated; this element is never compiled.
+
+    ``data`` maps placeholders in ``html`` to large texts (a site table), or to futures of
+    them: each is put in the page when it renders (as a token while :func:`render_map` works on
+    the page).
     """
 
-    def __init__(self, html: str):
+    def __init__(self, html: str, data: dict | None = None):
         super().__init__()
         self._html = str(html)
+        self._data = dict(data or {})
 
     def render(self, **kwargs) -> str:
-        return self._html
+        out = self._html
+        for placeholder, text in self._data.items():
+            text = text.result() if hasattr(text, "result") else text
+            out = out.replace(placeholder, _fill(text))
+        return out
+
+
+class _GeoJsonText(folium.GeoJson):
+    """A GeoJSON layer whose data is the page text built once (:func:`_feature_text`).
+
+    Rendered with a one-feature stand-in of the same property keys (what folium's tooltip
+    checks read), whose JSON is then replaced by the text; the layer's script goes into the
+    page as :class:`RawHtml`, not compiled as a template, so no value in the data is ever read
+    as template syntax.  ``data`` is the parsed text, made when asked for (a notebook, a check).
+    Rendered outside :func:`render_map` (other JSON settings), the data is written by folium's
+    own filter as before.
+    """
+
+    def __init__(self, features: _Features, **kwargs):
+        self._text: str | None = features.text
+        self._parsed: dict | None = None
+        self._rendering = False
+        self._standin = {"type": "FeatureCollection", "features": [
+            {"type": "Feature", "geometry": None, "properties": dict.fromkeys(features.fields)}
+        ] if features.n else []}
+        super().__init__(self._standin, **kwargs)
+
+    @property
+    def data(self) -> dict:
+        if self._rendering:
+            return self._standin
+        if self._parsed is None:
+            import json
+
+            self._parsed = json.loads(self._text)
+        return self._parsed
+
+    @data.setter
+    def data(self, value: dict) -> None:
+        if value is not self._standin:  # replaced after construction: folium's own path
+            self._parsed, self._text = value, None
+
+    def render(self, **kwargs):
+        if self._text is None:
+            return super().render(**kwargs)
+        from jinja2.utils import htmlsafe_json_dumps
+
+        self._rendering = True
+        try:
+            super().render(**kwargs)
+        finally:
+            self._rendering = False
+        policies = self._template.environment.policies
+        dumps, dumps_kwargs = policies["json.dumps_function"], policies["json.dumps_kwargs"]
+        standin = htmlsafe_json_dumps(self._standin, dumps=dumps, **dumps_kwargs)
+        if dumps is None and dumps_kwargs == _PAGE_JSON:
+            data = (self._text.replace("<", "\\u003c").replace(">", "\\u003e")
+                    .replace("&", "\\u0026").replace("'", "\\u0027"))
+        else:
+            data = htmlsafe_json_dumps(self.data, dumps=dumps, **dumps_kwargs)
+        script = self.get_root().script
+        name = self.get_name()
+        code = script._children[name].render()
+        call = f"{name}_add({standin})"
+        if code.count(call) != 1:
+            raise RuntimeError(f"folium's GeoJson script changed: no single {name}_add(…) call")
+        script._children[name] = RawHtml(code.replace(call, f"{name}_add({_fill(data)})"))
 
 
 def _panel(m: folium.Map, *, title: str, notes: Sequence[str], synthetic: bool) -> None:
@@ -408,7 +674,7 @@ def _choropleth_layer(gdf: gpd.GeoDataFrame, value: str, *, name: str, fields, a
     for i, colour in enumerate(palette):
         sel = cls == i
         if sel.any():
-            _static_geojson(_feature_collection(props[sel], geoms[sel]), name=f"{name} {i}",
+            _static_geojson(_features(props[sel], geoms[sel]), name=f"{name} {i}",
                             control=False, tooltip=_tooltip(fields, aliases),
                             style=_style("#555555", colour, weight=0.8, fill_opacity=0.4)
                             ).add_to(layer)
@@ -469,12 +735,12 @@ def ground_layer(m: folium.Map, ground: gpd.GeoDataFrame | None, *,
     for name, colour in _GROUND_COLOURS.items():
         sel = has & (kind == name).fillna(False).to_numpy(dtype=bool)
         if sel.any():
-            _static_geojson(_feature_collection(props.loc[sel], geoms[sel]),
+            _static_geojson(_features(props.loc[sel], geoms[sel]),
                             name=f"地面光伏 ground PV: {KIND_ZH[name]} {name}",
                             style=_style(colour, colour, weight=1.0), show=False,
                             tooltip=_tooltip(_GROUND_FIELDS, _GROUND_ALIASES)).add_to(m)
     if (~has).any():
-        _static_geojson(_feature_collection(props.loc[~has], geoms[~has]),
+        _static_geojson(_features(props.loc[~has], geoms[~has]),
                         name="地面光伏 ground PV: 不安装 excluded (reason in tooltip)",
                         style=_style("#666666", _NO_PV, weight=0.4, fill_opacity=0.4),
                         show=False, tooltip=_tooltip(_GROUND_FIELDS, _GROUND_ALIASES)).add_to(m)
@@ -517,7 +783,7 @@ def roof_planes_layer(m: folium.Map, planes: gpd.GeoDataFrame | None, notes: lis
         "f": _num(drawn["shading_factor"], 2),
         "r": escape_text(drawn["reason"]) if "reason" in drawn else "",
     })
-    data = _feature_collection(props, _web_geometry(drawn.geometry, simplify_m))
+    data = _features(props, _web_geometry(drawn.geometry, simplify_m))
     _static_geojson(data, name="屋顶面 roof planes (DSM)", show=False,
                     style=_style("#08306b", "#6baed6", weight=0.8, fill_opacity=0.35),
                     tooltip=_tooltip(list(props.columns), [
@@ -533,7 +799,9 @@ def pv_map(pv: gpd.GeoDataFrame, *, streets: gpd.GeoDataFrame | None = None, top
            title: str = "屋顶光伏潜力 Rooftop PV potential",
            ground: gpd.GeoDataFrame | None = None,
            site_panel: bool = True,
-           roof_planes: gpd.GeoDataFrame | None = None) -> folium.Map:
+           roof_planes: gpd.GeoDataFrame | None = None,
+           sites: gpd.GeoDataFrame | None = None,
+           sites_csv: str | Path | None = None) -> folium.Map:
     """The rooftop PV map: buildings by class, top sites, per-street potential, search.
 
     Parameters
@@ -568,6 +836,9 @@ def pv_map(pv: gpd.GeoDataFrame, *, streets: gpd.GeoDataFrame | None = None, top
         ``gis-planner sites`` writes them; :mod:`gis.sitepanel`).
     roof_planes : geopandas.GeoDataFrame, optional
         Roof planes from a surface model, drawn as one layer (:func:`roof_planes_layer`).
+    sites, sites_csv : optional
+        The ranked site list (``gis.sites.select_sites(pv)``) and its ``.csv`` export when
+        already made (a run's exports): the panel reuses them (:func:`gis.sitepanel.site_table`).
 
     Returns
     -------
@@ -607,7 +878,7 @@ def pv_map(pv: gpd.GeoDataFrame, *, streets: gpd.GeoDataFrame | None = None, top
     if site_panel:
         from gis import sitepanel
 
-        sitepanel.add_site_panel(m, sites_source)
+        sitepanel.add_site_panel(m, sites_source, ranked=sites, csv_file=sites_csv)
 
     if class_layers:
         _LayerSearch(class_layers, search_label="q",
@@ -676,7 +947,7 @@ def _pv_class_layers(m: folium.Map, pv: gpd.GeoDataFrame, drawn_idx: pd.Index, *
         legend_rows.append((colour, label))
         if not sel.any():
             continue
-        data = _feature_collection(props.loc[sel, [*_PV_FIELDS, "q"]], geoms[sel])
+        data = _features(props.loc[sel, [*_PV_FIELDS, "q"]], geoms[sel])
         layer = _static_geojson(data, name=f"建筑 buildings: {label}",
                                 style=_style("#7a3b00", colour, weight=0.5),
                                 tooltip=_tooltip(_PV_FIELDS, _PV_ALIASES))
@@ -684,7 +955,7 @@ def _pv_class_layers(m: folium.Map, pv: gpd.GeoDataFrame, drawn_idx: pd.Index, *
         class_layers.append(layer)
     legend_rows.append((_NO_PV, "无光伏 no PV (reason in tooltip)"))
     if (~has_pv).any():
-        data = _feature_collection(props.loc[~has_pv, [*_NOPV_FIELDS, "q"]], geoms[~has_pv])
+        data = _features(props.loc[~has_pv, [*_NOPV_FIELDS, "q"]], geoms[~has_pv])
         layer = _static_geojson(data, name="建筑 buildings: 无光伏 no PV",
                                 style=_style("#666666", _NO_PV, weight=0.4, fill_opacity=0.5),
                                 tooltip=_tooltip(_NOPV_FIELDS, _NOPV_ALIASES))
@@ -704,8 +975,8 @@ def _pv_top_sites_layer(m: folium.Map, pv: gpd.GeoDataFrame, order: pd.Index, *,
     tprops = _pv_properties(top)[["i", "n", "s", "c", "k", "e"]]
     tprops.insert(0, "rk", np.arange(1, len(top) + 1))
     pts = _web_geometry(top.geometry.representative_point(), 0.0)
-    folium.GeoJson(
-        _feature_collection(tprops, pts), name=f"前 {len(top)} 个站点 top {len(top)} sites",
+    _static_geojson(
+        _features(tprops, pts), name=f"前 {len(top)} 个站点 top {len(top)} sites", style=None,
         tooltip=_tooltip(["rk", "i", "n", "s", "c", "k", "e"],
                          ["排名 rank", "编号 id", "名称 name", "街道 street", "类别 category",
                           "装机容量 capacity", "年发电量 annual yield"]),
@@ -782,12 +1053,18 @@ def _red_to_green(n: int) -> list[str]:
         n, ["#d73027", "#fc8d59", "#fee08b", "#d9ef8b", "#91cf60", "#1a9850"][:max(n, 1)])
 
 
-def _lonlat_bounds(frames) -> list[float]:
-    """WGS84 bounds of layers from their bounding boxes (not by reprojecting every feature)."""
+@functools.lru_cache(maxsize=16)
+def _to_lonlat(crs):
+    """The transformer from ``crs`` to WGS84 longitude/latitude (made once: 0.1 s each)."""
     from pyproj import Transformer
 
-    boxes = np.array([Transformer.from_crs(g.crs, 4326, always_xy=True)
-                      .transform_bounds(*g.total_bounds) for g in frames])
+    return Transformer.from_crs(crs, 4326, always_xy=True)
+
+
+def _lonlat_bounds(frames) -> list[float]:
+    """WGS84 bounds of layers from their bounding boxes (not by reprojecting every feature)."""
+
+    boxes = np.array([_to_lonlat(g.crs).transform_bounds(*g.total_bounds) for g in frames])
     return [boxes[:, 0].min(), boxes[:, 1].min(), boxes[:, 2].max(), boxes[:, 3].max()]
 
 
@@ -937,7 +1214,8 @@ def ecology_map(zones: gpd.GeoDataFrame, landuse: gpd.GeoDataFrame,
                 synthetic: bool = False, simplify_m: float = 1.0, max_parcels: int = 25_000,
                 landuse_grid_m: float = 250.0,
                 title: str = "生态屏障 Green ecological barrier",
-                site_panel: bool = True, network=None) -> folium.Map:
+                site_panel: bool = True, network=None,
+                candidates_csv: str | Path | None = None) -> folium.Map:
     """The ecology map: zones by blue-green share and forest coverage, land use, candidates.
 
     Parameters
@@ -969,6 +1247,9 @@ def ecology_map(zones: gpd.GeoDataFrame, landuse: gpd.GeoDataFrame,
     network : gis.network.NetworkResult, optional
         Patches by dPC, corridors and their gaps, bridging candidates
         (:func:`gis.network.add_map_layers`).
+    candidates_csv : str or Path, optional
+        The candidates' ``.csv`` export when already written (``afforestation.csv``), reused by
+        the panel (:func:`gis.sitepanel.list_text`).
 
     Returns
     -------
@@ -988,7 +1269,7 @@ def ecology_map(zones: gpd.GeoDataFrame, landuse: gpd.GeoDataFrame,
     if site_panel and candidates is not None and len(candidates):
         from gis import sitepanel
 
-        sitepanel.add_afforestation_panel(m, candidates)
+        sitepanel.add_afforestation_panel(m, candidates, csv_file=candidates_csv)
 
     if network is not None:
         from gis.network import add_map_layers
@@ -1039,7 +1320,7 @@ def _landuse_layers(m: folium.Map, landuse: gpd.GeoDataFrame | None, *, max_parc
         if not sel.any():
             continue
         fg = folium.FeatureGroup(name=f"用地 land use: {label}", show=show)
-        _static_geojson(_feature_collection(lprops[sel], lgeoms[sel]), name=label,
+        _static_geojson(_features(lprops[sel], lgeoms[sel]), name=label,
                         control=False, style=_style(outline or colour, colour, weight=0.3,
                                                     fill_opacity=0.6),
                         tooltip=_tooltip(lfields, laliases)).add_to(fg)
@@ -1087,7 +1368,7 @@ def _zone_layers(m: folium.Map, zones: gpd.GeoDataFrame, *, targets: dict,
             rows.append((colour, text))
             sel = (cls == i) & np.isfinite(vals)
             if sel.any():
-                _static_geojson(_feature_collection(zprops[sel], zgeoms[sel]),
+                _static_geojson(_features(zprops[sel], zgeoms[sel]),
                                 name=f"{label} {text}", control=False,
                                 style=_style(colour, colour, weight=2.5, fill_opacity=0.25),
                                 tooltip=_tooltip(zfields, _ZONE_ALIASES)).add_to(fg)
@@ -1115,7 +1396,7 @@ def _candidate_layer(m: folium.Map, candidates: gpd.GeoDataFrame | None, *, simp
     cprops["q"] = cprops["i"]
     cgeoms = _web_geometry(cd.geometry, simplify_m)
     layer = _static_geojson(
-        _feature_collection(cprops, cgeoms), name="造林候选地块 afforestation candidates",
+        _features(cprops, cgeoms), name="造林候选地块 afforestation candidates",
         style=_style("#c51b7d", "#de77ae", weight=2, fill_opacity=0.35, dash="4 3"),
         tooltip=_tooltip(["rk", "i", "c", "n", "a", "u"],
                          ["排名 rank", "编号 id", "地类编码 code", "地类 class", "面积 area",
@@ -1130,6 +1411,11 @@ def _candidate_layer(m: folium.Map, candidates: gpd.GeoDataFrame | None, *, simp
 
 def render_map(m: folium.Map, *, offline: bool = False) -> str:
     """The map's full HTML page; with ``offline`` every script and style sheet is inlined."""
+    return _filled(*_render_parts(m, offline=offline))
+
+
+def _render_parts(m: folium.Map, *, offline: bool = False) -> tuple[str, dict[str, str]]:
+    """The page with tokens in place of its large texts, and those texts (see :class:`_Fills`)."""
     if offline and any(isinstance(c, (folium.TileLayer, plugins.MiniMap))
                        for c in m._children.values()):
         raise ValueError("this map loads tiles from the network; build it with offline=True "
@@ -1137,19 +1423,22 @@ def render_map(m: folium.Map, *, offline: bool = False) -> str:
     # Compact JSON with UTF-8 text (not \\u escapes) roughly halves the embedded data; the filter
     # still escapes < > & ' so no value can end the script element.  Scoped to this render.
     env = folium.GeoJson._template.environment
-    saved = env.policies["json.dumps_kwargs"]
-    env.policies["json.dumps_kwargs"] = {"sort_keys": True, "separators": (",", ":"),
-                                         "ensure_ascii": False}
-    try:
-        page = m.get_root().render()
-    finally:
-        env.policies["json.dumps_kwargs"] = saved
+    fills = _Fills()
+    with _RENDER_LOCK:  # the JSON settings are folium's, shared by every thread
+        saved = env.policies["json.dumps_kwargs"]
+        env.policies["json.dumps_kwargs"] = dict(_PAGE_JSON)
+        token = _FILLS.set(fills)
+        try:
+            page = m.get_root().render()
+        finally:
+            _FILLS.reset(token)
+            env.policies["json.dumps_kwargs"] = saved
     page = _stable_ids(page)
     if offline:
         from gis._assets import inline
 
         page = inline(page)
-    return page
+    return page, fills.texts
 
 
 def _stable_ids(page: str) -> str:
@@ -1162,9 +1451,11 @@ def _stable_ids(page: str) -> str:
     ids: dict[str, str] = {}
 
     def number(match: re.Match) -> str:
-        return ids.setdefault(match.group(0), f"{len(ids) + 1:032x}")
+        return "_" + ids.setdefault(match.group(1), f"{len(ids) + 1:032x}")
 
-    return re.sub(r"(?<=_)[0-9a-f]{32}(?![0-9a-f])", number, page)
+    # a pattern starting with the literal "_" is searched for that character first: five times
+    # as fast over a page of several MB as a look-behind
+    return re.sub(r"_([0-9a-f]{32})(?![0-9a-f])", number, page)
 
 
 def save_map(m: folium.Map, path: str | Path, *, offline: bool = False) -> Path:
@@ -1188,12 +1479,16 @@ def save_map(m: folium.Map, path: str | Path, *, offline: bool = False) -> Path:
     from gis import sitepanel
     from gis.io import write_text
 
-    # a page past the size budget keeps its site tables in script files beside it
-    page, scripts = sitepanel.split_to_budget(render_map(m, offline=offline), path,
-                                              budget=sitepanel.PAGE_BUDGET_BYTES)
+    # a page past the size budget keeps its site tables in script files beside it; the size
+    # is counted and the tables moved while the page holds tokens for its large texts
+    page, texts = _render_parts(m, offline=offline)
+    size = len(page.encode("utf-8")) + sum(len(v.encode("utf-8")) - len(k.encode("utf-8"))
+                                           for k, v in texts.items())
+    page, scripts = sitepanel.split_to_budget(page, path, budget=sitepanel.PAGE_BUDGET_BYTES,
+                                              size=size)
     for script, text in scripts.items():
-        write_text(script, text)
-    return write_text(path, page)
+        write_text(script, _filled(text, texts))
+    return write_text(path, _filled(page, texts))
 
 
 def page_features(page: str) -> int:

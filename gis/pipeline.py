@@ -336,9 +336,19 @@ def step_publish(ctx: Context) -> None:
         rollups=ctx.results.get("pv_rollups"), offline=ctx.cfg.output.offline,
         files=dict(ctx.files), ground=_ground_publish(ctx),
         network=ctx.results.get("network"),
-        roof_planes=ctx.results.get("roof_planes"))
+        roof_planes=ctx.results.get("roof_planes"), exported=_exported(ctx))
     for path in written.values():
         ctx.files[Path(path).name] = Path(path).name
+
+
+def _exported(ctx: Context) -> dict[str, Any]:
+    """The ranked site list and the list files the exports wrote, for the maps' site panels."""
+    folder = ctx.stage or ctx.out_dir
+    out: dict[str, Any] = {"sites": ctx.results.get("sites")}
+    for name in ("sites.csv", "afforestation.csv"):
+        if name in ctx.files and (folder / name).is_file():
+            out[name] = folder / name
+    return out
 
 
 def _ground_publish(ctx: Context) -> dict[str, Any] | None:

@@ -125,12 +125,14 @@ def where_text(where) -> str:
     return f"{zh} {w}" if zh else w
 
 
-def svg_data_uri(fig) -> str:
-    """A figure as an SVG data: URI (text kept as text, so the browser picks CJK fonts)."""
+def svg_data_uri(fig, *, close: bool = True) -> str:
+    """A figure as an SVG data: URI (text kept as text, so the browser picks CJK fonts);
+    ``close`` false keeps the figure open for the next chart drawn on it."""
     buf = io.BytesIO()
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "gis-planner"}):
         fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
-    plt.close(fig)
+    if close:
+        plt.close(fig)
     return "data:image/svg+xml;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
@@ -143,14 +145,26 @@ def _quiet():
         yield
 
 
-def chart_value_vs_target(entry: Mapping) -> str | None:
-    """Horizontal bars: the value and the target, same unit."""
+#: Size of the value-vs-target charts [in].
+VALUE_CHART_SIZE = (6.0, 1.5)
+
+
+def chart_value_vs_target(entry: Mapping, *, axes=None) -> str | None:
+    """Horizontal bars: the value and the target, same unit.
+
+    ``axes``: axes of a :data:`VALUE_CHART_SIZE` figure to clear and draw on (the report draws
+    every target's chart on one figure: the same SVG, without making a figure each time).
+    """
     value, target, unit = entry.get("value"), entry.get("target"), entry.get("unit")
     if value is None or target is None:
         return None
     scale = 100.0 if unit == "share" else 1.0
     with _quiet():
-        fig, ax = plt.subplots(figsize=(6.0, 1.5))
+        if axes is None:
+            fig, ax = plt.subplots(figsize=VALUE_CHART_SIZE)
+        else:
+            fig, ax = axes.figure, axes
+            ax.cla()
         colour = "#1a7a3a" if entry.get("met") else "#c0392b"
         ax.barh(["value 现状", "target 目标"], [float(value) * scale, float(target) * scale],
                 color=[colour, "#9e9e9e"])
@@ -159,7 +173,7 @@ def chart_value_vs_target(entry: Mapping) -> str | None:
         ax.invert_yaxis()
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
-        return svg_data_uri(fig)
+        return svg_data_uri(fig, close=axes is None)
 
 
 def chart_by_zone(zones: pd.DataFrame, entry: Mapping, column: str) -> str | None:
@@ -404,11 +418,11 @@ def section(id: str, heading: str, *, template: str = "report/section.html",
     return Section(id, heading, Markup(render(template, **context)), nav)
 
 
-def _target_block(e: Mapping, zones: pd.DataFrame | None) -> dict:
+def _target_block(e: Mapping, zones: pd.DataFrame | None, value_axes=None) -> dict:
     """What a target's block shows: figures as text, charts, details."""
     cls, label = met_text(e)
     charts = []
-    chart = chart_value_vs_target(e)
+    chart = chart_value_vs_target(e, axes=value_axes)
     if chart:
         charts.append({"uri": chart, "alt": f"{e.get('id')}: value and target"})
     column = _zone_column(e)
@@ -433,8 +447,12 @@ def targets_section(entries: list[Mapping], zones: pd.DataFrame | None) -> Secti
     """One block per target: its figure, value-vs-target and by-zone charts, details."""
     nav = tuple((f"t-{text(e.get('id'))}", f"{text(e.get('measure_zh'))} {text(e.get('measure'))}"
                  f" — {text(where_text(e.get('where')))}") for e in entries)
-    block = section("targets", "目标 Targets", template="report/targets.html",
-                    entries=[_target_block(e, zones) for e in entries])
+    fig, axes = plt.subplots(figsize=VALUE_CHART_SIZE)
+    try:
+        blocks = [_target_block(e, zones, axes) for e in entries]
+    finally:
+        plt.close(fig)
+    block = section("targets", "目标 Targets", template="report/targets.html", entries=blocks)
     return replace(block, nav=nav)
 
 

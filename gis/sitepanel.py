@@ -9,7 +9,9 @@ table; a download is the header plus the chosen rows (renumbered for the site li
 byte, UTF-8 with a byte-order mark.
 
 The table travels gzip-compressed and base64-encoded (the browser inflates it with
-``DecompressionStream``).  When the page would grow past :data:`PAGE_BUDGET_BYTES` with it,
+``DecompressionStream``).  Inside a run the rows are not formatted twice: the panel takes the bytes
+of the ``.csv`` export the run wrote moments before (``csv_file``), once they are checked to be the
+text :func:`gis.sites.csv_text` gives for the same rows.  When the page would grow past :data:`PAGE_BUDGET_BYTES` with it,
 :func:`split_to_budget` moves it into a script file beside the page (``<page>.<key>.js``), which a
 page opened from ``file://`` loads like any script.
 """
@@ -21,6 +23,7 @@ import gzip
 import json
 import re
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import folium
@@ -47,6 +50,7 @@ AFFORESTATION_ORDERS = {"rank": "排名 rank (suitability)", "area_ha": "面积 
 #: the map's own classes do not use (YlOrRd buildings and blue top sites; pink candidates).
 _RINGS = {"pv": ("#d4007f", "magenta", "品红"), "afforestation": ("#0050b4", "blue", "蓝")}
 
+_CONTROL_BYTES = bytes(range(32))
 _BLOCK = re.compile(r"<!--gp-site-data:(?P<key>[a-z]+)-->(?P<script><script>.*?</script>)"
                     r"<!--/gp-site-data-->", re.S)
 
@@ -67,10 +71,97 @@ def _numbers(values: pd.Series) -> list:
     return x.astype(object).where(x.notna(), None).tolist()
 
 
+#: gzip level of the site tables: level 1 is four times as fast as 6 on the demo's 31 MB
+#: table, for 10 % more bytes (bench/README.md, "Maps and report").
+GZIP_LEVEL = 1
+
+
 def _payload(table: Mapping) -> str:
     """JSON → gzip (no timestamp, so equal tables give equal pages) → base64."""
-    raw = json.dumps(table, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    return base64.b64encode(gzip.compress(raw, compresslevel=6, mtime=0)).decode("ascii")
+    return _packed(_table_json(table))
+
+
+def _packed(raw: bytes) -> str:
+    return base64.b64encode(gzip.compress(raw, compresslevel=GZIP_LEVEL, mtime=0)).decode("ascii")
+
+
+def _payload_later(table: Mapping) -> Future:
+    """:func:`_payload` with the compression in a thread of its own (zlib releases the GIL, so
+    on two cores it runs while the rest of the map is built); the page takes the result."""
+    raw = _table_json(table)
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gis-site-table")
+    try:
+        return pool.submit(_packed, raw)
+    finally:
+        pool.shutdown(wait=False)
+
+
+def _table_json(table: Mapping) -> bytes:
+    """``json.dumps(table, ensure_ascii=False, separators=(",", ":"))`` as UTF-8, with the CSV
+    body (tens of MB) escaped by whole-buffer byte replacements instead of the encoder's scan
+    (UTF-8 multi-byte sequences hold no ASCII bytes, so replacing ASCII bytes is exact).
+
+    Examples
+    --------
+    >>> t = {"header": "a,b", "body": '1,"x\\\\y ""q"" \\t"\\n中', "renumber": True}
+    >>> _table_json(t) == json.dumps(t, ensure_ascii=False, separators=(",", ":")).encode()
+    True
+    """
+    dumps = {"ensure_ascii": False, "separators": (",", ":")}
+    body = table.get("body")
+    if not isinstance(body, str) or list(table)[:2] != ["header", "body"]:
+        return json.dumps(table, **dumps).encode("utf-8")
+    raw = body.encode("utf-8")
+    text = raw.replace(b"\\", b"\\\\").replace(b'"', b'\\"').replace(b"\n", b"\\n")
+    if len(text.translate(None, _CONTROL_BYTES)) != len(text):  # tabs … in quoted fields: rare
+        text = json.dumps(body, **dumps)[1:-1].encode("utf-8")
+    rest = {k: v for k, v in table.items() if k not in ("header", "body")}
+    head = json.dumps({"header": table["header"]}, **dumps)[:-1] + ',"body":"'
+    tail = '"' + ("," + json.dumps(rest, **dumps)[1:] if rest else "}")
+    return head.encode("utf-8") + text + tail.encode("utf-8")
+
+
+def list_text(rows: pd.DataFrame, csv_file: str | Path | None = None) -> str:
+    """The ``.csv`` text of a list (:func:`gis.sites.csv_text`), read back when already written.
+
+    Parameters
+    ----------
+    rows : GeoDataFrame
+        The list's rows, in order.
+    csv_file : str or Path, optional
+        The list's ``.csv`` export written by :func:`gis.sites.export` from these rows.  Its
+        text (without the byte-order mark) is used when its header, first two rows, last row
+        and number of lines are those :func:`gis.sites.csv_text` gives for ``rows``; otherwise,
+        or when the file is missing, the rows are formatted.
+
+    Returns
+    -------
+    str
+    """
+    if csv_file is not None and Path(csv_file).is_file() and len(rows) >= 1:
+        text = Path(csv_file).read_bytes().decode("utf-8").removeprefix("\ufeff")
+        head = sites.csv_text(rows.iloc[:2])
+        tail = _body(sites.csv_text(rows.iloc[-1:]))[1]
+        if (text.startswith(head) and text.endswith(tail)
+                and text.count("\n") == len(rows) + 1):
+            return text
+    return sites.csv_text(rows)
+
+
+def _orders(pv: pd.DataFrame, ranked: pd.DataFrame, keys) -> dict[str, list[int]]:
+    """Row positions of ``ranked`` in :func:`gis.sites.select_sites` order for each key.
+
+    Only the columns the ranking reads are passed, in the rows' order in ``pv`` (ties of key
+    and id then fall as they do on the whole layer).
+    """
+    position = pd.Series(np.arange(len(ranked)), index=ranked.index)
+    in_pv = ranked.iloc[np.argsort(pv.index.get_indexer(ranked.index), kind="stable")]
+    out = {}
+    for key in keys:
+        cols = [c for c in dict.fromkeys(("id", "capacity_kwp", key)) if c in ranked.columns]
+        out[key] = position.loc[sites.select_sites(pd.DataFrame(in_pv[cols]),
+                                                   rank_by=key).index].tolist()
+    return out
 
 
 def _body(text: str) -> tuple[str, str]:
@@ -79,13 +170,20 @@ def _body(text: str) -> tuple[str, str]:
     return header, body
 
 
-def site_table(pv: gpd.GeoDataFrame) -> dict:
+def site_table(pv: gpd.GeoDataFrame, *, ranked: gpd.GeoDataFrame | None = None,
+               csv_file: str | Path | None = None) -> dict:
     """The rooftop site list as the PV map carries it.
 
     Parameters
     ----------
     pv : GeoDataFrame
         ``buildings_pv`` (as :func:`gis.sites.select_sites` takes it).
+    ranked : GeoDataFrame, optional
+        ``gis.sites.select_sites(pv)`` when the caller has it already (a run's exports do);
+        used when it holds the same number of sites.
+    csv_file : str or Path, optional
+        The ``.csv`` export of ``ranked`` (``sites.csv``), read instead of formatting the rows
+        again (see :func:`list_text`).
 
     Returns
     -------
@@ -115,14 +213,16 @@ def site_table(pv: gpd.GeoDataFrame) -> dict:
     >>> t["orders"]["capacity_kwp"], t["columns"]["without_pv"], t["columns"]["is_new"]
     ([0, 1], [0, 1], None)
     """
-    pv = pv.reset_index(drop=True)
-    ranked = sites.select_sites(pv)
-    header, body = _body(sites.csv_text(ranked))
-    position = pd.Series(np.arange(len(ranked)), index=ranked.index)
+    with_pv = int((pd.to_numeric(pv["capacity_kwp"], errors="coerce") > 0).sum())
+    if (ranked is None or len(ranked) != with_pv or not pv.index.is_unique
+            or not ranked.index.isin(pv.index).all()):
+        pv = pv.reset_index(drop=True)
+        ranked = sites.select_sites(pv)
+        csv_file = None
+    header, body = _body(list_text(ranked, csv_file))
     orders: dict[str, list[int] | None] = {"annual_kwh": None}
-    for key in RANK_LABELS:
-        if key != "annual_kwh" and key in pv.columns:
-            orders[key] = position.loc[sites.select_sites(pv, rank_by=key).index].tolist()
+    orders.update(_orders(pv, ranked, [k for k in RANK_LABELS
+                                       if k != "annual_kwh" and k in pv.columns]))
     if "pv_kw" in ranked.columns:
         installed = pd.to_numeric(ranked["pv_kw"], errors="coerce").fillna(0.0)
         without_pv = (installed <= 0).astype(int).tolist()
@@ -141,11 +241,13 @@ def site_table(pv: gpd.GeoDataFrame) -> dict:
             "columns": columns}
 
 
-def afforestation_table(candidates: gpd.GeoDataFrame) -> dict:
+def afforestation_table(candidates: gpd.GeoDataFrame, *,
+                        csv_file: str | Path | None = None) -> dict:
     """The afforestation candidates as the ecology map carries them.
 
     The rows are those of ``afforestation.csv`` in its order; a download keeps each parcel's
-    rank and cumulative area (they describe the full list that closes the gap).
+    rank and cumulative area (they describe the full list that closes the gap).  ``csv_file``:
+    that file when already written (see :func:`list_text`).
 
     Returns
     -------
@@ -155,7 +257,7 @@ def afforestation_table(candidates: gpd.GeoDataFrame) -> dict:
         (codes) and ``area_ha`` [ha].
     """
     cands = candidates.reset_index(drop=True)
-    header, body = _body(sites.csv_text(cands))
+    header, body = _body(list_text(cands, csv_file))
     orders: dict[str, list[int] | None] = {"rank": None}
     if "area_ha" in cands.columns:
         area = pd.to_numeric(cands["area_ha"], errors="coerce")
@@ -229,28 +331,35 @@ def _afforestation_controls(table: Mapping) -> dict:
 def _add(m: folium.Map, controls: dict, table: Mapping) -> None:
     from gis.maps import RawHtml
 
+    # the payload (MB) goes in when the page renders, not through the template's escaping
+    placeholder = "\x02gp-site-table\x03"
     html = render("map/site_panel.html", panel={**controls, "ring": _RINGS[controls["key"]]},
-                  data=_payload(table))
-    m.get_root().html.add_child(RawHtml(html), name=f"gp_sites_{controls['key']}")
+                  data=placeholder)
+    m.get_root().html.add_child(RawHtml(html, data={placeholder: _payload_later(table)}),
+                                name=f"gp_sites_{controls['key']}")
 
 
-def add_site_panel(m: folium.Map, pv: gpd.GeoDataFrame) -> None:
+def add_site_panel(m: folium.Map, pv: gpd.GeoDataFrame, *,
+                   ranked: gpd.GeoDataFrame | None = None,
+                   csv_file: str | Path | None = None) -> None:
     """Put the rooftop site-list panel on a map (see the module's description).
 
     The controls carry ``data-testid`` attributes: ``site-filter-street``,
     ``site-filter-category``, ``site-filter-min-kwp``, ``site-filter-new-only``,
     ``site-filter-without-pv``, ``site-rank-by``, ``site-top``, ``site-count`` and
-    ``site-download``.
+    ``site-download``.  ``ranked`` and ``csv_file``: as for :func:`site_table`.
     """
-    table = site_table(pv)
+    table = site_table(pv, ranked=ranked, csv_file=csv_file)
     _add(m, _site_controls(pv, table), table)
 
 
-def add_afforestation_panel(m: folium.Map, candidates: gpd.GeoDataFrame) -> None:
+def add_afforestation_panel(m: folium.Map, candidates: gpd.GeoDataFrame, *,
+                            csv_file: str | Path | None = None) -> None:
     """Put the afforestation-list panel on a map: filter by zone (and target when there are
     several), minimum area [ha], order by rank or area, first N; ``data-testid`` prefix ``aff-``.
+    ``csv_file``: ``afforestation.csv`` when already written (see :func:`list_text`).
     """
-    table = afforestation_table(candidates)
+    table = afforestation_table(candidates, csv_file=csv_file)
     _add(m, _afforestation_controls(table), table)
 
 
@@ -258,8 +367,8 @@ def add_afforestation_panel(m: folium.Map, candidates: gpd.GeoDataFrame) -> None
 # page budget
 
 
-def split_to_budget(page: str, path: str | Path, *,
-                    budget: int = PAGE_BUDGET_BYTES) -> tuple[str, dict[Path, str]]:
+def split_to_budget(page: str, path: str | Path, *, budget: int = PAGE_BUDGET_BYTES,
+                    size: int | None = None) -> tuple[str, dict[Path, str]]:
     """Move the site tables out of a page that would be larger than ``budget`` bytes.
 
     Parameters
@@ -270,6 +379,9 @@ def split_to_budget(page: str, path: str | Path, *,
         Where the page will be written; a table moves to ``<stem>.<key>.js`` beside it.
     budget : int
         Largest page [bytes] that keeps its tables inside.
+    size : int, optional
+        The page's size [bytes] when ``page`` holds short tokens for its large texts
+        (:func:`gis.maps.save_map`); default: the size of ``page``.
 
     Returns
     -------
@@ -290,7 +402,7 @@ def split_to_budget(page: str, path: str | Path, *,
     {PosixPath('out/pv_map.pv.js'): "T['pv']='QUJD';"}
     """
     path = Path(path)
-    if len(page.encode("utf-8")) <= budget:
+    if (len(page.encode("utf-8")) if size is None else size) <= budget:
         return page, {}
     files: dict[Path, str] = {}
 
@@ -303,4 +415,4 @@ def split_to_budget(page: str, path: str | Path, *,
 
 
 __all__ = ["PAGE_BUDGET_BYTES", "add_afforestation_panel", "add_site_panel",
-           "afforestation_table", "site_table", "split_to_budget"]
+           "afforestation_table", "list_text", "site_table", "split_to_budget"]
