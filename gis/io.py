@@ -108,8 +108,11 @@ def write_csv(path: str | Path, frame) -> Path:
     from gis import csvtext
 
     table = pd.DataFrame(frame).drop(columns="geometry", errors="ignore")
-    # the bytes of ``table.to_csv(index=False)``, formatted column-wise (gis.csvtext)
-    return write_bytes(path, "\ufeff".encode() + csvtext.csv_bytes(table))
+    data = csvtext.csv_bytes(table)  # the bytes of ``table.to_csv(index=False)``, column-wise
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        fh.write("\ufeff".encode())
+        fh.write(data)
+    return Path(path)
 
 
 def write_gpkg(path: str | Path, gdf, *, layer: str, **options) -> Path:

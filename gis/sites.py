@@ -529,9 +529,10 @@ def _csv_bytes(table: pd.DataFrame) -> bytes:
 def _write_csv(gdf: gpd.GeoDataFrame, path: Path, *, meta: dict, kind: str,
                table: pd.DataFrame | None = None) -> None:
     data = _csv_bytes(_table_with_lonlat(gdf) if table is None else table)
-    with atomic_path(path) as tmp:
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         # the BOM makes Excel open the file as UTF-8 instead of the system code page (GBK)
-        Path(tmp).write_bytes("\ufeff".encode() + data)
+        fh.write("\ufeff".encode())
+        fh.write(data)
 
 
 def _header(column: str) -> tuple[str, str | None]:
