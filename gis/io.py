@@ -13,8 +13,9 @@ import os
 import shutil
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -104,8 +105,14 @@ def write_csv(path: str | Path, frame) -> Path:
     """
     import pandas as pd
 
+    from gis import csvtext
+
     table = pd.DataFrame(frame).drop(columns="geometry", errors="ignore")
-    return write_text(path, "\ufeff" + table.to_csv(index=False))
+    data = csvtext.csv_bytes(table)  # the bytes of ``table.to_csv(index=False)``, column-wise
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        fh.write("\ufeff".encode())
+        fh.write(data)
+    return Path(path)
 
 
 def write_gpkg(path: str | Path, gdf, *, layer: str, **options) -> Path:
@@ -126,6 +133,52 @@ def write_bytes(path: str | Path, data: bytes) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
     return Path(path)
+
+
+#: Threads that write independent output files at the same time (:func:`run_jobs`).
+WRITE_THREADS = min(2, os.cpu_count() or 1)
+
+
+def run_jobs(jobs: Iterable[Callable[[], Any]], *, threads: int | None = None) -> list[Any]:
+    """Run independent writers, a few at a time in threads; return their results in order.
+
+    GDAL's GeoPackage driver, zlib and Arrow's kernels release the GIL for much of their work,
+    so on two cores a workbook's compression overlaps a GeoPackage or a CSV.  Every writer
+    runs even when one fails; then the first failure (in the order of ``jobs``) is raised.
+    Writers not yet started are cancelled on an interrupt.
+
+    Parameters
+    ----------
+    jobs : iterable of callables
+        Writers without arguments, each writing its own file(s); the longest first.
+    threads : int, optional
+        At most this many at a time (default :data:`WRITE_THREADS`; 1 runs them in order in the
+        calling thread).
+
+    Returns
+    -------
+    list
+        What each writer returned.
+
+    Examples
+    --------
+    >>> run_jobs([lambda: 1, lambda: 2], threads=2)
+    [1, 2]
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    jobs = list(jobs)
+    threads = WRITE_THREADS if threads is None else max(1, int(threads))
+    if threads == 1 or len(jobs) <= 1:
+        return [job() for job in jobs]
+    pool = ThreadPoolExecutor(max_workers=min(threads, len(jobs)), thread_name_prefix="write")
+    try:
+        futures = [pool.submit(job) for job in jobs]
+        for future in futures:
+            future.exception()  # wait for every writer before raising
+        return [future.result() for future in futures]
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 # --------------------------------------------------------------------------------------------

@@ -271,53 +271,64 @@ def step_scorecard(ctx: Context) -> None:
 
 
 def step_exports(ctx: Context) -> None:
-    """Per-building PV, zones, parcels, ranked site and afforestation lists."""
+    """Per-building PV, zones, parcels, ranked site and afforestation lists.
+
+    The files are independent: they are written side by side in threads (:func:`io.run_jobs`),
+    the longest first.
+    """
+    from functools import partial
+
     from gis import sites
 
     meta = _meta(ctx)
+    first: list[Callable[[], Any]] = []  # the long writers, started first
+    jobs: list[Callable[[], Any]] = []
     pv = ctx.results.get("pv")
     if pv is not None:
-        io.write_gpkg(ctx.path("buildings_pv.gpkg"), pv, layer="buildings_pv")
+        buildings = partial(io.write_gpkg, ctx.path("buildings_pv.gpkg"), pv, layer="buildings_pv")
         # without yields (no weather near the district) the sites are ranked by capacity
         ranked = sites.select_sites(pv, rank_by=_site_rank(pv))
         ctx.results["sites"] = ranked
-        for suffix in (".csv", ".xlsx", ".gpkg"):
-            sites.export(ranked, ctx.path(f"sites{suffix}"), meta=meta, kind="sites",
-                         max_excel_rows=ctx.cfg.output.max_excel_rows,
-                         complete_in=("sites.csv", "sites.gpkg"))
+        csv_, xlsx_, gpkg_ = sites.export_jobs(
+            ranked, [ctx.path(f"sites{suffix}") for suffix in (".csv", ".xlsx", ".gpkg")],
+            meta=meta, kind="sites", max_excel_rows=ctx.cfg.output.max_excel_rows,
+            complete_in=("sites.csv", "sites.gpkg"))
+        first += [xlsx_, buildings, gpkg_, csv_]
         for level, table in (ctx.results.get("pv_rollups") or {}).items():
-            io.write_csv(ctx.path(f"pv_by_{level}.csv"), table)
+            jobs.append(partial(io.write_csv, ctx.path(f"pv_by_{level}.csv"), table))
         roof = ctx.results.get("roof_planes")
         if roof is not None:
-            io.write_gpkg(ctx.path("roof_planes.gpkg"), roof, layer="roof_planes")
+            first.append(partial(io.write_gpkg, ctx.path("roof_planes.gpkg"), roof,
+                                 layer="roof_planes"))
         gap_list = ctx.extras.get("new_building_gap")
         if gap_list is not None and len(gap_list):
-            io.write_csv(ctx.path("new_building_gap.csv"), gap_list)
+            jobs.append(partial(io.write_csv, ctx.path("new_building_gap.csv"), gap_list))
     zones = ctx.results.get("zones")
     if zones is not None:
-        io.write_csv(ctx.path("zones.csv"), zones)
+        jobs.append(partial(io.write_csv, ctx.path("zones.csv"), zones))
         if "geometry" in zones:
             import geopandas as gpd
 
             geo = gpd.GeoDataFrame(zones, geometry="geometry", crs=ctx.layers.crs)
             geo = geo[~geo.geometry.isna()]
-            io.write_gpkg(ctx.path("zones.gpkg"), geo, layer="zones")
+            jobs.append(partial(io.write_gpkg, ctx.path("zones.gpkg"), geo, layer="zones"))
     for key, name in (("landcover_table", "zones_landcover.csv"),
                       ("source_comparison", "landcover_comparison.csv")):
         table = ctx.results.get(key)
         if table is not None and not (key == "landcover_table" and zones is table):
-            io.write_csv(ctx.path(name), table)
+            jobs.append(partial(io.write_csv, ctx.path(name), table))
     classified = ctx.results.get("landuse")
     if classified is not None:
         cols = [c for c in ("id", "code", "group", "name_zh") if c in classified]
-        io.write_csv(ctx.path("parcels.csv"), classified[cols])
+        jobs.append(partial(io.write_csv, ctx.path("parcels.csv"), classified[cols]))
     for name in ("afforestation", "bluegreen_candidates"):
         cand = ctx.extras.get(name)
         if cand is not None and len(cand):
-            for suffix in (".csv", ".xlsx", ".gpkg"):
-                sites.export(cand, ctx.path(f"{name}{suffix}"), meta=meta, kind="afforestation",
-                             max_excel_rows=ctx.cfg.output.max_excel_rows,
-                             complete_in=(f"{name}.csv", f"{name}.gpkg"))
+            jobs += sites.export_jobs(
+                cand, [ctx.path(f"{name}{suffix}") for suffix in (".csv", ".xlsx", ".gpkg")],
+                meta=meta, kind="afforestation", max_excel_rows=ctx.cfg.output.max_excel_rows,
+                complete_in=(f"{name}.csv", f"{name}.gpkg"))
+    io.run_jobs(first + jobs)
 
 
 def _site_rank(pv) -> str:

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -383,38 +384,116 @@ def export(
     gis._errors.InputError: error: file ...sites.shp: cannot write 'sites.shp': unsupported file type '.shp' -> use one of: .csv, .xlsx, .gpkg, .geojson, .parquet
     """
     path = Path(path)
-    suffix = path.suffix.lower()
+    _check_exports(gdf, [path], kind=kind, max_excel_rows=max_excel_rows)
+    return _jobs(gdf, [path], meta=meta, kind=kind, max_excel_rows=max_excel_rows,
+                 complete_in=complete_in)[0]()
+
+
+def export_jobs(
+    gdf: gpd.GeoDataFrame,
+    paths: Iterable[str | Path],
+    *,
+    meta: Mapping[str, Any] | None = None,
+    kind: Literal["sites", "afforestation"] = "sites",
+    max_excel_rows: int = MAX_EXCEL_ROWS,
+    complete_in: Iterable[str] = (),
+) -> list[Callable[[], Path]]:
+    """The writers of one list to several files, sharing the work they have in common.
+
+    Each item, called, writes one of ``paths`` exactly as :func:`export` would and returns it.
+    The table of attributes with centroid longitude/latitude is built once, by the first writer
+    that needs it, and the writers may run at the same time in threads (see
+    :func:`gis.io.run_jobs`): a run writes ``sites.csv``, ``sites.xlsx`` and ``sites.gpkg`` side
+    by side.
+
+    Parameters
+    ----------
+    gdf : GeoDataFrame
+        The list (see :func:`export`).
+    paths : iterable of str or Path
+        Output files; each suffix chooses the format as in :func:`export`.
+    meta, kind, max_excel_rows, complete_in
+        As in :func:`export`.
+
+    Returns
+    -------
+    list of callables
+        One writer per path, in the order of ``paths``.
+
+    Raises
+    ------
+    InputError
+        As :func:`export`, for every path at once, before anything is written.
+    """
+    paths = [Path(p) for p in paths]
+    _check_exports(gdf, paths, kind=kind, max_excel_rows=max_excel_rows)
+    return _jobs(gdf, paths, meta=meta, kind=kind, max_excel_rows=max_excel_rows,
+                 complete_in=complete_in)
+
+
+def _check_exports(gdf: gpd.GeoDataFrame, paths: list[Path], *, kind: str,
+                   max_excel_rows: int) -> None:
+    """Every reason not to write ``paths`` (unsupported suffix, kind, row cap, missing CRS)."""
     problems = Problems()
-    if suffix not in SUFFIXES:
-        problems.add(
-            f"cannot write {path.name!r}: unsupported file type {suffix or '(none)'!r}",
-            file=str(path),
-            hint=f"use one of: {', '.join(SUFFIXES)}",
-        )
+    for path in paths:
+        suffix = path.suffix.lower()
+        if suffix not in SUFFIXES:
+            problems.add(
+                f"cannot write {path.name!r}: unsupported file type {suffix or '(none)'!r}",
+                file=str(path),
+                hint=f"use one of: {', '.join(SUFFIXES)}",
+            )
     if kind not in KINDS:
         problems.add(f"unknown export kind {kind!r}", value=kind, hint=f"use one of: {', '.join(KINDS)}")
     if not (_is_number(max_excel_rows) and int(max_excel_rows) == max_excel_rows
             and 1 <= max_excel_rows <= EXCEL_ROW_LIMIT):
         problems.add(f"the Excel row cap must be a whole number from 1 to {EXCEL_ROW_LIMIT:,}",
                      value=max_excel_rows, hint="set [output] max_excel_rows accordingly")
-    if gdf.crs is None and suffix in (".csv", ".xlsx", ".geojson"):
+    if gdf.crs is None and any(p.suffix.lower() in (".csv", ".xlsx", ".geojson") for p in paths):
         problems.add("the layer has no CRS, so it cannot be placed in WGS84 longitude/latitude",
                      hint="set the layer's CRS before exporting")
     problems.raise_if_errors()
+
+
+def _jobs(gdf: gpd.GeoDataFrame, paths: list[Path], *, meta: Mapping[str, Any] | None,
+          kind: str, max_excel_rows: int, complete_in: Iterable[str]) -> list[Callable[[], Path]]:
+    """One writer per (checked) path, sharing the table with longitude/latitude."""
     meta = dict(meta or {})
-    writer = {
-        ".csv": _write_csv,
-        ".xlsx": _write_xlsx,
-        ".gpkg": _write_gpkg,
-        ".geojson": _write_geojson,
-        ".parquet": _write_parquet,
-    }[suffix]
-    if suffix == ".xlsx":
-        _write_xlsx(gdf, path, meta=meta, kind=kind, max_rows=int(max_excel_rows),
-                    complete_in=[str(f) for f in complete_in])
-    else:
-        writer(gdf, path, meta=meta, kind=kind)
-    return path
+    complete = [str(f) for f in complete_in]
+    table = _SharedTable(gdf)
+
+    def job(path: Path) -> Callable[[], Path]:
+        suffix = path.suffix.lower()
+
+        def write() -> Path:
+            if suffix == ".csv":
+                _write_csv(gdf, path, meta=meta, kind=kind, table=table())
+            elif suffix == ".xlsx":
+                _write_xlsx(gdf, path, meta=meta, kind=kind, max_rows=int(max_excel_rows),
+                            complete_in=complete, table=table)
+            else:
+                {".gpkg": _write_gpkg, ".geojson": _write_geojson,
+                 ".parquet": _write_parquet}[suffix](gdf, path, meta=meta, kind=kind)
+            return path
+
+        return write
+
+    return [job(path) for path in paths]
+
+
+class _SharedTable:
+    """:func:`_table_with_lonlat` of a list, built once for the writers that share it."""
+
+    def __init__(self, gdf: gpd.GeoDataFrame) -> None:
+        self.gdf = gdf
+        self._lock = threading.Lock()
+        self._table: pd.DataFrame | None = None
+
+    def __call__(self) -> pd.DataFrame:
+        with self._lock:
+            if self._table is None:
+                self._table = _table_with_lonlat(self.gdf)
+            return self._table
 
 
 def _table_with_lonlat(gdf: gpd.GeoDataFrame) -> pd.DataFrame:
@@ -437,14 +516,23 @@ def csv_text(gdf: gpd.GeoDataFrame) -> str:
     The one formatter of CSV rows: :func:`export` writes it, and the map pages carry it so that
     their downloads equal the command line's file (see :mod:`gis.sitepanel`).
     """
-    return _table_with_lonlat(gdf).to_csv(index=False, lineterminator="\n")
+    return _csv_bytes(_table_with_lonlat(gdf)).decode("utf-8")
 
 
-def _write_csv(gdf: gpd.GeoDataFrame, path: Path, *, meta: dict, kind: str) -> None:
-    text = csv_text(gdf)
-    with atomic_path(path) as tmp:
+def _csv_bytes(table: pd.DataFrame) -> bytes:
+    """``table.to_csv(index=False, lineterminator="\\n")`` in UTF-8 (:mod:`gis.csvtext`)."""
+    from gis import csvtext
+
+    return csvtext.csv_bytes(table, lineterminator="\n")
+
+
+def _write_csv(gdf: gpd.GeoDataFrame, path: Path, *, meta: dict, kind: str,
+               table: pd.DataFrame | None = None) -> None:
+    data = _csv_bytes(_table_with_lonlat(gdf) if table is None else table)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         # the BOM makes Excel open the file as UTF-8 instead of the system code page (GBK)
-        Path(tmp).write_bytes(("\ufeff" + text).encode("utf-8"))
+        fh.write("\ufeff".encode())
+        fh.write(data)
 
 
 def _header(column: str) -> tuple[str, str | None]:
@@ -504,7 +592,8 @@ def _metadata_rows(meta: dict, kind: str, *, rows: int, rows_total: int,
 
 
 def _write_xlsx(gdf: gpd.GeoDataFrame, path: Path, *, meta: dict, kind: str,
-                max_rows: int = MAX_EXCEL_ROWS, complete_in: Iterable[str] = ()) -> None:
+                max_rows: int = MAX_EXCEL_ROWS, complete_in: Iterable[str] = (),
+                table: Callable[[], pd.DataFrame] | None = None) -> None:
     """The sheet of the rows and a ``metadata`` sheet (:func:`gis.xlsx.write_workbook`).
 
     Only the first ``max_rows`` rows go into the workbook (Excel holds 1 048 576 rows, header
@@ -513,7 +602,12 @@ def _write_xlsx(gdf: gpd.GeoDataFrame, path: Path, *, meta: dict, kind: str,
     from gis import xlsx
 
     rows_total = len(gdf)
-    table = _table_with_lonlat(gdf.iloc[:max_rows] if rows_total > max_rows else gdf)
+    cut = rows_total > max_rows
+    if table is None or (cut and gdf.crs is not None and gdf.crs.is_geographic):
+        # (in degrees the centroids are taken in a UTM zone chosen from the rows written)
+        table = _table_with_lonlat(gdf.iloc[:max_rows] if cut else gdf)
+    else:
+        table = table().iloc[:max_rows] if cut else table()
     headers, formats, widths = _excel_layout(table)
     where = ", ".join(complete_in) if rows_total > len(table) else "this workbook"
     metadata = _metadata_rows(meta, kind, rows=len(table), rows_total=rows_total,
