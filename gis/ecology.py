@@ -21,6 +21,7 @@ Method (DESIGN §6.3–6.4)
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import geopandas as gpd
@@ -108,6 +109,39 @@ def accounting_units(zones: gpd.GeoDataFrame, streets: gpd.GeoDataFrame | None =
     (['zone', 'zone', 'level'], [1.0, 1.0, 1.5])
     """
     _require(zones, ("name", "level"), "zones")
+    if streets is not None and len(streets):
+        _require(streets, ("name",), "streets")
+    # the accounts, the candidates and the network of a run ask for the same units: the level
+    # unions and street clips are made once per distinct input
+    key = _units_key(zones, streets)
+    if key not in _UNITS_CACHE:
+        if len(_UNITS_CACHE) >= 4:
+            _UNITS_CACHE.pop(next(iter(_UNITS_CACHE)))
+        _UNITS_CACHE[key] = _accounting_units(zones, streets)
+    return _UNITS_CACHE[key].copy()
+
+
+_UNITS_CACHE: dict[str, gpd.GeoDataFrame] = {}
+
+
+def _units_key(zones: gpd.GeoDataFrame, streets: gpd.GeoDataFrame | None) -> str:
+    """A digest of everything :func:`accounting_units` reads."""
+    h = hashlib.sha256()
+    for frame, cols in ((zones, ("name", "level")), (streets, ("name",))):
+        if frame is None or not len(frame):
+            h.update(b"-")
+            continue
+        h.update(str(frame.crs).encode())
+        for wkb in shapely.to_wkb(frame.geometry.to_numpy()):
+            h.update(b"\0" if wkb is None else wkb)
+        for col in cols:
+            h.update("\x1f".join(map(str, frame[col].tolist())).encode())
+            h.update(str(frame[col].dtype).encode())
+    return h.hexdigest()
+
+
+def _accounting_units(zones: gpd.GeoDataFrame, streets: gpd.GeoDataFrame | None
+                      ) -> gpd.GeoDataFrame:
     geom = zones.geometry.to_numpy()
     feats = gpd.GeoDataFrame({"zone": zones["name"].astype("string").to_numpy(),
                               "level": zones["level"].astype("string").to_numpy(),
@@ -125,7 +159,6 @@ def accounting_units(zones: gpd.GeoDataFrame, streets: gpd.GeoDataFrame | None =
                               crs=zones.crs)
     parts = [feats, levels]
     if streets is not None and len(streets):
-        _require(streets, ("name",), "streets")
         extent = shapely.union_all(geom)
         clipped = shapely.intersection(streets.geometry.to_numpy(), extent)
         st = gpd.GeoDataFrame({"zone": streets["name"].astype("string").to_numpy(),

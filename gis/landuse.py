@@ -522,6 +522,20 @@ def _flag(table: pd.DataFrame, col: str, options: EcologyOptions) -> pd.Series:
 
 
 def _flags_table(scheme: str | Path, options: EcologyOptions) -> pd.DataFrame:
+    """The flags of every code of a scheme under ``options`` (built once per built-in scheme
+    and definition: a run classifies its parcels several times; never modify the result)."""
+    if _scheme_name(scheme) == "custom":  # a mapping file may change between runs
+        return _build_flags_table(scheme, options)
+    return _cached_flags_table(str(scheme), options.bluegreen,
+                               tuple(options.switches.items()))
+
+
+@lru_cache(maxsize=16)
+def _cached_flags_table(scheme: str, bluegreen: str, switches: tuple) -> pd.DataFrame:
+    return _build_flags_table(scheme, EcologyOptions(bluegreen=bluegreen, switches=dict(switches)))
+
+
+def _build_flags_table(scheme: str | Path, options: EcologyOptions) -> pd.DataFrame:
     table = load_code_table(scheme).drop_duplicates("code").set_index("code", drop=False)
     name = _scheme_name(scheme)
     out = pd.DataFrame(index=table.index)

@@ -400,7 +400,9 @@ def connectivity(area_ha: np.ndarray, i: np.ndarray, j: np.ndarray, dist_m: np.n
     graph = sparse.coo_matrix((w[keep], (i[keep], j[keep])), shape=(n, n)).tocsr()
     graph = graph.maximum(graph.T).tocsr()
     if n:
-        dist = csgraph.dijkstra(graph, directed=False, limit=-math.log(P_MIN))
+        # the matrix is symmetric: searched as directed, the same distances, and scipy's
+        # undirected mode (which pairs every row with its column) costs ten times more
+        dist = csgraph.dijkstra(graph, directed=True, limit=-math.log(P_MIN))
     else:
         dist = np.zeros((0, 0))
     pstar = np.exp(-dist)
@@ -456,8 +458,11 @@ def dpc(net: Network) -> np.ndarray:
                 flagged = np.zeros(len(ei), bool)
                 flagged[inside] = through[pos[ei[inside]], pos[ej[inside]]]
                 use = (tight | flagged) & (ei != k) & (ej != k)
-                g_k = sparse.coo_matrix((ew[use], (ei[use], ej[use])), shape=(n, n)).tocsr()
-                d_new = csgraph.dijkstra(g_k, directed=False, indices=src, limit=limit)
+                # both directions of every edge, searched as directed (see connectivity)
+                wu, iu, ju = ew[use], ei[use], ej[use]
+                g_k = sparse.coo_matrix((np.r_[wu, wu], (np.r_[iu, ju], np.r_[ju, iu])),
+                                        shape=(n, n)).tocsr()
+                d_new = csgraph.dijkstra(g_k, directed=True, indices=src, limit=limit)
                 p_new = np.exp(-d_new[:, near])
                 t = through[rows]
                 delta = (a[src][:, None] * a[near][None, :]
@@ -571,10 +576,30 @@ def resistance_raster(classified: gpd.GeoDataFrame, bounds: tuple[float, float, 
     sel = shapely.intersects(geoms, box)
     # vertices closer than a quarter cell change no cell centre's side much, and rasterio reads
     # every vertex through Python
-    shapes = shapely.simplify(geoms[sel], res / 4)
-    out = features.rasterize(zip(shapes, value[sel], strict=True), out_shape=(height, width),
+    shapes, owner = _polygon_dicts(shapely.simplify(geoms[sel], res / 4))
+    out = features.rasterize(zip(shapes, value[sel][owner], strict=True), out_shape=(height, width),
                              transform=transform, fill=table["other"], dtype="float64")
     return out, transform, res
+
+
+def _polygon_dicts(geoms: np.ndarray) -> tuple[list[dict], np.ndarray]:
+    """GeoJSON-like polygons for ``rasterio.features.rasterize``, one per polygon part in order,
+    and the index of the geometry each came from.
+
+    rasterio splits multipolygons into such parts itself and skips empty shapes; shapely's
+    ``__geo_interface__`` would build every vertex as a Python tuple through a geometry object,
+    here the coordinates are listed once for all geometries and sliced per ring.
+    """
+    parts, owner = shapely.get_parts(geoms, return_index=True)
+    rings, ring_part = shapely.get_rings(parts, return_index=True)
+    ends = np.cumsum(shapely.get_num_coordinates(rings))
+    xy = shapely.get_coordinates(rings).tolist()
+    coords = [xy[a:b] for a, b in zip(np.r_[0, ends[:-1]].tolist(), ends.tolist(), strict=True)]
+    first = np.searchsorted(ring_part, np.arange(len(parts) + 1)).tolist()
+    has_rings = np.diff(first) > 0
+    shapes = [{"type": "Polygon", "coordinates": coords[a:b]}
+              for a, b, ok in zip(first[:-1], first[1:], has_rings.tolist(), strict=True) if ok]
+    return shapes, owner[has_rings]
 
 
 def least_cost_corridors(classified: gpd.GeoDataFrame, patches: gpd.GeoDataFrame, *,
@@ -662,7 +687,8 @@ def _patch_cells(geoms: np.ndarray, shape: tuple[int, int], transform) -> np.nda
     from rasterio import features
     from rasterio.transform import rowcol
 
-    label = features.rasterize(zip(geoms, np.arange(1, len(geoms) + 1), strict=True),
+    shapes, owner = _polygon_dicts(geoms)
+    label = features.rasterize(zip(shapes, owner + 1, strict=True),
                                out_shape=shape, transform=transform, fill=0, dtype="int32")
     missing = np.setdiff1d(np.arange(1, len(geoms) + 1), np.unique(label))
     if len(missing):

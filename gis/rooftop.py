@@ -35,6 +35,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from pyproj import CRS
 
 from gis import horizon, solar
 from gis._errors import InputError, Problem
@@ -557,7 +558,12 @@ def shading_factors(footprints: gpd.GeoSeries, irradiance: str | Path | LayerSpe
     if present.any() and reference_kwh_m2 > 0:
         vec = gpd.GeoDataFrame(geometry=geoms[present].reset_index(drop=True))
         if raster_crs is not None and vec.crs is not None:
-            vec = vec.to_crs(raster_crs)
+            # the raster's CRS read from a GeoTIFF is rarely the same object as the layers'
+            # EPSG code, but equivalent: PROJ's transformation is then a no-op, not worth a
+            # pass over every vertex
+            same = CRS.from_user_input(raster_crs) == CRS.from_user_input(vec.crs)
+            vec = (vec.set_crs(raster_crs, allow_override=True) if same
+                   else vec.to_crs(raster_crs))
         from gis._zonal import zonal_means
 
         with rasterio.open(path) as src:

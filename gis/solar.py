@@ -34,6 +34,8 @@ The built-in climate model builds its own irradiance at mid-hour.
 
 from __future__ import annotations
 
+import copy
+import functools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -352,6 +354,22 @@ def climate_model(latitude: float, longitude: float, altitude: float = 0.0, *, y
     ...
     gis._errors.InputError: error: layer 'weather': no built-in climate figures near 30.60 N 114.30 E ...
     """
+    if site is None:
+        # the roofs, the ground sites and the checks of one run ask for the same site: built once
+        data, meta = _built_in_climate(float(latitude), float(longitude), float(altitude),
+                                       int(year))
+        return data.copy(), copy.deepcopy(meta)
+    return _climate_model(latitude, longitude, altitude, year=year, site=site)
+
+
+@functools.lru_cache(maxsize=8)
+def _built_in_climate(latitude: float, longitude: float, altitude: float,
+                      year: int) -> tuple[pd.DataFrame, dict[str, Any]]:
+    return _climate_model(latitude, longitude, altitude, year=year, site=None)
+
+
+def _climate_model(latitude: float, longitude: float, altitude: float, *, year: int,
+                   site: dict[str, Any] | None) -> tuple[pd.DataFrame, dict[str, Any]]:
     if site is None:
         name, site = min(CLIMATE_SITES.items(), key=lambda kv: _distance_km(
             latitude, longitude, kv[1]["latitude"], kv[1]["longitude"]))

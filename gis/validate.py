@@ -1169,9 +1169,8 @@ def _datum_offset_problems(cfg: RunConfig, layers: Layers) -> list[Problem]:
     if not built.any():
         return []
     step = max(1, len(b) // 20000)  # a sample is enough to see a systematic offset
-    centres = gpd.GeoSeries(b.geometry.values[::step], crs=layers.crs).representative_point()
-    lonlat = centres.to_crs(4326)
-    x, y = shapely.get_x(lonlat.values), shapely.get_y(lonlat.values)
+    centres = shapely.point_on_surface(b.geometry.values[::step])
+    x, y = io.transformer(layers.crs, 4326).transform(shapely.get_x(centres), shapely.get_y(centres))
     if datums.out_of_china(np.mean(x), np.mean(y)):
         return []
     tree = shapely.STRtree(lu.geometry.values[built])
@@ -1180,11 +1179,11 @@ def _datum_offset_problems(cfg: RunConfig, layers: Layers) -> list[Problem]:
         hit = np.unique(tree.query(points, predicate="within")[0])
         return len(hit) / max(len(points), 1)
 
-    given = share(centres.values)
+    given = share(centres)
     best = None
+    back = io.transformer(4326, layers.crs)
     for datum, inverse in (("gcj02", datums.gcj02_to_wgs84), ("bd09", datums.bd09_to_wgs84)):
-        moved = gpd.GeoSeries(shapely.points(*inverse(x, y)), crs=4326).to_crs(layers.crs)
-        s = share(moved.values)
+        s = share(shapely.points(*back.transform(*inverse(x, y))))
         if s >= given + 0.25 and s > 0.5 and (best is None or s > best[1]):
             best = (datum, s)
     if best is None:
