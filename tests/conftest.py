@@ -1,4 +1,5 @@
-"""Shared fixtures: small layers built inline, and the demo district at a small scale."""
+"""Shared fixtures: small layers built inline, the demo district at a small scale, and one whole
+run of it that every module checking a run's outputs reads (never writes: copy it first)."""
 
 from __future__ import annotations
 
@@ -25,3 +26,26 @@ def demo_dir(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("demo")
     make_demo(folder, scale=0.03, raster_resolution_m=20)
     return folder
+
+
+@pytest.fixture(scope="session")
+def demo_run(demo_dir, tmp_path_factory):
+    """One whole run of the small demo (maps online), made once per test session and shared:
+    ``(context, output folder)``.  Read-only: a test that changes an output folder copies it."""
+    from gis import pipeline
+
+    out = tmp_path_factory.mktemp("runs") / "dongli"
+    ctx = pipeline.run(demo_dir / "run.toml", out_dir=out, offline=False)
+    return ctx, out
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Keep what is built once together under ``pytest -n 2 --dist loadgroup`` (README's test
+    command): a test module goes to one worker as a whole (its module-scoped fixtures are made
+    once), and every test reading the shared demo run to one worker, which makes the run once."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is not None:
+            continue
+        group = "demo_run" if "demo_run" in item.fixturenames else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))

@@ -1,6 +1,7 @@
 """A run killed while it writes leaves the previous outputs intact and no half-written file."""
 
 import hashlib
+import shutil
 import signal
 import subprocess
 import sys
@@ -36,9 +37,10 @@ def start_and_kill(runfile: Path, out: Path, sig: int) -> subprocess.CompletedPr
 
 
 @pytest.fixture(scope="module")
-def previous_run(demo_dir, tmp_path_factory):
+def previous_run(demo_run, tmp_path_factory):
+    """A copy of the shared demo run's outputs (tests/conftest.py): the killed runs write here."""
     out = tmp_path_factory.mktemp("kill") / "out"
-    pipeline.run(demo_dir / "run.toml", out_dir=out)
+    shutil.copytree(demo_run[1], out)
     return out
 
 

@@ -273,15 +273,10 @@ def test_run_file_table(tmp_path):
         assert key in text
 
 
-def test_pipeline_writes_the_network(demo_dir, tmp_path):
-    from gis import pipeline
-
-    steps = [("load", pipeline.step_load), ("ecology", pipeline.step_ecology),
-             ("ecological network", pipeline.step_network),
-             ("scorecard", pipeline.step_scorecard), ("exports", pipeline.step_exports),
-             ("provenance", pipeline.step_provenance)]
-    out = tmp_path / "run"
-    pipeline.run(demo_dir / "run.toml", out_dir=out, steps=steps)
+def test_pipeline_writes_the_network(demo_run):
+    # the shared whole run of the demo (tests/conftest.py); a run without buildings, and so
+    # without rooftop PV, is test_run_on_the_constructed_barrier below
+    _, out = demo_run
     conn = pd.read_csv(out / "connectivity.csv", encoding="utf-8-sig")
     zones = pd.read_csv(out / "zones.csv", encoding="utf-8-sig")
     levels = zones[zones["kind"] == "level"]

@@ -14,13 +14,6 @@ ALL_TARGETS = {"bluegreen-barrier", "bluegreen-level1", "forest-level1", "stock-
                "pv-pilot-commercial-industrial", "pv-pilot-rural", "renewable-substitution"}
 
 
-@pytest.fixture(scope="module")
-def demo_run(demo_dir, tmp_path_factory):
-    out = tmp_path_factory.mktemp("runs") / "dongli"
-    ctx = pipeline.run(demo_dir / "run.toml", out_dir=out, offline=False)
-    return ctx, out
-
-
 def cli(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "gis.cli", *map(str, args)], capture_output=True,
                           text=True, cwd=cwd, env={"PATH": "/usr/bin:/bin", "HOME": str(Path.home())})

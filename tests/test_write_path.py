@@ -23,9 +23,9 @@ from gis.config import parse_runfile
 
 
 @pytest.fixture(scope="module")
-def demo_run(demo_dir, tmp_path_factory):
-    out = tmp_path_factory.mktemp("write-path") / "out"
-    return pipeline.run(demo_dir / "run.toml", out_dir=out, offline=True)
+def demo_ctx(demo_run):
+    """The context of the shared demo run (tests/conftest.py): its frames and output folder."""
+    return demo_run[0]
 
 
 # ---- workbooks ------------------------------------------------------------------------------
@@ -67,13 +67,13 @@ def _same_value(a, b) -> bool:
 
 @pytest.mark.parametrize("name, key, kind", [("sites", "sites", "sites"),
                                              ("afforestation", "afforestation", "afforestation")])
-def test_workbooks_equal_the_previous_writer_cell_by_cell(demo_run, tmp_path, name, key, kind):
-    frame = demo_run.results[key] if key in demo_run.results else demo_run.extras[key]
+def test_workbooks_equal_the_previous_writer_cell_by_cell(demo_ctx, tmp_path, name, key, kind):
+    frame = demo_ctx.results[key] if key in demo_ctx.results else demo_ctx.extras[key]
     assert len(frame) > 10
     before = tmp_path / "before.xlsx"
-    old.write_xlsx(frame, before, meta=pipeline._meta(demo_run), kind=kind)
+    old.write_xlsx(frame, before, meta=pipeline._meta(demo_ctx), kind=kind)
     wa, a = _cells(before)
-    wb, b = _cells(demo_run.out_dir / f"{name}.xlsx")
+    wb, b = _cells(demo_ctx.out_dir / f"{name}.xlsx")
     settings_a, settings_b = _sheet_settings(wa), _sheet_settings(wb)
     assert settings_a["dimensions"][0] == settings_b["dimensions"][0]
     settings_a.pop("dimensions"), settings_b.pop("dimensions")  # metadata: two rows added
@@ -94,21 +94,21 @@ def test_workbooks_equal_the_previous_writer_cell_by_cell(demo_run, tmp_path, na
     assert wa.properties.created == wb.properties.created
 
 
-def test_workbook_numbers_are_the_exact_doubles_of_the_list(demo_run):
-    ranked = demo_run.results["sites"]
-    ws = openpyxl.load_workbook(demo_run.out_dir / "sites.xlsx", read_only=True)["sites"]
+def test_workbook_numbers_are_the_exact_doubles_of_the_list(demo_ctx):
+    ranked = demo_ctx.results["sites"]
+    ws = openpyxl.load_workbook(demo_ctx.out_dir / "sites.xlsx", read_only=True)["sites"]
     header = next(ws.iter_rows(min_row=1, max_row=1, values_only=True))
     col = header.index("annual yield [kWh] / 年发电量")
     values = [r[col] for r in ws.iter_rows(min_row=2, values_only=True)]
     assert np.array_equal(np.array(values, dtype=float), ranked["annual_kwh"].to_numpy(float))
 
 
-def test_geopackages_equal_the_previous_writer(demo_run, tmp_path):
-    frames = {"buildings_pv": demo_run.results["pv"], "sites": demo_run.results["sites"]}
+def test_geopackages_equal_the_previous_writer(demo_ctx, tmp_path):
+    frames = {"buildings_pv": demo_ctx.results["pv"], "sites": demo_ctx.results["sites"]}
     for layer, frame in frames.items():
         before = tmp_path / f"{layer}.gpkg"
         frame.to_file(before, layer=layer, driver="GPKG", engine="pyogrio")
-        after = demo_run.out_dir / f"{layer}.gpkg"
+        after = demo_ctx.out_dir / f"{layer}.gpkg"
         info_a = pyogrio.read_info(before, layer=layer)
         info_b = pyogrio.read_info(after, layer=layer)
         for k in ("fields", "dtypes", "geometry_type", "features", "crs"):
@@ -233,8 +233,8 @@ def test_run_file_row_cap(tmp_path):
 # ---- map features ---------------------------------------------------------------------------
 
 
-def test_feature_collection_equals_geopandas(demo_run):
-    pv = demo_run.results["pv"].head(300)
+def test_feature_collection_equals_geopandas(demo_ctx):
+    pv = demo_ctx.results["pv"].head(300)
     geoms = pd.Series(list(maps._web_geometry(pv.geometry, 1.0)))
     geoms[3], geoms[4] = None, shapely.Polygon()
     text = pd.DataFrame({"i": pv["id"].astype("string").to_numpy(),
