@@ -217,8 +217,7 @@ def site_table(pv: gpd.GeoDataFrame, *, ranked: gpd.GeoDataFrame | None = None,
     if (ranked is None or len(ranked) != with_pv or not pv.index.is_unique
             or not ranked.index.isin(pv.index).all()):
         pv = pv.reset_index(drop=True)
-        ranked = sites.select_sites(pv)
-        csv_file = None
+        ranked = sites.select_sites(pv)  # csv_file is still checked against these rows
     header, body = _body(list_text(ranked, csv_file))
     orders: dict[str, list[int] | None] = {"annual_kwh": None}
     orders.update(_orders(pv, ranked, [k for k in RANK_LABELS
