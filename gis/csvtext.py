@@ -29,7 +29,7 @@ from __future__ import annotations
 import csv
 import io
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -42,7 +42,8 @@ CHUNK_ROWS = 65_536
 _POSITIONAL_LOW, _POSITIONAL_HIGH = 1e-4, 1e16
 
 
-def csv_bytes(frame: pd.DataFrame, *, lineterminator: str = os.linesep) -> bytes:
+def csv_bytes(frame: pd.DataFrame, *, lineterminator: str = os.linesep,
+              float_text: Callable[[int], pa.Array | None] | None = None) -> bytes:
     """UTF-8 bytes of ``frame.to_csv(index=False, lineterminator=lineterminator)``.
 
     Parameters
@@ -51,6 +52,9 @@ def csv_bytes(frame: pd.DataFrame, *, lineterminator: str = os.linesep) -> bytes
         The table; its index is not written.
     lineterminator : str
         End of each line (pandas' default is ``os.linesep``).
+    float_text : callable, optional
+        ``float_text(j)``: Arrow's text of the doubles of column ``j``, whole column
+        (:func:`float_strings`), or None; lets writers of the same table share it.
 
     Returns
     -------
@@ -72,7 +76,7 @@ def csv_bytes(frame: pd.DataFrame, *, lineterminator: str = os.linesep) -> bytes
         header = io.StringIO()
         csv.writer(header, lineterminator=lineterminator).writerow(list(frame.columns))
         try:
-            blocks = list(_row_blocks(frame, lineterminator))
+            blocks = list(_row_blocks(frame, lineterminator, float_text))
         except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
             pass  # values Arrow does not take (integers past 64 bits, lone surrogates)
         else:
@@ -123,9 +127,21 @@ def _supported(frame: pd.DataFrame) -> bool:
 # ---- formatting --------------------------------------------------------------------------
 
 
-def _float_text(values: np.ndarray) -> pa.Array:
-    """Python's repr of each double (numpy's ``astype(str)``); NaN → empty."""
-    text = pc.cast(pa.array(values), pa.string())
+def float_strings(values: np.ndarray) -> pa.Array:
+    """Arrow's text of doubles: the shortest digits that read back as the same double.
+
+    The laid-out text of the CSV (:func:`csv_bytes`) and of the Excel sheet (:mod:`gis.xlsx`)
+    start from it.
+    """
+    return pc.cast(pa.array(values, type=pa.float64()), pa.string())
+
+
+def _float_text(values: np.ndarray, raw: pa.Array | None = None) -> pa.Array:
+    """Python's repr of each double (numpy's ``astype(str)``); NaN → empty.
+
+    ``raw``: :func:`float_strings` of ``values`` when already made.
+    """
+    text = float_strings(values) if raw is None else raw
     size = np.abs(values)
     missing = np.isnan(values)
     agree = (np.isfinite(values) & (((size >= _POSITIONAL_LOW) & (size < _POSITIONAL_HIGH))
@@ -156,10 +172,10 @@ def _quoted(text: pa.Array, specials: str, *, alone: bool) -> pa.Array:
     return pc.if_else(need, quoted, text)
 
 
-def _column_text(series: pd.Series, kind: str) -> pa.Array:
+def _column_text(series: pd.Series, kind: str, raw: pa.Array | None = None) -> pa.Array:
     """The text of each cell of one column (no nulls)."""
     if kind == "float":
-        return _float_text(series.to_numpy(dtype="float64"))
+        return _float_text(series.to_numpy(dtype="float64"), raw)
     if kind == "numpy":
         missing = series.isna().to_numpy()
         out = series.to_numpy().astype(str).astype(object)
@@ -195,7 +211,8 @@ def _specials(lineterminator: str) -> str:
     return "".join(found)
 
 
-def _row_blocks(frame: pd.DataFrame, lineterminator: str) -> Iterator[bytes]:
+def _row_blocks(frame: pd.DataFrame, lineterminator: str,
+                float_text: Callable[[int], pa.Array | None] | None = None) -> Iterator[bytes]:
     """The data lines, :data:`CHUNK_ROWS` rows at a time, as UTF-8 bytes."""
     kinds = [_kind(frame.iloc[:, j]) for j in range(frame.shape[1])]
     specials = _specials(lineterminator)
@@ -204,7 +221,9 @@ def _row_blocks(frame: pd.DataFrame, lineterminator: str) -> Iterator[bytes]:
         part = frame.iloc[lo: lo + CHUNK_ROWS]
         cells = []
         for j, kind in enumerate(kinds):
-            text = _column_text(part.iloc[:, j], kind)
+            raw = float_text(j) if float_text is not None and kind == "float" else None
+            text = _column_text(part.iloc[:, j], kind,
+                                None if raw is None else raw.slice(lo, len(part)))
             if kind in ("text", "numpy") or alone:
                 text = _quoted(text, specials, alone=alone)
             cells.append(text)

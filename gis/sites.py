@@ -467,7 +467,8 @@ def _jobs(gdf: gpd.GeoDataFrame, paths: list[Path], *, meta: Mapping[str, Any] |
 
         def write() -> Path:
             if suffix == ".csv":
-                _write_csv(gdf, path, meta=meta, kind=kind, table=table())
+                _write_csv(gdf, path, meta=meta, kind=kind, table=table(),
+                           float_text=table.float_text)
             elif suffix == ".xlsx":
                 _write_xlsx(gdf, path, meta=meta, kind=kind, max_rows=int(max_excel_rows),
                             complete_in=complete, table=table)
@@ -482,18 +483,34 @@ def _jobs(gdf: gpd.GeoDataFrame, paths: list[Path], *, meta: Mapping[str, Any] |
 
 
 class _SharedTable:
-    """:func:`_table_with_lonlat` of a list, built once for the writers that share it."""
+    """:func:`_table_with_lonlat` of a list, built once for the writers that share it, and the
+    text of its float columns' doubles (:func:`gis.csvtext.float_strings`), made once for the
+    CSV and the workbook."""
 
     def __init__(self, gdf: gpd.GeoDataFrame) -> None:
         self.gdf = gdf
         self._lock = threading.Lock()
         self._table: pd.DataFrame | None = None
+        self._text: dict[int, Any] = {}
+        self._text_lock = threading.Lock()
 
     def __call__(self) -> pd.DataFrame:
         with self._lock:
             if self._table is None:
                 self._table = _table_with_lonlat(self.gdf)
             return self._table
+
+    def float_text(self, j: int):
+        """Arrow's text of column ``j``'s doubles (whole column); None if not float64."""
+        from gis import csvtext
+
+        column = self().iloc[:, j]
+        if column.dtype != np.float64:
+            return None
+        with self._text_lock:
+            if j not in self._text:
+                self._text[j] = csvtext.float_strings(column.to_numpy())
+            return self._text[j]
 
 
 def _table_with_lonlat(gdf: gpd.GeoDataFrame) -> pd.DataFrame:
@@ -519,16 +536,16 @@ def csv_text(gdf: gpd.GeoDataFrame) -> str:
     return _csv_bytes(_table_with_lonlat(gdf)).decode("utf-8")
 
 
-def _csv_bytes(table: pd.DataFrame) -> bytes:
+def _csv_bytes(table: pd.DataFrame, float_text: Callable | None = None) -> bytes:
     """``table.to_csv(index=False, lineterminator="\\n")`` in UTF-8 (:mod:`gis.csvtext`)."""
     from gis import csvtext
 
-    return csvtext.csv_bytes(table, lineterminator="\n")
+    return csvtext.csv_bytes(table, lineterminator="\n", float_text=float_text)
 
 
 def _write_csv(gdf: gpd.GeoDataFrame, path: Path, *, meta: dict, kind: str,
-               table: pd.DataFrame | None = None) -> None:
-    data = _csv_bytes(_table_with_lonlat(gdf) if table is None else table)
+               table: pd.DataFrame | None = None, float_text: Callable | None = None) -> None:
+    data = _csv_bytes(_table_with_lonlat(gdf) if table is None else table, float_text)
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         # the BOM makes Excel open the file as UTF-8 instead of the system code page (GBK)
         fh.write("\ufeff".encode())
@@ -603,10 +620,12 @@ def _write_xlsx(gdf: gpd.GeoDataFrame, path: Path, *, meta: dict, kind: str,
 
     rows_total = len(gdf)
     cut = rows_total > max_rows
+    float_text = None
     if table is None or (cut and gdf.crs is not None and gdf.crs.is_geographic):
         # (in degrees the centroids are taken in a UTM zone chosen from the rows written)
         table = _table_with_lonlat(gdf.iloc[:max_rows] if cut else gdf)
     else:
+        float_text = table.float_text if isinstance(table, _SharedTable) else None
         table = table().iloc[:max_rows] if cut else table()
     headers, formats, widths = _excel_layout(table)
     where = ", ".join(complete_in) if rows_total > len(table) else "this workbook"
@@ -615,7 +634,8 @@ def _write_xlsx(gdf: gpd.GeoDataFrame, path: Path, *, meta: dict, kind: str,
                                                    ".gpkg or .parquet for every row")
     with atomic_path(path) as tmp:
         xlsx.write_workbook(tmp, table, sheet=kind, headers=headers, formats=formats,
-                            widths=widths, metadata=metadata, created=_parse_time(meta.get("time")))
+                            widths=widths, metadata=metadata, created=_parse_time(meta.get("time")),
+                            float_text=float_text)
 
 
 def _parse_time(value: Any) -> _dt.datetime:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as _dt
 import re
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -54,6 +54,7 @@ def write_workbook(
     metadata: Sequence[tuple[str, Any]],
     created: _dt.datetime,
     body: Literal["columns", "cells"] = "columns",
+    float_text: Callable[[int], pa.Array | None] | None = None,
 ) -> Path:
     """Write ``table`` as an Excel workbook: a sheet of the rows and a ``metadata`` sheet.
 
@@ -76,6 +77,10 @@ def write_workbook(
     body : {"columns", "cells"}
         ``columns``: data rows assembled column-wise (fast); ``cells``: XlsxWriter writes every
         cell (the reference).
+    float_text : callable, optional
+        ``float_text(j)``: Arrow's text of the doubles of column ``j``
+        (:func:`gis.csvtext.float_strings`) for at least ``len(table)`` rows, or None; shared
+        with the CSV writer of the same table.
 
     Returns
     -------
@@ -125,7 +130,7 @@ def write_workbook(
     wb.close()
     if spliced:
         styles = [None if f is None else f.xf_index for f in cell_formats]
-        blocks = _prefetched(_row_blocks(table, 2, kinds, styles))
+        blocks = _prefetched(_row_blocks(table, 2, kinds, styles, float_text))
         try:
             _splice_rows(target, path, blocks=blocks)
         finally:
@@ -221,11 +226,11 @@ def _preserve(text: pa.Array) -> pa.Array:
 
 
 def _column_cells(series: pd.Series, kind: str, letter: str, number: pa.Array,
-                  style: int | None) -> pa.Array:
+                  style: int | None, raw: pa.Array | None = None) -> pa.Array:
     """The ``<c>`` elements of one column (empty text where no cell is written).
 
     ``letter`` opens the cell (``<c r="AB``) and ``number`` holds the rows' numbers: each cell is
-    joined in one pass.
+    joined in one pass.  ``raw``: the text of a float64 column's doubles, when already made.
     """
     s = "" if style is None else f' s="{style}"'
     if kind == "bool":
@@ -241,7 +246,7 @@ def _column_cells(series: pd.Series, kind: str, letter: str, number: pa.Array,
             numbers = pa.array(series.to_numpy(dtype="int64", na_value=0))
         else:
             numbers = pa.array(floats)
-        value = pc.cast(numbers, pa.string())
+        value = pc.cast(numbers, pa.string()) if raw is None else raw
         cell = pc.binary_join_element_wise(letter, number, f'"{s}><v>', value, "</v></c>", "")
     else:
         text = pa.array(_as_text(series).to_numpy(dtype=object, na_value=None), type=pa.string())
@@ -261,7 +266,9 @@ def _column_cells(series: pd.Series, kind: str, letter: str, number: pa.Array,
 
 
 def _row_blocks(table: pd.DataFrame, first_row: int, kinds: list[str],
-                styles: list[int | None]) -> Iterator[memoryview]:
+                styles: list[int | None],
+                float_text: Callable[[int], pa.Array | None] | None = None,
+                ) -> Iterator[memoryview]:
     """The ``<row>`` elements of ``table`` (Excel row ``first_row`` on), as UTF-8 blocks."""
     letters = [f'<c r="{_column_name(j)}' for j in range(table.shape[1])]
     for lo in range(0, len(table), CHUNK_ROWS):
@@ -269,11 +276,18 @@ def _row_blocks(table: pd.DataFrame, first_row: int, kinds: list[str],
         number = pc.cast(pa.array(np.arange(first_row + lo, first_row + lo + len(part))),
                          pa.string())
         cells = [
-            _column_cells(part[c], kind, letters[j], number, styles[j])
-            for j, (c, kind) in enumerate(zip(part.columns, kinds, strict=True))
+            _column_cells(part.iloc[:, j], kind, letters[j], number, styles[j],
+                          _slice(float_text, j, lo, len(part)) if kind == "number" else None)
+            for j, kind in enumerate(kinds)
         ]
         rows = pc.binary_join_element_wise('<row r="', number, '">', *cells, "</row>", "")
         yield _joined(rows)
+
+
+def _slice(float_text, j: int, lo: int, n: int) -> pa.Array | None:
+    """Rows ``lo`` to ``lo + n`` of the shared text of column ``j`` (None: not shared)."""
+    raw = float_text(j) if float_text is not None else None
+    return None if raw is None else raw.slice(lo, n)
 
 
 def _prefetched(blocks: Iterator[memoryview]) -> Iterator[memoryview]:
