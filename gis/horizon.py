@@ -165,8 +165,9 @@ def lod1_surface(footprints: Any, tops: np.ndarray, bounds: tuple[float, float, 
 
     Parameters
     ----------
-    footprints : array-like of shapely geometries
-        Building footprints [working CRS, metres].
+    footprints : array-like of shapely geometries, or Prisms
+        Building footprints [working CRS, metres], or their edges made once
+        (:func:`prisms_of`, which then carry the tops: ``tops`` is not read).
     tops : numpy.ndarray
         Absolute height of each building's top [m] (NaN: not an obstacle).
     bounds : tuple
@@ -197,60 +198,108 @@ def lod1_surface(footprints: Any, tops: np.ndarray, bounds: tuple[float, float, 
         z = np.zeros((height, width), dtype=np.float32)
     if ground is not None:
         z[:] = np.nan_to_num(ground.z, nan=0.0)
-    geoms = np.asarray(footprints, dtype=object)
-    tops = np.asarray(tops, dtype=float)
-    keep = np.isfinite(tops) & ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
-    if keep.any():
-        parts, owner = shapely.get_parts(geoms[keep], return_index=True)
-        rings, ring_poly = shapely.get_rings(parts, return_index=True)
-        coords, ring_of = shapely.get_coordinates(rings, return_index=True)
-        same = ring_of[1:] == ring_of[:-1]  # consecutive vertices of one ring: an edge
-        edges = np.concatenate([coords[:-1][same], coords[1:][same]], axis=1)
-        edge_poly = ring_poly[ring_of[:-1][same]]
-        start = np.searchsorted(edge_poly, np.arange(len(parts) + 1))
-        _burn(z, float(left), float(top), float(res), np.ascontiguousarray(edges),
-              start.astype(np.int64), tops[keep][owner].astype(np.float64))
+    prisms = footprints if isinstance(footprints, Prisms) else prisms_of(footprints, tops)
+    if len(prisms.heights):
+        _burn(z, float(left), float(top), float(res), prisms.edges, prisms.start,
+              prisms.heights, prisms.extent)
     return Surface(z=z, left=left, top=top, res=float(res))
 
 
-@njit(cache=True)
-def _burn(z, left, top, res, edges, start, heights):  # pragma: no cover
+@dataclass(frozen=True)
+class Prisms:
+    """Footprint edges ready for burning (:func:`prisms_of`), made once for many tiles.
+
+    Attributes
+    ----------
+    edges : numpy.ndarray
+        ``(edges, 4)`` segments ``x1, y1, x2, y2`` [m] of every ring, polygon after polygon.
+    start : numpy.ndarray
+        ``polygons + 1`` offsets of each polygon's edges.
+    heights : numpy.ndarray
+        Top of each polygon [m].
+    extent : numpy.ndarray
+        ``(polygons, 4)`` ``xmin, ymin, xmax, ymax`` of each polygon [m].
+    """
+
+    edges: np.ndarray
+    start: np.ndarray
+    heights: np.ndarray
+    extent: np.ndarray
+
+
+def prisms_of(footprints: Any, tops: np.ndarray) -> Prisms:
+    """The edges of footprints (parts and holes) with their tops, for :func:`lod1_surface`.
+
+    Footprints that are missing or empty, or whose top is not finite, are left out.
+    """
+    geoms = np.asarray(footprints, dtype=object)
+    tops = np.asarray(tops, dtype=float)
+    keep = np.isfinite(tops) & ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    if not keep.any():
+        return Prisms(edges=np.zeros((0, 4)), start=np.zeros(1, np.int64), heights=np.zeros(0),
+                      extent=np.zeros((0, 4)))
+    parts, owner = shapely.get_parts(geoms[keep], return_index=True)
+    rings, ring_poly = shapely.get_rings(parts, return_index=True)
+    coords, ring_of = shapely.get_coordinates(rings, return_index=True)
+    same = ring_of[1:] == ring_of[:-1]  # consecutive vertices of one ring: an edge
+    edges = np.concatenate([coords[:-1][same], coords[1:][same]], axis=1)
+    edge_poly = ring_poly[ring_of[:-1][same]]
+    start = np.searchsorted(edge_poly, np.arange(len(parts) + 1))
+    return Prisms(edges=np.ascontiguousarray(edges), start=start.astype(np.int64),
+                  heights=tops[keep][owner].astype(np.float64),
+                  extent=np.ascontiguousarray(shapely.bounds(parts), dtype=np.float64))
+
+
+#: Horizontal bands of a raster burned side by side (each band by one thread, race-free).
+_BANDS = 16
+
+
+@njit(parallel=True, cache=True)
+def _burn(z, left, top, res, edges, start, heights, extent):  # pragma: no cover
     nrow, ncol = z.shape
+    npoly = start.shape[0] - 1
+    right, bottom = left + ncol * res, top - nrow * res
+    r0s = np.empty(npoly, np.int64)
+    r1s = np.empty(npoly, np.int64)
     most = 2
-    for p in range(start.shape[0] - 1):
+    for p in range(npoly):
         most = max(most, start[p + 1] - start[p])
-    xs = np.empty(most)  # one buffer for the crossings of every row of every footprint
-    for p in range(start.shape[0] - 1):
-        a, b = start[p], start[p + 1]
-        if b <= a:
+        xmin, ymin, xmax, ymax = extent[p, 0], extent[p, 1], extent[p, 2], extent[p, 3]
+        if start[p + 1] <= start[p] or xmax < left or xmin > right or ymax < bottom or ymin > top:
+            r0s[p], r1s[p] = 1, 0  # nothing of it on this raster
             continue
-        ymin, ymax = np.inf, -np.inf
-        for e in range(a, b):
-            ymin = min(ymin, edges[e, 1], edges[e, 3])
-            ymax = max(ymax, edges[e, 1], edges[e, 3])
-        r0 = max(0, int(math.floor((top - ymax) / res - 0.5)))
-        r1 = min(nrow - 1, int(math.ceil((top - ymin) / res - 0.5)))
-        h = heights[p]
-        for r in range(r0, r1 + 1):
-            yc = top - (r + 0.5) * res
-            m = 0
-            for e in range(a, b):
-                y1, y2 = edges[e, 1], edges[e, 3]
-                if (y1 <= yc < y2) or (y2 <= yc < y1):
-                    x1, x2 = edges[e, 0], edges[e, 2]
-                    x = x1 + (yc - y1) * (x2 - x1) / (y2 - y1)
-                    k = m  # insertion sort: a row crosses a footprint a few times
-                    while k > 0 and xs[k - 1] > x:
-                        xs[k] = xs[k - 1]
-                        k -= 1
-                    xs[k] = x
-                    m += 1
-            for k in range(0, m - 1, 2):
-                c0 = max(0, int(math.ceil((xs[k] - left) / res - 0.5)))
-                c1 = min(ncol - 1, int(math.floor((xs[k + 1] - left) / res - 0.5)))
-                for c in range(c0, c1 + 1):
-                    if z[r, c] < h:
-                        z[r, c] = h
+        r0s[p] = max(0, int(math.floor((top - ymax) / res - 0.5)))
+        r1s[p] = min(nrow - 1, int(math.ceil((top - ymin) / res - 0.5)))
+    per = (nrow + _BANDS - 1) // _BANDS
+    for band in prange(_BANDS):
+        lo, hi = band * per, min(nrow, (band + 1) * per) - 1
+        xs = np.empty(most)  # one buffer for the crossings of every row of every footprint
+        for p in range(npoly):
+            ra, rb = max(r0s[p], lo), min(r1s[p], hi)
+            if rb < ra:
+                continue
+            a, b = start[p], start[p + 1]
+            h = heights[p]
+            for r in range(ra, rb + 1):
+                yc = top - (r + 0.5) * res
+                m = 0
+                for e in range(a, b):
+                    y1, y2 = edges[e, 1], edges[e, 3]
+                    if (y1 <= yc < y2) or (y2 <= yc < y1):
+                        x1, x2 = edges[e, 0], edges[e, 2]
+                        x = x1 + (yc - y1) * (x2 - x1) / (y2 - y1)
+                        k = m  # insertion sort: a row crosses a footprint a few times
+                        while k > 0 and xs[k - 1] > x:
+                            xs[k] = xs[k - 1]
+                            k -= 1
+                        xs[k] = x
+                        m += 1
+                for k in range(0, m - 1, 2):
+                    c0 = max(0, int(math.ceil((xs[k] - left) / res - 0.5)))
+                    c1 = min(ncol - 1, int(math.floor((xs[k + 1] - left) / res - 0.5)))
+                    for c in range(c0, c1 + 1):
+                        if z[r, c] < h:
+                            z[r, c] = h
 
 
 def raster_surface(raster: Any, bounds: tuple[float, float, float, float], *, crs: Any = None,
@@ -658,6 +707,8 @@ def roof_horizons(roofs: Any, *, roof_tops: np.ndarray | None = None,
         if max_distance_m is None:
             max_distance_m = default_distance(obstacle_tops)
         tree = shapely.STRtree(obstacles)
+        # without a DEM every top is absolute already: the edges are made once for all tiles
+        prisms = prisms_of(obstacles, obstacle_tops) if dem is None else None
     elif max_distance_m is None:
         max_distance_m = MAX_DISTANCE_M
     owner, x, y = roof_points(roofs, spacing_m=spacing_m, inset_m=inset_m, max_points=max_points)
@@ -676,14 +727,18 @@ def roof_horizons(roofs: Any, *, roof_tops: np.ndarray | None = None,
             surface = raster_surface(dsm, box, crs=crs)
             base = surface.sample(x[sel], y[sel])
         else:
-            grid = lod1_surface([], np.empty(0), box, res=res)
-            ground = raster_surface(dem, box, crs=crs, grid=grid) if dem is not None else None
-            near = tree.query(shapely.box(*box))
-            ground_at = (ground.sample(*shapely.get_coordinates(
-                shapely.point_on_surface(obstacles[near])).T) if ground is not None
-                else np.zeros(len(near)))
-            surface = lod1_surface(obstacles[near], np.nan_to_num(ground_at) + obstacle_tops[near],
-                                   box, res=res, ground=ground, out=buffer)
+            if dem is None:
+                surface = lod1_surface(prisms, obstacle_tops, box, res=res, out=buffer)
+                ground = None
+            else:
+                grid = lod1_surface([], np.empty(0), box, res=res)
+                ground = raster_surface(dem, box, crs=crs, grid=grid)
+                near = tree.query(shapely.box(*box))
+                ground_at = ground.sample(*shapely.get_coordinates(
+                    shapely.point_on_surface(obstacles[near])).T)
+                surface = lod1_surface(obstacles[near],
+                                       np.nan_to_num(ground_at) + obstacle_tops[near],
+                                       box, res=res, ground=ground, out=buffer)
             buffer = surface.z
             own_ground = (ground.sample(x[sel], y[sel]) if ground is not None
                           else np.zeros(len(sel)))
@@ -779,7 +834,9 @@ def _orientation_classes(horizon_deg, tilt, azimuth) -> tuple[np.ndarray, np.nda
     n = horizon_deg.shape[0]
     tilt = np.broadcast_to(np.asarray(tilt, float), (n,))
     azimuth = np.broadcast_to(np.asarray(azimuth, float), (n,))
-    classes, cls = np.unique(np.stack([tilt, azimuth], axis=1), axis=0, return_inverse=True)
+    # one 1-D unique of tilt + i·azimuth (sorted by tilt, then azimuth, as rows would be)
+    pairs, cls = np.unique(tilt + 1j * azimuth, return_inverse=True)
+    classes = np.stack([pairs.real, pairs.imag], axis=1)
     return horizon_deg, classes, cls.ravel()
 
 

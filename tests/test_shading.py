@@ -439,3 +439,22 @@ def test_buildings_on_a_dem_stand_on_its_ground(tmp_path, weather):
         dst.write(z, 1)
     raised = rooftop.pv_potential(b, params=params, weather=weather, dem=path).set_index("id")
     assert raised.loc["r", "shading_factor"] > 0.95
+
+
+def test_lod1_burn_in_bands_is_exact_and_prisms_made_once_give_the_same_raster():
+    """A 10 m × 20 m box on 1 m cells burns exactly 200 cells; where two boxes overlap across
+    the raster's row bands the taller wins; edges made once (``prisms_of``) burn the same
+    raster on any window as the footprints themselves."""
+    tall = shapely.box(0, 0, 10, 300)     # 300 rows: crosses every band of a 512-row raster
+    low = shapely.box(5, 100, 25, 110)
+    s = horizon.lod1_surface([shapely.box(40, 40, 50, 60)], np.array([7.0]), (0, 0, 200, 200))
+    assert int((s.z == 7.0).sum()) == 200
+    geoms, tops = [tall, low], np.array([30.0, 12.0])
+    both = horizon.lod1_surface(geoms, tops, (0, 0, 400, 400))
+    assert int((both.z == 30.0).sum()) == 3000
+    assert int((both.z == 12.0).sum()) == 200 - 50   # its part outside the tall box
+    prisms = horizon.prisms_of(geoms, tops)
+    for box in [(0, 0, 400, 400), (200, 50, 300, 600), (-300, -300, 20, 120)]:
+        a = horizon.lod1_surface(geoms, tops, box)
+        b = horizon.lod1_surface(prisms, tops, box)
+        assert a.left == b.left and a.top == b.top and np.array_equal(a.z, b.z)
