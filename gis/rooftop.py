@@ -567,8 +567,15 @@ def shading_factors(footprints: gpd.GeoSeries, irradiance: str | Path | LayerSpe
         from gis._zonal import zonal_means
 
         with rasterio.open(path) as src:
-            mean = zonal_means(RasterioRasterSource(src, band_idx=band_idx), vec.geometry.values,
-                               crs_wkt=vec.crs.to_wkt() if vec.crs is not None else None)
+            # only the roofs that reach the raster's extent are handed over: the others
+            # have no cell under them (NaN, as exactextract would say after reading them)
+            polys = vec.geometry.values
+            reach = shapely.intersects(np.asarray(polys, dtype=object), shapely.box(*src.bounds))
+            mean = np.full(len(polys), np.nan)
+            if reach.any():
+                mean[reach] = zonal_means(
+                    RasterioRasterSource(src, band_idx=band_idx), polys[reach],
+                    crs_wkt=vec.crs.to_wkt() if vec.crs is not None else None)
         f = np.clip(mean / reference_kwh_m2, 0.0, 1.0)
         factors[present] = np.where(np.isfinite(f), f, 1.0)
         covered[present] = np.isfinite(f)
