@@ -49,6 +49,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from numba import njit
 from scipy import sparse
 from scipy.sparse import csgraph
 
@@ -344,6 +345,149 @@ class Network:
         return math.sqrt(self.num)
 
 
+
+@njit(cache=True)
+def _heap_push(hv: np.ndarray, hn: np.ndarray, size: int, val: float, node: int) -> int:
+    """Push (val, node) on the binary min-heap ``hv``/``hn`` of ``size`` entries."""
+    i = size
+    hv[i] = val
+    hn[i] = node
+    while i > 0:
+        up = (i - 1) // 2
+        if hv[up] <= hv[i]:
+            break
+        hv[up], hv[i] = hv[i], hv[up]
+        hn[up], hn[i] = hn[i], hn[up]
+        i = up
+    return size + 1
+
+
+@njit(cache=True)
+def _heap_pop(hv: np.ndarray, hn: np.ndarray, size: int) -> int:
+    """Remove the smallest entry (read it at index 0 first); returns the new size."""
+    size -= 1
+    hv[0] = hv[size]
+    hn[0] = hn[size]
+    i = 0
+    while True:
+        lo = 2 * i + 1
+        if lo >= size:
+            break
+        if lo + 1 < size and hv[lo + 1] < hv[lo]:
+            lo += 1
+        if hv[i] <= hv[lo]:
+            break
+        hv[lo], hv[i] = hv[i], hv[lo]
+        hn[lo], hn[i] = hn[i], hn[lo]
+        i = lo
+    return size
+
+
+@njit(cache=True)
+def _dijkstra_rows(indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray,
+                   sources: np.ndarray, limit: float) -> np.ndarray:
+    """Shortest-path lengths from every source over a directed CSR graph (∞ beyond ``limit``).
+
+    The same numbers as ``scipy.sparse.csgraph.dijkstra(graph, directed=True, indices=sources,
+    limit=limit)``, bit for bit: with positive weights (each larger than the rounding of the
+    sums) a node's length is the smallest rounded ``length(u) + w(u, v)`` over its neighbours,
+    a fixed point that does not depend on the order nodes are taken from the heap.  scipy's
+    call validates and copies the graph and fills a Fibonacci heap for every call; this one
+    runs a binary heap with stale entries skipped.
+    """
+    n = len(indptr) - 1
+    out = np.full((len(sources), n), np.inf)
+    done = np.zeros(n, np.bool_)
+    hv = np.empty(len(indices) + 1)
+    hn = np.empty(len(indices) + 1, np.int64)
+    for r in range(len(sources)):
+        dist = out[r]
+        done[:] = False
+        dist[sources[r]] = 0.0
+        size = _heap_push(hv, hn, 0, 0.0, sources[r])
+        while size > 0:
+            val, u = hv[0], hn[0]
+            size = _heap_pop(hv, hn, size)
+            if done[u]:
+                continue
+            done[u] = True
+            for e in range(indptr[u], indptr[u + 1]):
+                v = indices[e]
+                if done[v]:
+                    continue
+                alt = val + weights[e]
+                if alt <= limit and alt < dist[v]:
+                    dist[v] = alt
+                    size = _heap_push(hv, hn, size, alt, v)
+    return out
+
+
+@njit(cache=True)
+def _rows_without(indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray,
+                  dist: np.ndarray, sources: np.ndarray, through: np.ndarray, limit: float
+                  ) -> np.ndarray:
+    """Shortest-path lengths from ``sources`` over the graph without a node, for the targets
+    ``through[r]`` whose best path ran through it (other entries: ``dist`` unchanged).
+
+    A target not flagged keeps its length: its best path avoided the node, and the graph lost
+    no edge of it.  So a search from a source needs only the flagged targets: each starts at
+    the best of its unflagged neighbours (length + edge), and a Dijkstra among the flagged
+    finishes.  The lengths are those of a full search from the source, bit for bit (see
+    :func:`_dijkstra_rows`: the smallest left-to-right rounded sum over the paths).
+    """
+    n = dist.shape[1]
+    out = np.empty((len(sources), n))
+    done = np.zeros(n, np.bool_)
+    hv = np.empty(len(indices) + n + 1)
+    hn = np.empty(len(indices) + n + 1, np.int64)
+    for r in range(len(sources)):
+        s = sources[r]
+        row = out[r]
+        row[:] = dist[s]
+        flag = through[r]
+        size = 0
+        for j in range(n):
+            if not flag[j]:
+                continue
+            done[j] = False
+            best = np.inf
+            for e in range(indptr[j], indptr[j + 1]):
+                m = indices[e]
+                if flag[m]:
+                    continue
+                alt = dist[s, m] + weights[e]
+                if alt <= limit and alt < best:
+                    best = alt
+            row[j] = best
+            if best < np.inf:
+                size = _heap_push(hv, hn, size, best, j)
+        while size > 0:
+            val, u = hv[0], hn[0]
+            size = _heap_pop(hv, hn, size)
+            if done[u]:
+                continue
+            done[u] = True
+            for e in range(indptr[u], indptr[u + 1]):
+                v = indices[e]
+                if not flag[v] or done[v]:
+                    continue
+                alt = val + weights[e]
+                if alt <= limit and alt < row[v]:
+                    row[v] = alt
+                    size = _heap_push(hv, hn, size, alt, v)
+    return out
+
+
+def _shortest_paths(graph: sparse.csr_matrix, sources: np.ndarray | None, limit: float
+                    ) -> np.ndarray:
+    """:func:`_dijkstra_rows` of a sparse matrix (every node a source when ``sources`` is None)."""
+    g = graph.tocsr()
+    n = g.shape[0]
+    src = np.arange(n) if sources is None else np.asarray(sources)
+    return _dijkstra_rows(g.indptr.astype(np.int64), g.indices.astype(np.int64),
+                          g.data.astype(np.float64), src.astype(np.int64), float(limit))
+
+
 def patch_links(geoms: np.ndarray, *, max_m: float, group: np.ndarray | None = None
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pairs ``i < j`` of polygons within ``max_m`` (of one ``group`` when given) and their
@@ -402,7 +546,7 @@ def connectivity(area_ha: np.ndarray, i: np.ndarray, j: np.ndarray, dist_m: np.n
     if n:
         # the matrix is symmetric: searched as directed, the same distances, and scipy's
         # undirected mode (which pairs every row with its column) costs ten times more
-        dist = csgraph.dijkstra(graph, directed=True, limit=-math.log(P_MIN))
+        dist = _shortest_paths(graph, None, -math.log(P_MIN))
     else:
         dist = np.zeros((0, 0))
     pstar = np.exp(-dist)
@@ -462,9 +606,12 @@ def dpc(net: Network) -> np.ndarray:
                 wu, iu, ju = ew[use], ei[use], ej[use]
                 g_k = sparse.coo_matrix((np.r_[wu, wu], (np.r_[iu, ju], np.r_[ju, iu])),
                                         shape=(n, n)).tocsr()
-                d_new = csgraph.dijkstra(g_k, directed=True, indices=src, limit=limit)
-                p_new = np.exp(-d_new[:, near])
                 t = through[rows]
+                flag = np.zeros((len(src), n), bool)
+                flag[:, near] = t
+                d_new = _rows_without(g_k.indptr.astype(np.int64), g_k.indices.astype(np.int64),
+                                      g_k.data, d, src.astype(np.int64), flag, limit)
+                p_new = np.exp(-d_new[:, near])
                 delta = (a[src][:, None] * a[near][None, :]
                          * (p_new - p[np.ix_(src, near)]) * t).sum()
                 num_k += delta
