@@ -496,6 +496,23 @@ def _rows_without(indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray,
     return out
 
 
+@njit(cache=True)
+def _through(dist: np.ndarray, k: int, near: np.ndarray) -> np.ndarray:
+    """Pairs of ``near`` (i ≠ j) whose shortest path runs through ``k`` (to a relative
+    1e-9): ``dist[i, k] + dist[k, j] <= dist[i, j]``, without the n × n temporaries."""
+    m = len(near)
+    out = np.zeros((m, m), np.bool_)
+    for r in range(m):
+        dk = dist[near[r], k]
+        for c in range(m):
+            if c == r:
+                continue
+            via = dk + dist[k, near[c]]
+            if np.isfinite(via) and via <= dist[near[r], near[c]] * (1 + 1e-9) + 1e-12:
+                out[r, c] = True
+    return out
+
+
 def _shortest_paths(graph: sparse.csr_matrix, sources: np.ndarray | None, limit: float
                     ) -> np.ndarray:
     """:func:`_dijkstra_rows` of a sparse matrix (every node a source when ``sources`` is None)."""
@@ -607,10 +624,7 @@ def dpc(net: Network) -> np.ndarray:
         num_k = net.num - 2 * a[k] * row[k] + a[k] ** 2
         near = np.flatnonzero(np.isfinite(d[:, k]) & (np.arange(n) != k))
         if len(near) > 1:
-            via = d[near, k][:, None] + d[k, near][None, :]
-            sub = d[np.ix_(near, near)]
-            through = np.isfinite(via) & (via <= sub * (1 + 1e-9) + 1e-12)
-            np.fill_diagonal(through, False)
+            through = _through(d, k, near)
             if through.any():
                 rows = np.flatnonzero(through.any(axis=1))
                 src = near[rows]
