@@ -402,45 +402,6 @@ def _heap_pop(hv: np.ndarray, hn: np.ndarray, size: int) -> int:
 
 
 @njit(cache=True)
-def _dijkstra_rows(indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray,
-                   sources: np.ndarray, limit: float) -> np.ndarray:
-    """Shortest-path lengths from every source over a directed CSR graph (∞ beyond ``limit``).
-
-    The same numbers as ``scipy.sparse.csgraph.dijkstra(graph, directed=True, indices=sources,
-    limit=limit)``, bit for bit: with positive weights (each larger than the rounding of the
-    sums) a node's length is the smallest rounded ``length(u) + w(u, v)`` over its neighbours,
-    a fixed point that does not depend on the order nodes are taken from the heap.  scipy's
-    call validates and copies the graph and fills a Fibonacci heap for every call; this one
-    runs a binary heap with stale entries skipped.
-    """
-    n = len(indptr) - 1
-    out = np.full((len(sources), n), np.inf)
-    done = np.zeros(n, np.bool_)
-    hv = np.empty(len(indices) + 1)
-    hn = np.empty(len(indices) + 1, np.int64)
-    for r in range(len(sources)):
-        dist = out[r]
-        done[:] = False
-        dist[sources[r]] = 0.0
-        size = _heap_push(hv, hn, 0, 0.0, sources[r])
-        while size > 0:
-            val, u = hv[0], hn[0]
-            size = _heap_pop(hv, hn, size)
-            if done[u]:
-                continue
-            done[u] = True
-            for e in range(indptr[u], indptr[u + 1]):
-                v = indices[e]
-                if done[v]:
-                    continue
-                alt = val + weights[e]
-                if alt <= limit and alt < dist[v]:
-                    dist[v] = alt
-                    size = _heap_push(hv, hn, size, alt, v)
-    return out
-
-
-@njit(cache=True)
 def _rows_without(indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray,
                   dist: np.ndarray, sources: np.ndarray, through: np.ndarray, limit: float
                   ) -> np.ndarray:
@@ -450,8 +411,11 @@ def _rows_without(indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray,
     A target not flagged keeps its length: its best path avoided the node, and the graph lost
     no edge of it.  So a search from a source needs only the flagged targets: each starts at
     the best of its unflagged neighbours (length + edge), and a Dijkstra among the flagged
-    finishes.  The lengths are those of a full search from the source, bit for bit (see
-    :func:`_dijkstra_rows`: the smallest left-to-right rounded sum over the paths).
+    finishes.  The lengths are those of ``scipy.sparse.csgraph.dijkstra`` from the source,
+    bit for bit: with positive weights (each larger than the rounding of the sums) a node's
+    length is the smallest rounded ``length(u) + w(u, v)`` over its neighbours, a fixed point
+    (the smallest left-to-right rounded sum over the paths) that does not depend on the order
+    nodes leave the heap.
     """
     n = dist.shape[1]
     out = np.empty((len(sources), n))
@@ -513,16 +477,6 @@ def _through(dist: np.ndarray, k: int, near: np.ndarray) -> np.ndarray:
     return out
 
 
-def _shortest_paths(graph: sparse.csr_matrix, sources: np.ndarray | None, limit: float
-                    ) -> np.ndarray:
-    """:func:`_dijkstra_rows` of a sparse matrix (every node a source when ``sources`` is None)."""
-    g = graph.tocsr()
-    n = g.shape[0]
-    src = np.arange(n) if sources is None else np.asarray(sources)
-    return _dijkstra_rows(g.indptr.astype(np.int64), g.indices.astype(np.int64),
-                          g.data.astype(np.float64), src.astype(np.int64), float(limit))
-
-
 def patch_links(geoms: np.ndarray, *, max_m: float, group: np.ndarray | None = None
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pairs ``i < j`` of polygons within ``max_m`` (of one ``group`` when given) and their
@@ -581,7 +535,7 @@ def connectivity(area_ha: np.ndarray, i: np.ndarray, j: np.ndarray, dist_m: np.n
     if n:
         # the matrix is symmetric: searched as directed, the same distances, and scipy's
         # undirected mode (which pairs every row with its column) costs ten times more
-        dist = _shortest_paths(graph, None, -math.log(P_MIN))
+        dist = csgraph.dijkstra(graph, directed=True, limit=-math.log(P_MIN))
     else:
         dist = np.zeros((0, 0))
     pstar = np.exp(-dist)

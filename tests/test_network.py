@@ -175,23 +175,13 @@ def _random_graph(rng, n, m, limit_scale=1.0):
     return g.maximum(g.T).tocsr()
 
 
-def test_compiled_dijkstra_equals_scipy_bit_for_bit():
-    from scipy.sparse import csgraph
-
-    rng = np.random.default_rng(3)
-    for n, m, limit in ((30, 60, np.inf), (50, 120, 2.5), (80, 90, 4.0), (1, 0, 1.0)):
-        g = _random_graph(rng, n, m)
-        src = rng.choice(n, max(1, n // 2), replace=False)
-        expect = csgraph.dijkstra(g, directed=True, indices=src, limit=limit)
-        assert np.array_equal(network._shortest_paths(g, src, limit), expect)
-
-
 def test_search_without_a_node_equals_a_full_search_bit_for_bit():
     # the targets whose best path ran through k, searched again from their unflagged
     # neighbours only, get the lengths a full search of the graph without k gives
     from scipy.sparse import csgraph
 
     rng = np.random.default_rng(11)
+    searched = 0
     for n, m, limit in ((40, 120, np.inf), (60, 150, 3.0)):
         g = _random_graph(rng, n, m)
         d = csgraph.dijkstra(g, directed=True, limit=limit)
@@ -215,6 +205,8 @@ def test_search_without_a_node_equals_a_full_search_bit_for_bit():
             t = through[src]
             assert np.array_equal(got[t], full[t])
             assert np.array_equal(got[~t], d[src][~t])
+            searched += int(t.sum())
+    assert searched > 50
 
 
 def test_dpc_equals_recomputing_with_components_and_stepping_stones():
