@@ -49,6 +49,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from numba import njit
 from scipy import sparse
 from scipy.sparse import csgraph
 
@@ -267,7 +268,7 @@ def find_patches(classified: gpd.GeoDataFrame, units: gpd.GeoDataFrame, *,
                              crs=crs)
     labels_of = frame[["comp", "label"]].drop_duplicates().sort_values(["comp", "label"])
     classes = labels_of.groupby("comp")["label"].agg(";".join)
-    merged = frame[["comp", "unit", "geometry"]].dissolve("comp", aggfunc="first")
+    merged = _dissolve(parts, comp, unit, crs)
     merged["classes"] = classes.reindex(merged.index).to_numpy()
     merged["area_ha"] = merged.geometry.area / 1e4
     merged = merged[merged["area_ha"] >= options.min_patch_ha].reset_index(drop=True)
@@ -282,6 +283,24 @@ def find_patches(classified: gpd.GeoDataFrame, units: gpd.GeoDataFrame, *,
         "area_ha": merged["area_ha"].to_numpy(), "classes": merged["classes"].to_numpy(),
         "edge_m": merged["edge_m"].to_numpy()}, geometry=merged.geometry.to_numpy(), crs=crs)
     return out.reset_index(drop=True)
+
+
+def _dissolve(parts: np.ndarray, comp: np.ndarray, unit: np.ndarray, crs) -> gpd.GeoDataFrame:
+    """Union of the parts of every component (0, 1, … in order) and its unit.
+
+    What ``GeoDataFrame.dissolve("comp", aggfunc="first")`` gives (``shapely.union_all`` of
+    each group's parts in their order), with one vectorised union per group size instead of a
+    Python call per group.
+    """
+    order = np.argsort(comp, kind="stable")
+    counts = np.bincount(comp)
+    starts = np.r_[0, np.cumsum(counts)[:-1]]
+    geom = np.empty(len(counts), dtype=object)
+    for size in np.unique(counts):  # a few distinct group sizes
+        groups = np.flatnonzero(counts == size)
+        cols = starts[groups][:, None] + np.arange(size)[None, :]
+        geom[groups] = shapely.union_all(parts[order[cols]], axis=1)
+    return gpd.GeoDataFrame({"unit": unit[order[starts]]}, geometry=geom, crs=crs)
 
 
 def _touching_components(parts: np.ndarray, group: np.ndarray) -> np.ndarray:
@@ -342,6 +361,120 @@ class Network:
     def eca_ha(self) -> float:
         """Equivalent connected area [ha]."""
         return math.sqrt(self.num)
+
+
+
+@njit(cache=True)
+def _heap_push(hv: np.ndarray, hn: np.ndarray, size: int, val: float, node: int) -> int:
+    """Push (val, node) on the binary min-heap ``hv``/``hn`` of ``size`` entries."""
+    i = size
+    hv[i] = val
+    hn[i] = node
+    while i > 0:
+        up = (i - 1) // 2
+        if hv[up] <= hv[i]:
+            break
+        hv[up], hv[i] = hv[i], hv[up]
+        hn[up], hn[i] = hn[i], hn[up]
+        i = up
+    return size + 1
+
+
+@njit(cache=True)
+def _heap_pop(hv: np.ndarray, hn: np.ndarray, size: int) -> int:
+    """Remove the smallest entry (read it at index 0 first); returns the new size."""
+    size -= 1
+    hv[0] = hv[size]
+    hn[0] = hn[size]
+    i = 0
+    while True:
+        lo = 2 * i + 1
+        if lo >= size:
+            break
+        if lo + 1 < size and hv[lo + 1] < hv[lo]:
+            lo += 1
+        if hv[i] <= hv[lo]:
+            break
+        hv[lo], hv[i] = hv[i], hv[lo]
+        hn[lo], hn[i] = hn[i], hn[lo]
+        i = lo
+    return size
+
+
+@njit(cache=True)
+def _rows_without(indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray,
+                  dist: np.ndarray, sources: np.ndarray, through: np.ndarray, limit: float
+                  ) -> np.ndarray:
+    """Shortest-path lengths from ``sources`` over the graph without a node, for the targets
+    ``through[r]`` whose best path ran through it (other entries: ``dist`` unchanged).
+
+    A target not flagged keeps its length: its best path avoided the node, and the graph lost
+    no edge of it.  So a search from a source needs only the flagged targets: each starts at
+    the best of its unflagged neighbours (length + edge), and a Dijkstra among the flagged
+    finishes.  The lengths are those of ``scipy.sparse.csgraph.dijkstra`` from the source,
+    bit for bit: with positive weights (each larger than the rounding of the sums) a node's
+    length is the smallest rounded ``length(u) + w(u, v)`` over its neighbours, a fixed point
+    (the smallest left-to-right rounded sum over the paths) that does not depend on the order
+    nodes leave the heap.
+    """
+    n = dist.shape[1]
+    out = np.empty((len(sources), n))
+    done = np.zeros(n, np.bool_)
+    hv = np.empty(len(indices) + n + 1)
+    hn = np.empty(len(indices) + n + 1, np.int64)
+    for r in range(len(sources)):
+        s = sources[r]
+        row = out[r]
+        row[:] = dist[s]
+        flag = through[r]
+        size = 0
+        for j in range(n):
+            if not flag[j]:
+                continue
+            done[j] = False
+            best = np.inf
+            for e in range(indptr[j], indptr[j + 1]):
+                m = indices[e]
+                if flag[m]:
+                    continue
+                alt = dist[s, m] + weights[e]
+                if alt <= limit and alt < best:
+                    best = alt
+            row[j] = best
+            if best < np.inf:
+                size = _heap_push(hv, hn, size, best, j)
+        while size > 0:
+            val, u = hv[0], hn[0]
+            size = _heap_pop(hv, hn, size)
+            if done[u]:
+                continue
+            done[u] = True
+            for e in range(indptr[u], indptr[u + 1]):
+                v = indices[e]
+                if not flag[v] or done[v]:
+                    continue
+                alt = val + weights[e]
+                if alt <= limit and alt < row[v]:
+                    row[v] = alt
+                    size = _heap_push(hv, hn, size, alt, v)
+    return out
+
+
+@njit(cache=True)
+def _through(dist: np.ndarray, k: int, near: np.ndarray) -> np.ndarray:
+    """Pairs of ``near`` (i ≠ j) whose shortest path runs through ``k`` (to a relative
+    1e-9): ``dist[i, k] + dist[k, j] <= dist[i, j]``, without the n × n temporaries."""
+    m = len(near)
+    out = np.zeros((m, m), np.bool_)
+    for r in range(m):
+        dk = dist[near[r], k]
+        for c in range(m):
+            if c == r:
+                continue
+            via = dk + dist[k, near[c]]
+            if np.isfinite(via) and via <= dist[near[r], near[c]] * (1 + 1e-9) + 1e-12:
+                out[r, c] = True
+    return out
 
 
 def patch_links(geoms: np.ndarray, *, max_m: float, group: np.ndarray | None = None
@@ -445,10 +578,7 @@ def dpc(net: Network) -> np.ndarray:
         num_k = net.num - 2 * a[k] * row[k] + a[k] ** 2
         near = np.flatnonzero(np.isfinite(d[:, k]) & (np.arange(n) != k))
         if len(near) > 1:
-            via = d[near, k][:, None] + d[k, near][None, :]
-            sub = d[np.ix_(near, near)]
-            through = np.isfinite(via) & (via <= sub * (1 + 1e-9) + 1e-12)
-            np.fill_diagonal(through, False)
+            through = _through(d, k, near)
             if through.any():
                 rows = np.flatnonzero(through.any(axis=1))
                 src = near[rows]
@@ -462,9 +592,12 @@ def dpc(net: Network) -> np.ndarray:
                 wu, iu, ju = ew[use], ei[use], ej[use]
                 g_k = sparse.coo_matrix((np.r_[wu, wu], (np.r_[iu, ju], np.r_[ju, iu])),
                                         shape=(n, n)).tocsr()
-                d_new = csgraph.dijkstra(g_k, directed=True, indices=src, limit=limit)
-                p_new = np.exp(-d_new[:, near])
                 t = through[rows]
+                flag = np.zeros((len(src), n), bool)
+                flag[:, near] = t
+                d_new = _rows_without(g_k.indptr.astype(np.int64), g_k.indices.astype(np.int64),
+                                      g_k.data, d, src.astype(np.int64), flag, limit)
+                p_new = np.exp(-d_new[:, near])
                 delta = (a[src][:, None] * a[near][None, :]
                          * (p_new - p[np.ix_(src, near)]) * t).sum()
                 num_k += delta

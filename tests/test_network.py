@@ -164,6 +164,73 @@ def test_dpc_equals_recomputing_without_each_patch():
     np.testing.assert_allclose(network.dpc(net), brute, rtol=1e-9, atol=1e-9)
 
 
+
+def _random_graph(rng, n, m, limit_scale=1.0):
+    from scipy import sparse
+
+    i, j = rng.integers(0, n, m), rng.integers(0, n, m)
+    keep = i != j
+    w = rng.uniform(0.05, 3.0, keep.sum()) * limit_scale
+    g = sparse.coo_matrix((w, (i[keep], j[keep])), shape=(n, n)).tocsr()
+    return g.maximum(g.T).tocsr()
+
+
+def test_search_without_a_node_equals_a_full_search_bit_for_bit():
+    # the targets whose best path ran through k, searched again from their unflagged
+    # neighbours only, get the lengths a full search of the graph without k gives
+    from scipy.sparse import csgraph
+
+    rng = np.random.default_rng(11)
+    searched = 0
+    for n, m, limit in ((40, 120, np.inf), (60, 150, 3.0)):
+        g = _random_graph(rng, n, m)
+        d = csgraph.dijkstra(g, directed=True, limit=limit)
+        for k in range(0, n, 7):
+            via = d[:, [k]] + d[[k], :]
+            through = np.isfinite(via) & (via <= d * (1 + 1e-9) + 1e-12)
+            through[k, :] = through[:, k] = False
+            np.fill_diagonal(through, False)
+            src = np.flatnonzero(through.any(axis=1))
+            if not len(src):
+                continue
+            g_k = g.tolil()
+            g_k[k, :] = 0
+            g_k[:, k] = 0
+            g_k = g_k.tocsr()
+            g_k.eliminate_zeros()
+            full = csgraph.dijkstra(g_k, directed=True, indices=src, limit=limit)
+            got = network._rows_without(g_k.indptr.astype(np.int64),
+                                        g_k.indices.astype(np.int64), g_k.data, d,
+                                        src.astype(np.int64), through[src], limit)
+            t = through[src]
+            assert np.array_equal(got[t], full[t])
+            assert np.array_equal(got[~t], d[src][~t])
+            searched += int(t.sum())
+    assert searched > 50
+
+
+def test_dpc_equals_recomputing_with_components_and_stepping_stones():
+    # three clusters far apart (separate components), sparse links within each
+    rng = np.random.default_rng(5)
+    xy = np.concatenate([rng.uniform(0, 3000, (15, 2)) + off
+                         for off in ((0, 0), (60000, 0), (0, 60000))])
+    n = len(xy)
+    a = rng.uniform(1, 20, n)
+    i, j = np.triu_indices(n, 1)
+    d = np.hypot(*(xy[i] - xy[j]).T)
+    near = d < 1200
+    i, j, d = i[near], j[near], d[near]
+    net = network.connectivity(a, i, j, d, area_l_ha=9000.0)
+    assert (~np.isfinite(net.dist)).any()
+    brute = []
+    for k in range(n):
+        keep = (i != k) & (j != k)
+        a_k = a.copy()
+        a_k[k] = 0.0
+        brute.append(100 * (net.num - network.connectivity(a_k, i[keep], j[keep], d[keep],
+                                                           area_l_ha=9000.0).num) / net.num)
+    np.testing.assert_allclose(network.dpc(net), brute, rtol=1e-9, atol=1e-9)
+
 def test_gain_equals_recomputing_with_the_parcel():
     zones, parcels = barrier()
     lc = classify_layer(parcels, "gbt21010")
