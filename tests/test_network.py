@@ -154,15 +154,20 @@ def test_dpc_equals_recomputing_without_each_patch():
     i, j = np.triu_indices(n, 1)
     d = np.hypot(*(xy[i] - xy[j]).T)
     net = network.connectivity(a, i, j, d, area_l_ha=2500.0)
-    brute = []
-    for k in range(n):
-        keep = (i != k) & (j != k)
-        a_k = a.copy()
-        a_k[k] = 0.0
-        brute.append(100 * (net.num - network.connectivity(a_k, i[keep], j[keep], d[keep],
-                                                           area_l_ha=2500.0).num) / net.num)
-    np.testing.assert_allclose(network.dpc(net), brute, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(network.dpc(net), _dpc_by_recomputation(net, i, j, d),
+                               rtol=1e-9, atol=1e-9)
 
+
+def _dpc_by_recomputation(net, i, j, d):
+    """dPC of every patch from PC recomputed without it (its area 0, its links gone)."""
+    out = []
+    for k in range(len(net.area)):
+        keep = (i != k) & (j != k)
+        a_k = net.area.copy()
+        a_k[k] = 0.0
+        without = network.connectivity(a_k, i[keep], j[keep], d[keep], area_l_ha=net.area_l_ha)
+        out.append(100 * (net.num - without.num) / net.num)
+    return out
 
 
 def _random_graph(rng, n, m, limit_scale=1.0):
@@ -222,14 +227,9 @@ def test_dpc_equals_recomputing_with_components_and_stepping_stones():
     i, j, d = i[near], j[near], d[near]
     net = network.connectivity(a, i, j, d, area_l_ha=9000.0)
     assert (~np.isfinite(net.dist)).any()
-    brute = []
-    for k in range(n):
-        keep = (i != k) & (j != k)
-        a_k = a.copy()
-        a_k[k] = 0.0
-        brute.append(100 * (net.num - network.connectivity(a_k, i[keep], j[keep], d[keep],
-                                                           area_l_ha=9000.0).num) / net.num)
-    np.testing.assert_allclose(network.dpc(net), brute, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(network.dpc(net), _dpc_by_recomputation(net, i, j, d),
+                               rtol=1e-9, atol=1e-9)
+
 
 def test_gain_equals_recomputing_with_the_parcel():
     zones, parcels = barrier()
