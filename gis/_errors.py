@@ -13,6 +13,24 @@ from typing import Literal
 Severity = Literal["error", "warning"]
 
 
+def suggest(key: str, allowed: Iterable[str]) -> str:
+    """Hint for an unknown key or name: the closest allowed one, then all of them (sorted).
+
+    Examples
+    --------
+    >>> suggest("module_efficency", ["module_efficiency", "setback_m"])
+    "did you mean 'module_efficiency'? allowed: module_efficiency, setback_m"
+    >>> suggest("zzz", ["b", "a"])
+    'allowed: a, b'
+    """
+    import difflib
+
+    allowed = [str(a) for a in allowed]
+    close = difflib.get_close_matches(str(key), allowed, n=1)
+    options = ", ".join(sorted(allowed))
+    return f"did you mean {close[0]!r}? allowed: {options}" if close else f"allowed: {options}"
+
+
 @dataclass(frozen=True)
 class Problem:
     """One thing wrong (or worth knowing) about an input.

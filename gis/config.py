@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gis._errors import Problem, RunFileError
+from gis._errors import Problem, RunFileError, suggest
 
 VECTOR_KINDS = ("buildings", "landuse", "zones", "streets", "forest")
 RASTER_KINDS = ("irradiance", "landcover", "dsm", "dem")
@@ -557,9 +557,4 @@ def _type_name(kind: type) -> str:
         kind, kind.__name__)
 
 
-def _suggest(key: str, allowed) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(key, list(allowed), n=1)
-    options = ", ".join(sorted(allowed))
-    return f"did you mean {close[0]!r}? allowed: {options}" if close else f"allowed: {options}"
+_suggest = suggest

@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gis._errors import InputError, Problem
+from gis._errors import InputError, Problem, suggest
 from gis.config import CATEGORIES
 from gis.config import is_number as _is_number
 
@@ -229,8 +229,6 @@ def finance_params(**table: Any) -> FinanceParams:
     ...
     gis._errors.InputError: error: column 'finance.discount': unknown finance parameter -> did you mean 'discount_rate'? ...
     """
-    import difflib
-
     problems: list[Problem] = []
     defaults = FinanceParams()
     known = {f.name for f in fields(FinanceParams)}
@@ -238,10 +236,8 @@ def finance_params(**table: Any) -> FinanceParams:
     for key, value in table.items():
         where = f"finance.{key}"
         if key not in known:
-            close = difflib.get_close_matches(key, sorted(known), n=1)
-            hint = (f"did you mean {close[0]!r}? " if close else "") + "allowed: " + ", ".join(
-                sorted(known))
-            problems.append(Problem("unknown finance parameter", column=where, hint=hint))
+            problems.append(Problem("unknown finance parameter", column=where,
+                                    hint=suggest(key, known)))
         elif key in _DICT_KEYS:
             merged = _check_table(key, value, getattr(defaults, key), problems)
             if merged is not None:
@@ -281,7 +277,7 @@ def _check_table(key: str, value: Any, default: dict, problems: list[Problem]) -
     for sub, v in value.items():
         if sub not in allowed:
             problems.append(Problem("unknown name", column=f"{where}.{sub}",
-                                    hint="allowed: " + ", ".join(allowed)))
+                                    hint=suggest(sub, allowed)))
         elif key == "user_type":
             if v not in USER_TYPES:
                 problems.append(Problem("unknown user type", column=f"{where}.{sub}", value=v,

@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gis._errors import InputError, Problem
+from gis._errors import InputError, Problem, suggest
 from gis.config import is_number as _is_number
 
 KINDS = ("fishery", "facility_agri", "roadside")
@@ -172,7 +172,7 @@ def ground_params(**table: Any) -> GroundParams:
         where = f"ground.{key}"
         if key not in known:
             problems.append(Problem("unknown ground-PV parameter", column=where,
-                                    hint="allowed: " + ", ".join(sorted(known))))
+                                    hint=suggest(key, known)))
         elif key == "kinds":
             if not isinstance(value, list | tuple) or any(v not in KINDS for v in value):
                 problems.append(Problem("unknown kind", column=where, value=value,

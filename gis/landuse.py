@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gis._errors import InputError, Problem
+from gis._errors import InputError, Problem, suggest
 from gis.config import is_number as _is_number
 
 SCHEMES = ("gbt21010", "ydyh2023", "worldcover", "osm")
@@ -309,12 +309,12 @@ def ecology_options(**table: Any) -> EcologyOptions:
     >>> ecology_options(bluegren="narrow")
     Traceback (most recent call last):
     ...
-    gis._errors.InputError: error: column 'ecology.bluegren': unknown key -> allowed: ...
+    gis._errors.InputError: error: column 'ecology.bluegren': unknown key -> did you mean 'bluegreen'? ...
     """
     problems: list[Problem] = []
     for key in sorted(set(table) - _OPTION_KEYS):
         problems.append(Problem("unknown key", column=f"ecology.{key}",
-                                hint=f"allowed: {', '.join(sorted(_OPTION_KEYS))}"))
+                                hint=suggest(key, _OPTION_KEYS)))
     kw: dict[str, Any] = {}
     if "bluegreen" in table:
         if table["bluegreen"] not in ("broad", "narrow"):
@@ -340,7 +340,7 @@ def ecology_options(**table: Any) -> EcologyOptions:
             if k not in DEFAULT_STOCK_M3_HA:
                 problems.append(Problem("unknown forest class",
                                         column=f"ecology.default_stock_m3_ha.{k}",
-                                        hint=f"allowed: {', '.join(DEFAULT_STOCK_M3_HA)}"))
+                                        hint=suggest(k, DEFAULT_STOCK_M3_HA)))
             elif not _is_number(v) or v < 0:
                 problems.append(Problem("must be a number ≥ 0 [m³/ha]",
                                         column=f"ecology.default_stock_m3_ha.{k}", value=v))
@@ -402,7 +402,7 @@ def _check_carbon(given: Any, problems: list[Problem]) -> dict[str, dict[str, fl
         for k, v in factors.items():
             if k not in _CARBON_KEYS:
                 problems.append(Problem("unknown factor", column=f"{where}.{k}",
-                                        hint=f"allowed: {', '.join(sorted(_CARBON_KEYS))}"))
+                                        hint=suggest(k, _CARBON_KEYS)))
             elif not _is_number(v) or v < 0:
                 problems.append(Problem("must be a number ≥ 0", column=f"{where}.{k}", value=v))
             else:

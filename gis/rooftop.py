@@ -38,7 +38,7 @@ import shapely
 from pyproj import CRS
 
 from gis import horizon, solar
-from gis._errors import InputError, Problem
+from gis._errors import InputError, Problem, suggest
 from gis.config import CATEGORIES, LayerSpec
 from gis.config import is_number as _is_number
 from gis.io import centre_lonlat
@@ -290,7 +290,7 @@ def pv_params(preset: str = "base", **overrides: Any) -> PVParams:
     >>> pv_params("base", module_efficency=0.2)
     Traceback (most recent call last):
     ...
-    gis._errors.InputError: error: column 'pv.module_efficency': unknown PV parameter -> allowed: ...
+    gis._errors.InputError: error: column 'pv.module_efficency': unknown PV parameter -> did you mean 'module_efficiency'? ...
     """
     problems: list[Problem] = []
     if preset not in PRESETS:
@@ -300,7 +300,7 @@ def pv_params(preset: str = "base", **overrides: Any) -> PVParams:
     known = {f.name: f for f in fields(PVParams)}
     for key in sorted(set(overrides) - set(known)):
         problems.append(Problem("unknown PV parameter", column=f"pv.{key}",
-                                hint="allowed: " + ", ".join(sorted(set(known) - {"preset"}))))
+                                hint=suggest(key, set(known) - {"preset"})))
     values = {**PRESETS[preset], "preset": preset}
     for key, value in overrides.items():
         if key not in known or key == "preset":

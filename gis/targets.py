@@ -14,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from gis._errors import Problem, RunFileError
+from gis._errors import Problem, RunFileError, suggest
 
 _REQUIRED = ("id", "measure", "where", "target", "unit")
 _TARGET_KEYS = set(_REQUIRED) | {"measure_zh", "by", "note"}
@@ -116,7 +116,7 @@ def _parse_targets(raw: dict, source: str) -> dict[str, Any]:
     params = dict(raw.get("params", {}))
     for key in set(params) - _PARAM_KEYS:
         problems.append(Problem("unknown parameter", file=source, column=f"params.{key}",
-                                hint=f"allowed: {', '.join(sorted(_PARAM_KEYS))}"))
+                                hint=suggest(key, _PARAM_KEYS)))
     for key in _PARAM_KEYS & set(params):
         if not isinstance(params[key], int | float) or isinstance(params[key], bool):
             problems.append(Problem("must be a number", file=source, column=f"params.{key}",
@@ -126,7 +126,7 @@ def _parse_targets(raw: dict, source: str) -> dict[str, Any]:
         where = f"target[{i}]"
         for key in set(entry) - _TARGET_KEYS:
             problems.append(Problem("unknown key", file=source, column=f"{where}.{key}",
-                                    hint=f"allowed: {', '.join(sorted(_TARGET_KEYS))}"))
+                                    hint=suggest(key, _TARGET_KEYS)))
         missing = [k for k in _REQUIRED if k not in entry]
         for key in missing:
             problems.append(Problem("missing required key", file=source, column=f"{where}.{key}"))

@@ -119,3 +119,23 @@ def test_targets_path_resolves_against_the_run_file_folder(tmp_path):
     assert load_targets(cfg.targets)["targets"]["forest-level1"]["target"] == 0.3  # BOM is fine
     with pytest.raises(RunFileError, match="neither a built-in target preset"):
         parse_runfile({"project": {"targets": "missing.toml"}}, base=sub)
+
+
+def test_every_parameter_table_suggests_the_closest_key():
+    """[pv], [ground], [finance] and [ecology] name the key a typo was meant to be."""
+    import pytest
+
+    from gis._errors import InputError
+    from gis.finance import finance_params
+    from gis.ground import ground_params
+    from gis.landuse import ecology_options
+    from gis.rooftop import pv_params
+
+    cases = [(lambda: pv_params(module_efficency=0.2), "module_efficiency"),
+             (lambda: ground_params(usable_shar={"fishery": 0.5}), "usable_share"),
+             (lambda: finance_params(discount=0.06), "discount_rate"),
+             (lambda: ecology_options(bluegren="narrow"), "bluegreen")]
+    for call, meant in cases:
+        with pytest.raises(InputError) as err:
+            call()
+        assert f"did you mean {meant!r}?" in str(err.value)
