@@ -263,14 +263,14 @@ def parse_runfile(raw: dict[str, Any], *, base: str | Path, source: Path | None 
             return {}
         for key, value in table.items():
             if key not in schema:
-                bad(f"{prefix}.{key}", "unknown key", hint=_suggest(key, schema))
+                bad(f"{prefix}.{key}", "unknown key", hint=suggest(key, schema))
             elif not _is_type(value, schema[key]):
                 bad(f"{prefix}.{key}", f"must be {_type_name(schema[key])}", value)
         return {k: v for k, v in table.items() if k in schema and _is_type(v, schema[k])}
 
     for key in raw:
         if key not in _TOP_KEYS:
-            bad(key, "unknown table", hint=_suggest(key, _TOP_KEYS))
+            bad(key, "unknown table", hint=suggest(key, _TOP_KEYS))
 
     project = check_table(raw.get("project", {}), "project", _PROJECT_KEYS)
     engine = check_table(raw.get("engine", {}), "engine", _ENGINE_KEYS)
@@ -297,7 +297,7 @@ def parse_runfile(raw: dict[str, Any], *, base: str | Path, source: Path | None 
 
     if engine.get("kind", "local") not in ("local", "dask"):
         bad("engine.kind", "must be local or dask", engine.get("kind"),
-            _suggest(str(engine.get("kind")), ("local", "dask")))
+            suggest(str(engine.get("kind")), ("local", "dask")))
 
     max_km = weather.get("max_distance_km", WEATHER_MAX_DISTANCE_KM)
     if not is_number(max_km) or max_km <= 0:
@@ -320,7 +320,7 @@ def parse_runfile(raw: dict[str, Any], *, base: str | Path, source: Path | None 
     for kind, table in raw_layers.items():
         prefix = f"layers.{kind}"
         if kind not in LAYER_KINDS:
-            bad(prefix, "unknown layer kind", hint=_suggest(kind, LAYER_KINDS))
+            bad(prefix, "unknown layer kind", hint=suggest(kind, LAYER_KINDS))
             continue
         if not isinstance(table, dict):
             bad(prefix, "must be a table", table)
@@ -383,7 +383,7 @@ def _network_table(table: Any, bad) -> dict[str, Any]:
     for key, value in table.items():
         kind = _NETWORK_KEYS.get(key)
         if kind is None:
-            bad(f"{prefix}.{key}", "unknown key", hint=_suggest(key, _NETWORK_KEYS))
+            bad(f"{prefix}.{key}", "unknown key", hint=suggest(key, _NETWORK_KEYS))
         elif not _is_type(value, kind):
             bad(f"{prefix}.{key}", f"must be {_type_name(kind)}", value)
         else:
@@ -407,7 +407,7 @@ def _network_table(table: Any, bad) -> dict[str, Any]:
         for group, value in resistance.items():
             if group not in RESISTANCE_GROUPS:
                 bad(f"{prefix}.resistance.{group}", "unknown land-use group",
-                    hint=_suggest(group, RESISTANCE_GROUPS))
+                    hint=suggest(group, RESISTANCE_GROUPS))
             elif not (is_number(value) and value > 0):
                 bad(f"{prefix}.resistance.{group}", "must be a number > 0 (relative resistance)",
                     value)
@@ -422,7 +422,7 @@ def _layer_spec(kind: str, table: dict, base: Path, bad) -> LayerSpec | None:
     ok = True
     for key in table:
         if key not in allowed:
-            bad(f"{prefix}.{key}", "unknown key", hint=_suggest(key, allowed))
+            bad(f"{prefix}.{key}", "unknown key", hint=suggest(key, allowed))
     if "path" not in table:
         bad(f"{prefix}.path", "missing required key", hint="give the layer's file, relative to the run file")
         return None
@@ -483,7 +483,7 @@ def _layer_spec(kind: str, table: dict, base: Path, bad) -> LayerSpec | None:
         canon = CANONICAL_COLUMNS[kind][0] + CANONICAL_COLUMNS[kind][1]
         for key in values:
             if key not in canon:  # a mapping for a column that does not exist maps nothing
-                bad(f"{prefix}.values.{key}", "unknown canonical column", hint=_suggest(key, canon))
+                bad(f"{prefix}.values.{key}", "unknown canonical column", hint=suggest(key, canon))
                 ok = False
     categories = table.get("categories", {})
     if not isinstance(categories, dict) or not all(isinstance(v, str) for v in categories.values()):
@@ -492,7 +492,7 @@ def _layer_spec(kind: str, table: dict, base: Path, bad) -> LayerSpec | None:
     for label, cat in categories.items():
         if cat not in CATEGORIES:
             bad(f"{prefix}.categories.{label}", "not a canonical category", cat,
-                _suggest(cat, CATEGORIES))
+                suggest(cat, CATEGORIES))
             ok = False
     scheme = table.get("scheme")
     if kind == "landuse" and scheme is None:
@@ -504,7 +504,7 @@ def _layer_spec(kind: str, table: dict, base: Path, bad) -> LayerSpec | None:
         if scheme_path.suffix.lower() == ".csv" and scheme_path.is_file():
             scheme = str(scheme_path)
         else:
-            close = _suggest(scheme, SCHEMES)
+            close = suggest(scheme, SCHEMES)
             bad(f"{prefix}.scheme", "unknown classification scheme", scheme,
                 (close.split("?")[0] + "? " if close.startswith("did you") else "")
                 + f"use one of {', '.join(SCHEMES)} or a path to a mapping CSV (found: "
@@ -557,4 +557,3 @@ def _type_name(kind: type) -> str:
         kind, kind.__name__)
 
 
-_suggest = suggest

@@ -706,9 +706,10 @@ def roof_horizons(roofs: Any, *, roof_tops: np.ndarray | None = None,
         obstacle_tops = np.asarray(obstacle_tops, dtype=float)
         if max_distance_m is None:
             max_distance_m = default_distance(obstacle_tops)
-        tree = shapely.STRtree(obstacles)
-        # without a DEM every top is absolute already: the edges are made once for all tiles
+        # without a DEM every top is absolute already: the edges are made once for all tiles;
+        # with one, each tile finds its obstacles and their ground
         prisms = prisms_of(obstacles, obstacle_tops) if dem is None else None
+        tree = shapely.STRtree(obstacles) if dem is not None else None
     elif max_distance_m is None:
         max_distance_m = MAX_DISTANCE_M
     owner, x, y = roof_points(roofs, spacing_m=spacing_m, inset_m=inset_m, max_points=max_points)
