@@ -190,19 +190,15 @@ def lod1_surface(footprints: Any, tops: np.ndarray, bounds: tuple[float, float, 
     >>> s.z[-2:, :4].tolist(), s.left, s.z.shape
     ([[0.0, 0.0, 0.0, 0.0], [10.0, 10.0, 0.0, 0.0]], 0.0, (256, 256))
     """
-    left, top, width, height = _grid(bounds, res)
-    if out is not None and out.shape == (height, width) and out.dtype == np.float32:
-        z = out
-        z.fill(0.0)
-    else:
-        z = np.zeros((height, width), dtype=np.float32)
-    if ground is not None:
-        z[:] = np.nan_to_num(ground.z, nan=0.0)
     prisms = footprints if isinstance(footprints, Prisms) else prisms_of(footprints, tops)
-    if len(prisms.heights):
-        _burn(z, float(left), float(top), float(res), prisms.edges, prisms.start,
-              prisms.heights, prisms.extent)
-    return Surface(z=z, left=left, top=top, res=float(res))
+    blocks = _lod1_blocks(prisms, bounds, res=res, ground=ground)
+    nrow, ncol = blocks.shape
+    if out is not None and out.shape == (nrow, ncol) and out.dtype == np.float32:
+        z = out
+    else:
+        z = np.empty((nrow, ncol), dtype=np.float32)
+    _unblock(blocks.index, blocks.cells, np.float32(blocks.ground), z)
+    return Surface(z=z, left=blocks.left, top=blocks.top, res=blocks.res)
 
 
 @dataclass(frozen=True)
@@ -255,8 +251,8 @@ _BANDS = 16
 
 
 @njit(parallel=True, cache=True)
-def _burn(z, left, top, res, edges, start, heights, extent):  # pragma: no cover
-    nrow, ncol = z.shape
+def _burn(index, cells, nrow, ncol, left, top, res, edges, start, heights,
+          extent):  # pragma: no cover
     npoly = start.shape[0] - 1
     right, bottom = left + ncol * res, top - nrow * res
     r0s = np.empty(npoly, np.int64)
@@ -298,8 +294,136 @@ def _burn(z, left, top, res, edges, start, heights, extent):  # pragma: no cover
                     c0 = max(0, int(math.ceil((xs[k] - left) / res - 0.5)))
                     c1 = min(ncol - 1, int(math.floor((xs[k + 1] - left) / res - 0.5)))
                     for c in range(c0, c1 + 1):
-                        if z[r, c] < h:
-                            z[r, c] = h
+                        k = index[r >> BLOCK_SHIFT, c >> BLOCK_SHIFT]
+                        if k >= 0 and cells[k, r & (BLOCK - 1), c & (BLOCK - 1)] < h:
+                            cells[k, r & (BLOCK - 1), c & (BLOCK - 1)] = h
+
+
+@dataclass(frozen=True)
+class _Blocks:
+    """A height raster kept as blocks of ``BLOCK × BLOCK`` cells, where only the blocks holding
+    more than bare ground are stored (LoD1: the blocks that footprints reach).
+
+    Attributes
+    ----------
+    index : numpy.ndarray
+        ``(block rows, block columns)`` position of each block in ``cells``; −1: bare ground.
+    cells : numpy.ndarray
+        ``(blocks stored, BLOCK, BLOCK)`` heights [m] (float32; NaN: no data).
+    peak : numpy.ndarray
+        ``(block rows, block columns)`` highest cell of each block [m] (−inf: no data).
+    ground : float
+        Height of the blocks not stored [m].
+    shape : tuple
+        Rows and columns of cells.
+    left, top, res : float
+        Upper-left corner and cell size [m].
+    """
+
+    index: np.ndarray
+    cells: np.ndarray
+    peak: np.ndarray
+    ground: float
+    shape: tuple[int, int]
+    left: float
+    top: float
+    res: float
+
+
+def _lod1_blocks(prisms: Prisms, bounds: tuple[float, float, float, float], *, res: float = 1.0,
+                 ground: Surface | None = None) -> _Blocks:
+    """LoD1 heights on the aligned grid over ``bounds``, as :func:`lod1_surface` burns them,
+    stored only in the blocks that footprints reach (all of them over a DEM)."""
+    left, top, width, height = _grid(bounds, res)
+    nbr, nbc = height // BLOCK, width // BLOCK
+    if ground is not None:
+        blocks = _dense_blocks(np.nan_to_num(ground.z, nan=0.0), left, top, res)
+        index, cells = blocks.index, blocks.cells
+    else:
+        used = np.zeros((nbr, nbc), dtype=np.bool_)
+        if len(prisms.heights):
+            _mark_blocks(used, float(left), float(top), float(res), prisms.extent,
+                         prisms.start)
+        index = np.full((nbr, nbc), -1, dtype=np.int64)
+        index[used] = np.arange(int(used.sum()))
+        cells = np.zeros((int(used.sum()), BLOCK, BLOCK), dtype=np.float32)
+    if len(prisms.heights):
+        _burn(index, cells, height, width, float(left), float(top), float(res), prisms.edges,
+              prisms.start, prisms.heights, prisms.extent)
+    peak = np.zeros((nbr, nbc), dtype=np.float32)  # bare ground: 0 m
+    _block_peaks(index, cells, peak)
+    return _Blocks(index=index, cells=cells, peak=peak, ground=0.0, shape=(height, width),
+                   left=float(left), top=float(top), res=float(res))
+
+
+def _dense_blocks(z: np.ndarray, left: float, top: float, res: float) -> _Blocks:
+    """Every block of a raster stored (NaN beyond its last row and column)."""
+    nrow, ncol = z.shape
+    nbr, nbc = -(-nrow // BLOCK), -(-ncol // BLOCK)
+    cells = np.full((nbr * nbc, BLOCK, BLOCK), np.nan, dtype=np.float32)
+    _to_blocks(np.ascontiguousarray(z, dtype=np.float32), cells, nbc)
+    index = np.arange(nbr * nbc, dtype=np.int64).reshape(nbr, nbc)
+    peak = np.empty((nbr, nbc), dtype=np.float32)
+    _block_peaks(index, cells, peak)
+    return _Blocks(index=index, cells=cells, peak=peak, ground=0.0, shape=(nrow, ncol),
+                   left=float(left), top=float(top), res=float(res))
+
+
+@njit(cache=True)
+def _mark_blocks(used, left, top, res, extent, start):  # pragma: no cover
+    """Blocks that a footprint's extent reaches (a cell of margin against rounding)."""
+    nbr, nbc = used.shape
+    nrow, ncol = nbr * BLOCK, nbc * BLOCK
+    for p in range(extent.shape[0]):
+        if start[p + 1] <= start[p]:
+            continue
+        c0 = int(math.floor((extent[p, 0] - left) / res - 0.5)) - 1
+        c1 = int(math.ceil((extent[p, 2] - left) / res - 0.5)) + 1
+        r0 = int(math.floor((top - extent[p, 3]) / res - 0.5)) - 1
+        r1 = int(math.ceil((top - extent[p, 1]) / res - 0.5)) + 1
+        if c1 < 0 or r1 < 0 or c0 >= ncol or r0 >= nrow:
+            continue
+        c0, c1 = max(0, c0) >> BLOCK_SHIFT, min(ncol - 1, c1) >> BLOCK_SHIFT
+        r0, r1 = max(0, r0) >> BLOCK_SHIFT, min(nrow - 1, r1) >> BLOCK_SHIFT
+        for br in range(r0, r1 + 1):
+            for bc in range(c0, c1 + 1):
+                used[br, bc] = True
+
+
+@njit(parallel=True, cache=True)
+def _block_peaks(index, cells, peak):  # pragma: no cover
+    """Highest cell of every stored block (NaN skipped); blocks not stored keep ``peak``."""
+    nbr, nbc = index.shape
+    for br in prange(nbr):
+        for bc in range(nbc):
+            k = index[br, bc]
+            if k < 0:
+                continue
+            m = -np.inf
+            for r in range(BLOCK):
+                for c in range(BLOCK):
+                    v = cells[k, r, c]
+                    if v > m:  # False for NaN
+                        m = v
+            peak[br, bc] = m
+
+
+@njit(parallel=True, cache=True)
+def _to_blocks(z, cells, nbc):  # pragma: no cover
+    nrow, ncol = z.shape
+    for br in prange(-(-nrow // BLOCK)):
+        for r in range(br * BLOCK, min(nrow, (br + 1) * BLOCK)):
+            for c in range(ncol):
+                cells[br * nbc + (c >> BLOCK_SHIFT), r - br * BLOCK, c & (BLOCK - 1)] = z[r, c]
+
+
+@njit(parallel=True, cache=True)
+def _unblock(index, cells, ground, z):  # pragma: no cover
+    nrow, ncol = z.shape
+    for r in prange(nrow):
+        for c in range(ncol):
+            k = index[r >> BLOCK_SHIFT, c >> BLOCK_SHIFT]
+            z[r, c] = cells[k, r & (BLOCK - 1), c & (BLOCK - 1)] if k >= 0 else ground
 
 
 def raster_surface(raster: Any, bounds: tuple[float, float, float, float], *, crs: Any = None,
@@ -442,28 +566,6 @@ def sector_azimuths(sectors: int) -> np.ndarray:
     return np.arange(sectors) * (360.0 / sectors)
 
 
-def _block_max(z: np.ndarray, block: int) -> np.ndarray:
-    """Maximum of each ``block × block`` block of cells (−inf where a block holds no data)."""
-    out = np.full((-(-z.shape[0] // block), -(-z.shape[1] // block)), -np.inf, dtype=np.float32)
-    _block_max_kernel(np.ascontiguousarray(z, dtype=np.float32), block, out)
-    return out
-
-
-@njit(parallel=True, cache=True)
-def _block_max_kernel(z, block, out):  # pragma: no cover
-    """One pass over the cells, in parallel over rows of blocks; NaN cells are skipped."""
-    nrow, ncol = z.shape
-    for br in prange(out.shape[0]):
-        for r in range(br * block, min(nrow, (br + 1) * block)):
-            for bc in range(out.shape[1]):
-                m = out[br, bc]
-                for c in range(bc * block, min(ncol, (bc + 1) * block)):
-                    v = z[r, c]
-                    if v > m:  # False for NaN
-                        m = v
-                out[br, bc] = m
-
-
 @njit(cache=True, inline="always")
 def _to_exit(u, v, bc, br, rdx, rdy, size):  # pragma: no cover
     """Distance [m] along the ray from cell coordinates (u, v) out of its block (``bc``, ``br``)
@@ -516,14 +618,14 @@ def _pool_levels(flat, offset, rows, cols):  # pragma: no cover
 
 
 @njit(parallel=True, cache=True)
-def _horizon_kernel(z, flat, offset, cols, left, top, res, px, py, pz, dir_x, dir_y, max_d, zmax,
-                    floor, floor_from, out):  # pragma: no cover
-    nrow, ncol = z.shape
+def _horizon_kernel(index, cells, ground, nrow, ncol, flat, offset, cols, left, top, res, px, py,
+                    pz, dir_x, dir_y, max_d, zmax, floor, floor_from, out):  # pragma: no cover
     eps = 1e-6 * res
     top_level = offset.shape[0] - 2
     for p in prange(px.shape[0]):
         rise = zmax - pz[p]
         eye = pz[p]
+        x0, y0 = px[p], py[p]
         for s in range(dir_x.shape[0]):
             best = 0.0
             dx, dy = dir_x[s], dir_y[s]
@@ -534,33 +636,59 @@ def _horizon_kernel(z, flat, offset, cols, left, top, res, px, py, pz, dir_x, di
             while d <= max_d:
                 # the line a cell must rise above: the horizon found, and far off the floor
                 line = max(best, floor) if d >= floor_from else best
-                if d * line >= rise:
+                lim = line * d
+                if lim >= rise:
                     break  # no cell can rise above it
-                u = (px[p] + d * dx - left) / res
-                v = (top - (py[p] + d * dy)) / res
-                col = int(math.floor(u))
-                row = int(math.floor(v))
-                if col < 0 or row < 0 or col >= ncol or row >= nrow:
+                u = (x0 + d * dx - left) / res
+                v = (top - (y0 + d * dy)) / res
+                if u < 0.0 or v < 0.0:
+                    break
+                col = int(u)  # floor: u, v ≥ 0
+                row = int(v)
+                if col >= ncol or row >= nrow:
                     break
                 sh = BLOCK_SHIFT + level
                 bc, br = col >> sh, row >> sh
-                if flat[offset[level] + br * cols[level] + bc] - eye <= line * d:
+                h = flat[offset[level] + br * cols[level] + bc] - eye
+                while h > lim and level > 0:  # something in it might: the finer block on the ray
+                    level -= 1
+                    sh -= 1
+                    bc, br = col >> sh, row >> sh
+                    h = flat[offset[level] + br * cols[level] + bc] - eye
+                if h <= lim:
                     # nothing in the block rises above the line: go to its far side, and try
                     # the next block one level coarser
                     d += _to_exit(u, v, bc, br, rdx, rdy, 1 << sh) + eps
                     if level < top_level:
                         level += 1
                     continue
-                if level > 0:  # something in it might: look at the finer block on the ray
-                    level -= 1
-                    continue
-                val = z[row, col]
+                k = index[row >> BLOCK_SHIFT, col >> BLOCK_SHIFT]
+                val = cells[k, row & (BLOCK - 1), col & (BLOCK - 1)] if k >= 0 else ground
                 if val == val:  # not NaN
                     tan = (val - eye) / d
                     if tan > line:
                         best = tan
                 d += max(0.5 * res, STEP_GROWTH * d)
             out[p, s] = best
+
+
+def _horizons(blocks: _Blocks, x: np.ndarray, y: np.ndarray, z: np.ndarray, *, sectors: int,
+              max_distance_m: float) -> np.ndarray:
+    """:func:`horizon_angles` on a surface kept as blocks."""
+    az = np.radians(sector_azimuths(sectors))
+    out = np.zeros((len(x), sectors), dtype=np.float64)
+    if len(x):
+        flat, offset, cols = _pyramid(blocks.peak, SKIP_LEVELS)
+        zmax = float(flat[offset[-2]:].max())
+        _horizon_kernel(blocks.index, blocks.cells, np.float32(blocks.ground),
+                        blocks.shape[0], blocks.shape[1], flat, offset, cols, blocks.left,
+                        blocks.top, blocks.res, np.ascontiguousarray(x, dtype=np.float64),
+                        np.ascontiguousarray(y, dtype=np.float64),
+                        np.ascontiguousarray(z, dtype=np.float64), np.sin(az), np.cos(az),
+                        float(max_distance_m), zmax,
+                        math.tan(math.radians(SEARCH_FLOOR_DEG)),
+                        SEARCH_FLOOR_FROM_M, out)
+    return np.degrees(np.arctan(out)).astype(np.float32)
 
 
 def horizon_angles(surface: Surface, x: np.ndarray, y: np.ndarray, z: np.ndarray, *,
@@ -594,20 +722,10 @@ def horizon_angles(surface: Surface, x: np.ndarray, y: np.ndarray, z: np.ndarray
     >>> h.round(0).tolist()   # north, east, south, west
     [[0.0, 0.0, 45.0, 0.0]]
     """
-    az = np.radians(sector_azimuths(sectors))
-    out = np.zeros((len(x), sectors), dtype=np.float64)
-    if len(x):
-        zz = np.ascontiguousarray(surface.z, dtype=np.float32)
-        flat, offset, cols = _pyramid(_block_max(zz, BLOCK), SKIP_LEVELS)
-        zmax = float(flat[offset[-2]:].max())
-        _horizon_kernel(zz, flat, offset, cols, float(surface.left), float(surface.top),
-                        float(surface.res), np.ascontiguousarray(x, dtype=np.float64),
-                        np.ascontiguousarray(y, dtype=np.float64),
-                        np.ascontiguousarray(z, dtype=np.float64), np.sin(az), np.cos(az),
-                        float(max_distance_m), zmax,
-                        math.tan(math.radians(SEARCH_FLOOR_DEG)),
-                        SEARCH_FLOOR_FROM_M, out)
-    return np.degrees(np.arctan(out)).astype(np.float32)
+    if not len(x):
+        return np.zeros((0, sectors), dtype=np.float32)
+    blocks = _dense_blocks(surface.z, surface.left, surface.top, surface.res)
+    return _horizons(blocks, x, y, z, sectors=sectors, max_distance_m=max_distance_m)
 
 
 @dataclass
@@ -720,16 +838,16 @@ def roof_horizons(roofs: Any, *, roof_tops: np.ndarray | None = None,
     keys, tile_of = np.unique(np.stack([tx, ty], axis=1), axis=0, return_inverse=True)
     tile_of = tile_of.ravel()
     pad = max_distance_m + 2 * res
-    buffer = None  # one LoD1 raster, refilled tile by tile
     for t, (i, j) in enumerate(keys):  # tiles of the district, not buildings
         sel = np.flatnonzero(tile_of == t)
         box = (i * tile_m - pad, j * tile_m - pad, (i + 1) * tile_m + pad, (j + 1) * tile_m + pad)
         if dsm is not None:
             surface = raster_surface(dsm, box, crs=crs)
             base = surface.sample(x[sel], y[sel])
+            blocks = _dense_blocks(surface.z, surface.left, surface.top, surface.res)
         else:
             if dem is None:
-                surface = lod1_surface(prisms, obstacle_tops, box, res=res, out=buffer)
+                blocks = _lod1_blocks(prisms, box, res=res)
                 ground = None
             else:
                 grid = lod1_surface([], np.empty(0), box, res=res)
@@ -737,17 +855,16 @@ def roof_horizons(roofs: Any, *, roof_tops: np.ndarray | None = None,
                 near = tree.query(shapely.box(*box))
                 ground_at = ground.sample(*shapely.get_coordinates(
                     shapely.point_on_surface(obstacles[near])).T)
-                surface = lod1_surface(obstacles[near],
-                                       np.nan_to_num(ground_at) + obstacle_tops[near],
-                                       box, res=res, ground=ground, out=buffer)
-            buffer = surface.z
+                blocks = _lod1_blocks(prisms_of(obstacles[near],
+                                                np.nan_to_num(ground_at) + obstacle_tops[near]),
+                                      box, res=res, ground=ground)
             own_ground = (ground.sample(x[sel], y[sel]) if ground is not None
                           else np.zeros(len(sel)))
             base = np.nan_to_num(own_ground) + roof_tops[owner[sel]]
         z[sel] = base + POINT_OFFSET_M + (lift_m[owner[sel]] if lift_m is not None else 0.0)
         ok = np.isfinite(z[sel])
-        horizon[sel[ok]] = horizon_angles(surface, x[sel[ok]], y[sel[ok]], z[sel[ok]],
-                                          sectors=sectors, max_distance_m=max_distance_m)
+        horizon[sel[ok]] = _horizons(blocks, x[sel[ok]], y[sel[ok]], z[sel[ok]],
+                                     sectors=sectors, max_distance_m=max_distance_m)
     return RoofHorizons(owner=owner, x=x, y=y, z=z, horizon_deg=horizon,
                         max_distance_m=float(max_distance_m),
                         source="dsm" if dsm is not None else "lod1")
