@@ -79,6 +79,8 @@ BLOCK = 16
 BLOCK_SHIFT = 4  # log2(BLOCK)
 #: Levels of blocks above the smallest: 32, 64, 128 and 256 = BLOCK² cells a side.
 SKIP_LEVELS = 4
+#: Obstacles within this [°] of a sector's floor (:func:`horizon_floors`) are still searched.
+_FLOOR_MARGIN_DEG = 1e-3
 #: Elevation grid of the sky-view integral [°].
 _SVF_GRID = np.linspace(0.0, 90.0, 361)
 
@@ -619,7 +621,8 @@ def _pool_levels(flat, offset, rows, cols):  # pragma: no cover
 
 @njit(parallel=True, cache=True)
 def _horizon_kernel(index, cells, ground, nrow, ncol, flat, offset, cols, left, top, res, px, py,
-                    pz, dir_x, dir_y, max_d, zmax, floor, floor_from, out):  # pragma: no cover
+                    pz, dir_x, dir_y, max_d, zmax, floor, floor_from, floors, floor_of,
+                    out):  # pragma: no cover
     eps = 1e-6 * res
     top_level = offset.shape[0] - 2
     for p in prange(px.shape[0]):
@@ -628,14 +631,16 @@ def _horizon_kernel(index, cells, ground, nrow, ncol, flat, offset, cols, left, 
         x0, y0 = px[p], py[p]
         for s in range(dir_x.shape[0]):
             best = 0.0
+            near = floors[floor_of[p], s]  # below it the sector's horizon changes nothing
+            far = max(near, floor)
             dx, dy = dir_x[s], dir_y[s]
             rdx = res / dx if abs(dx) > 1e-12 else 0.0
             rdy = res / dy if abs(dy) > 1e-12 else 0.0
             d = 0.5 * res
             level = 0
             while d <= max_d:
-                # the line a cell must rise above: the horizon found, and far off the floor
-                line = max(best, floor) if d >= floor_from else best
+                # the line a cell must rise above: the horizon found, and the floors
+                line = max(best, far) if d >= floor_from else max(best, near)
                 lim = line * d
                 if lim >= rise:
                     break  # no cell can rise above it
@@ -673,8 +678,12 @@ def _horizon_kernel(index, cells, ground, nrow, ncol, flat, offset, cols, left, 
 
 
 def _horizons(blocks: _Blocks, x: np.ndarray, y: np.ndarray, z: np.ndarray, *, sectors: int,
-              max_distance_m: float) -> np.ndarray:
-    """:func:`horizon_angles` on a surface kept as blocks."""
+              max_distance_m: float, floor_tan: np.ndarray | None = None,
+              floor_of: np.ndarray | None = None) -> np.ndarray:
+    """:func:`horizon_angles` on a surface kept as blocks; ``floor_tan`` (rows × sectors) [-]:
+    in each sector, point ``i`` looks only for obstacles seen higher than row ``floor_of[i]``."""
+    if floor_tan is None:
+        floor_tan, floor_of = np.zeros((1, sectors)), np.zeros(len(x), dtype=np.int64)
     az = np.radians(sector_azimuths(sectors))
     out = np.zeros((len(x), sectors), dtype=np.float64)
     if len(x):
@@ -686,8 +695,9 @@ def _horizons(blocks: _Blocks, x: np.ndarray, y: np.ndarray, z: np.ndarray, *, s
                         np.ascontiguousarray(y, dtype=np.float64),
                         np.ascontiguousarray(z, dtype=np.float64), np.sin(az), np.cos(az),
                         float(max_distance_m), zmax,
-                        math.tan(math.radians(SEARCH_FLOOR_DEG)),
-                        SEARCH_FLOOR_FROM_M, out)
+                        math.tan(math.radians(SEARCH_FLOOR_DEG)), SEARCH_FLOOR_FROM_M,
+                        np.ascontiguousarray(floor_tan, dtype=np.float64),
+                        np.ascontiguousarray(floor_of, dtype=np.int64), out)
     return np.degrees(np.arctan(out)).astype(np.float32)
 
 
@@ -777,7 +787,9 @@ def roof_horizons(roofs: Any, *, roof_tops: np.ndarray | None = None,
                   dsm: Any = None, dem: Any = None, crs: Any = None, res: float = 1.0,
                   sectors: int = 72, max_distance_m: float | None = None,
                   spacing_m: float = 5.0, inset_m: float = 0.8, max_points: int = 16,
-                  tile_m: float = 4000.0, lift_m: np.ndarray | None = None) -> RoofHorizons:
+                  tile_m: float = 4000.0, lift_m: np.ndarray | None = None,
+                  floor_deg: np.ndarray | None = None,
+                  floor_of: np.ndarray | None = None) -> RoofHorizons:
     """Horizons of sample points on every roof, tile by tile.
 
     Parameters
@@ -809,6 +821,11 @@ def roof_horizons(roofs: Any, *, roof_tops: np.ndarray | None = None,
         Tile size [m]; each tile's surface reaches ``max_distance_m`` beyond it.
     lift_m : numpy.ndarray, optional
         Height added to each roof's points above :data:`POINT_OFFSET_M` [m] (one per roof).
+    floor_deg, floor_of : numpy.ndarray, optional
+        ``(rows, sectors)`` elevations [°] and the row of each roof: in each sector a roof's
+        points look only for obstacles seen higher than its row (:func:`horizon_floors`: where
+        a lower horizon changes nothing in the roof's shading factors).  Below it a horizon
+        is only known to be below it.  Default: every obstacle.
 
     Returns
     -------
@@ -838,6 +855,12 @@ def roof_horizons(roofs: Any, *, roof_tops: np.ndarray | None = None,
     keys, tile_of = np.unique(np.stack([tx, ty], axis=1), axis=0, return_inverse=True)
     tile_of = tile_of.ravel()
     pad = max_distance_m + 2 * res
+    floor_tan = None
+    if floor_deg is not None:
+        # a margin keeps the obstacles left out strictly below the elevation given
+        floor_tan = np.tan(np.radians(np.clip(np.asarray(floor_deg, float) - _FLOOR_MARGIN_DEG,
+                                              0.0, 89.0)))
+        floor_of = np.asarray(floor_of, dtype=np.int64)
     for t, (i, j) in enumerate(keys):  # tiles of the district, not buildings
         sel = np.flatnonzero(tile_of == t)
         box = (i * tile_m - pad, j * tile_m - pad, (i + 1) * tile_m + pad, (j + 1) * tile_m + pad)
@@ -863,8 +886,10 @@ def roof_horizons(roofs: Any, *, roof_tops: np.ndarray | None = None,
             base = np.nan_to_num(own_ground) + roof_tops[owner[sel]]
         z[sel] = base + POINT_OFFSET_M + (lift_m[owner[sel]] if lift_m is not None else 0.0)
         ok = np.isfinite(z[sel])
-        horizon[sel[ok]] = _horizons(blocks, x[sel[ok]], y[sel[ok]], z[sel[ok]],
-                                     sectors=sectors, max_distance_m=max_distance_m)
+        pts = sel[ok]
+        horizon[pts] = _horizons(blocks, x[pts], y[pts], z[pts], sectors=sectors,
+                                 max_distance_m=max_distance_m, floor_tan=floor_tan,
+                                 floor_of=None if floor_tan is None else floor_of[owner[pts]])
     return RoofHorizons(owner=owner, x=x, y=y, z=z, horizon_deg=horizon,
                         max_distance_m=float(max_distance_m),
                         source="dsm" if dsm is not None else "lod1")
@@ -1095,6 +1120,43 @@ def table_shading_factors(table: SkyTable, cls: np.ndarray, horizon_deg: np.ndar
     classes = np.arange(len(table.tilt))  # the unshaded sum is one per class
     free = shaded_irradiation(table, classes, np.zeros((len(classes), table.sectors)))[cls]
     return np.clip(np.divide(shaded, free, out=np.ones(len(cls)), where=free > 0), 0.0, 1.0)
+
+
+def horizon_floors(table: SkyTable) -> np.ndarray:
+    """Elevation [°] below which a sector's horizon changes nothing in a class's shading factor.
+
+    Below it the plane faces away from the sky of the sector (the sky-view integral of
+    :func:`_svf_integrals` is the same from 0° up to it) and no hour whose sun stands that low
+    in the sector brings beam or circumsolar light onto the plane; a lower horizon gives the
+    same :func:`shaded_irradiation`, to the last digit.  A south-facing plane tilted 25° sees
+    nothing of the northern sky below 25°, so its rays to the north need not look lower.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(classes, sectors)`` [°], 0 where every elevation matters.
+
+    Examples
+    --------
+    >>> t = sky_table(solar.climate_model(39.1, 117.4), [25.0], [180.0], sectors=36)
+    >>> f = horizon_floors(t)
+    >>> float(f[0, 0]), float(f[0, 18])   # due north: the tilt; due south: everything matters
+    (25.0, 0.0)
+    """
+    s_int = table.svf_integrals
+    step = float(_SVF_GRID[1] - _SVF_GRID[0])
+    same = s_int == s_int[:, :, :1]  # the integral above k equal to the one above 0°
+    sky = np.where(same.all(axis=2), 90.0, (np.argmin(same, axis=2) - 1) * step)
+    prefix, seg = table.direct_prefix, table.seg
+    sun = np.full(sky.shape, 90.0)
+    for s in range(table.sectors):  # sectors, not points
+        a, b = seg[s], seg[s + 1]
+        if b == a:
+            continue
+        adds = prefix[:, a + 1:b + 1] != prefix[:, a:a + 1]  # hours that add to the sum
+        first = np.argmax(adds, axis=1)
+        sun[:, s] = np.where(adds.any(axis=1), table.elevation[a + first], 90.0)
+    return np.clip(np.minimum(sky, sun), 0.0, 90.0)
 
 
 def point_shading_factors(horizon_deg: np.ndarray, tilt: Any, azimuth: Any,

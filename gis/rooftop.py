@@ -870,13 +870,19 @@ def _shading(roof: _Roofs, planes: _Planes, buildings: gpd.GeoDataFrame, params:
     if weather is None:
         lon, lat = _site_lonlat(buildings)
         weather = solar.climate_model(lat, lon)
-    rh = _roof_horizons(roof, todo, buildings, params, obstacles=obstacles, dsm=dsm, dem=dem)
+    table, cls_a, cls_b = _plane_classes(planes, todo, weather, params)
+    # a roof's points need not look for obstacles lower than what matters to its planes
+    floors = horizon.horizon_floors(table)
+    both, floor_of = np.unique(np.stack([cls_a, cls_b], axis=1), axis=0, return_inverse=True)
+    floor_deg = np.where((both[:, 1] >= 0)[:, None],
+                         np.minimum(floors[both[:, 0]], floors[both[:, 1]]), floors[both[:, 0]])
+    rh = _roof_horizons(roof, todo, buildings, params, obstacles=obstacles, dsm=dsm, dem=dem,
+                        floor_deg=floor_deg, floor_of=floor_of.ravel())
     rows = np.flatnonzero(todo)[rh.owner]  # the building of each point
     b_pts = planes.gable[rows]
-    tilt_pts = np.concatenate([planes.module_tilt[rows], planes.module_tilt[rows][b_pts]])
-    az_pts = np.concatenate([planes.module_az[rows], planes.az_b[rows][b_pts]])
+    cls_pts = np.concatenate([cls_a[rh.owner], cls_b[rh.owner][b_pts]])
     hor = np.concatenate([rh.horizon_deg, rh.horizon_deg[b_pts]])
-    f = point_factors(hor, tilt_pts, az_pts, weather, params)
+    f = horizon.table_shading_factors(table, cls_pts, hor)
     n_pts = len(rows)
     for plane, (f_pts, owners) in {"a": (f[:n_pts], rows),
                                    "b": (f[n_pts:], rows[b_pts])}.items():
@@ -887,6 +893,34 @@ def _shading(roof: _Roofs, planes: _Planes, buildings: gpd.GeoDataFrame, params:
     return shade
 
 
+def _plane_classes(planes: _Planes, todo: np.ndarray, weather: tuple[pd.DataFrame, dict],
+                   params: PVParams) -> tuple[horizon.SkyTable, np.ndarray, np.ndarray]:
+    """The sky of the module planes of the roofs ``todo``, summed once per orientation class
+    (as :func:`point_factors` rounds them), and each roof's class of plane a and of plane b
+    (−1: no plane b)."""
+    rows = np.flatnonzero(todo)
+    tilt, az_a = _class_angles(planes.module_tilt[rows], planes.module_az[rows], params)
+    az_b = _class_angles(planes.module_tilt[rows], planes.az_b[rows], params)[1]
+    gable = planes.gable[rows]
+    pairs, cls = np.unique(np.concatenate([tilt + 1j * az_a, (tilt + 1j * az_b)[gable]]),
+                           return_inverse=True)
+    cls = cls.ravel()
+    cls_a = cls[: len(rows)]
+    cls_b = np.full(len(rows), -1, dtype=np.int64)
+    cls_b[gable] = cls[len(rows):]
+    table = horizon.sky_table(weather, pairs.real, pairs.imag, sectors=int(params.horizon_sectors),
+                              params=params.solar(params.mount_flat))
+    return table, cls_a.astype(np.int64), cls_b
+
+
+def _class_angles(tilt: np.ndarray, azimuth: np.ndarray, params: PVParams
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Tilt and azimuth [°] rounded to the classes of the yields."""
+    tstep, astep = params.tilt_step_deg, params.azimuth_step_deg
+    return (np.clip(np.round(np.asarray(tilt, float) / tstep) * tstep, 0.0, 90.0),
+            np.mod(np.round(np.asarray(azimuth, float) / astep) * astep, 360.0))
+
+
 def point_factors(horizon_deg: np.ndarray, tilt: np.ndarray, azimuth: np.ndarray,
                   weather: tuple[pd.DataFrame, dict], params: PVParams) -> np.ndarray:
     """Shading factor [-] of sample points on module planes, orientations in classes.
@@ -895,9 +929,7 @@ def point_factors(horizon_deg: np.ndarray, tilt: np.ndarray, azimuth: np.ndarray
     ``azimuth_step_deg``), so that the sky is summed once per class
     (:func:`gis.horizon.point_shading_factors`).
     """
-    tstep, astep = params.tilt_step_deg, params.azimuth_step_deg
-    tilt_c = np.clip(np.round(np.asarray(tilt, float) / tstep) * tstep, 0.0, 90.0)
-    az_c = np.mod(np.round(np.asarray(azimuth, float) / astep) * astep, 360.0)
+    tilt_c, az_c = _class_angles(tilt, azimuth, params)
     return horizon.point_shading_factors(horizon_deg, tilt_c, az_c, weather,
                                          params=params.solar(params.mount_flat))
 
@@ -953,7 +985,8 @@ def horizon_options(params: PVParams) -> dict[str, Any]:
 
 
 def _roof_horizons(roof: _Roofs, todo: np.ndarray, buildings: gpd.GeoDataFrame,
-                   params: PVParams, *, obstacles, dsm, dem) -> horizon.RoofHorizons:
+                   params: PVParams, *, obstacles, dsm, dem, floor_deg=None,
+                   floor_of=None) -> horizon.RoofHorizons:
     """Horizons of the sample points of the roofs ``todo``; obstacles default to the buildings."""
     storey = params.storey_height_m
     tops = horizon.building_heights(buildings, storey_height_m=storey)
@@ -966,7 +999,8 @@ def _roof_horizons(roof: _Roofs, todo: np.ndarray, buildings: gpd.GeoDataFrame,
         obs_tops = np.where(np.isfinite(obs_tops), obs_tops, storey)
     return horizon.roof_horizons(
         roof.geoms[todo], roof_tops=tops[todo], obstacles=obs_geoms, obstacle_tops=obs_tops,
-        dsm=dsm, dem=dem, crs=buildings.crs, **horizon_options(params))
+        dsm=dsm, dem=dem, crs=buildings.crs, floor_deg=floor_deg, floor_of=floor_of,
+        **horizon_options(params))
 
 
 def shading_summary(pv: pd.DataFrame, params: PVParams, buildings: pd.DataFrame | None = None
