@@ -55,6 +55,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import numba
 import numpy as np
 import pandas as pd
 import shapely
@@ -79,6 +80,8 @@ BLOCK = 16
 BLOCK_SHIFT = 4  # log2(BLOCK)
 #: Levels of blocks above the smallest: 32, 64, 128 and 256 = BLOCK² cells a side.
 SKIP_LEVELS = 4
+#: Points per chunk of the parallel ray march.
+_CHUNK_POINTS = 64
 #: Obstacles within this [°] of a sector's floor (:func:`horizon_floors`) are still searched.
 _FLOOR_MARGIN_DEG = 1e-3
 #: Elevation grid of the sky-view integral [°].
@@ -689,15 +692,17 @@ def _horizons(blocks: _Blocks, x: np.ndarray, y: np.ndarray, z: np.ndarray, *, s
     if len(x):
         flat, offset, cols = _pyramid(blocks.peak, SKIP_LEVELS)
         zmax = float(flat[offset[-2]:].max())
-        _horizon_kernel(blocks.index, blocks.cells, np.float32(blocks.ground),
-                        blocks.shape[0], blocks.shape[1], flat, offset, cols, blocks.left,
-                        blocks.top, blocks.res, np.ascontiguousarray(x, dtype=np.float64),
-                        np.ascontiguousarray(y, dtype=np.float64),
-                        np.ascontiguousarray(z, dtype=np.float64), np.sin(az), np.cos(az),
-                        float(max_distance_m), zmax,
-                        math.tan(math.radians(SEARCH_FLOOR_DEG)), SEARCH_FLOOR_FROM_M,
-                        np.ascontiguousarray(floor_tan, dtype=np.float64),
-                        np.ascontiguousarray(floor_of, dtype=np.int64), out)
+        # points handed out in small chunks: a dense estate does not hold up one thread
+        with numba.parallel_chunksize(_CHUNK_POINTS):
+            _horizon_kernel(blocks.index, blocks.cells, np.float32(blocks.ground),
+                            blocks.shape[0], blocks.shape[1], flat, offset, cols, blocks.left,
+                            blocks.top, blocks.res, np.ascontiguousarray(x, dtype=np.float64),
+                            np.ascontiguousarray(y, dtype=np.float64),
+                            np.ascontiguousarray(z, dtype=np.float64), np.sin(az), np.cos(az),
+                            float(max_distance_m), zmax,
+                            math.tan(math.radians(SEARCH_FLOOR_DEG)), SEARCH_FLOOR_FROM_M,
+                            np.ascontiguousarray(floor_tan, dtype=np.float64),
+                            np.ascontiguousarray(floor_of, dtype=np.int64), out)
     return np.degrees(np.arctan(out)).astype(np.float32)
 
 
