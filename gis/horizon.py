@@ -489,7 +489,8 @@ def raster_surface(raster: Any, bounds: tuple[float, float, float, float], *, cr
 
 
 def roof_points(footprints: Any, *, spacing_m: float = 5.0, inset_m: float = 0.8,
-                max_points: int = 16) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                max_points: int = 16, insets: Any = None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sample points on a grid inside each roof, inset from its edges.
 
     Points sit at ``(i + ½) × spacing`` in both axes (global multiples), inside the footprint
@@ -506,6 +507,9 @@ def roof_points(footprints: Any, *, spacing_m: float = 5.0, inset_m: float = 0.8
         Distance from the roof edge [m].
     max_points : int
         Most points per roof.
+    insets : array-like of shapely geometries, optional
+        The footprints shrunk by ``inset_m`` already (``shapely.buffer(footprint, -inset_m,
+        join_style="mitre")``, as computed here otherwise), one per footprint.
 
     Returns
     -------
@@ -525,7 +529,9 @@ def roof_points(footprints: Any, *, spacing_m: float = 5.0, inset_m: float = 0.8
     n = len(geoms)
     present = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     inset = geoms.copy()
-    if inset_m > 0 and present.any():
+    if insets is not None and inset_m > 0:
+        inset[present] = np.asarray(insets, dtype=object)[present]
+    elif inset_m > 0 and present.any():
         inset[present] = shapely.buffer(geoms[present], -inset_m, join_style="mitre")
     inset = np.where(present & ~shapely.is_empty(inset), inset, geoms)
     bounds = np.where(present[:, None], shapely.bounds(np.where(present, inset, None)), 0.0)
@@ -794,7 +800,7 @@ def roof_horizons(roofs: Any, *, roof_tops: np.ndarray | None = None,
                   spacing_m: float = 5.0, inset_m: float = 0.8, max_points: int = 16,
                   tile_m: float = 4000.0, lift_m: np.ndarray | None = None,
                   floor_deg: np.ndarray | None = None,
-                  floor_of: np.ndarray | None = None) -> RoofHorizons:
+                  floor_of: np.ndarray | None = None, insets: Any = None) -> RoofHorizons:
     """Horizons of sample points on every roof, tile by tile.
 
     Parameters
@@ -820,7 +826,7 @@ def roof_horizons(roofs: Any, *, roof_tops: np.ndarray | None = None,
     max_distance_m : float, optional
         Search distance [m]; default :func:`default_distance` of the obstacles (LoD1) or
         :data:`MAX_DISTANCE_M` (DSM).
-    spacing_m, inset_m, max_points
+    spacing_m, inset_m, max_points, insets
         Sample grid (:func:`roof_points`).
     tile_m : float
         Tile size [m]; each tile's surface reaches ``max_distance_m`` beyond it.
@@ -852,7 +858,8 @@ def roof_horizons(roofs: Any, *, roof_tops: np.ndarray | None = None,
         tree = shapely.STRtree(obstacles) if dem is not None else None
     elif max_distance_m is None:
         max_distance_m = MAX_DISTANCE_M
-    owner, x, y = roof_points(roofs, spacing_m=spacing_m, inset_m=inset_m, max_points=max_points)
+    owner, x, y = roof_points(roofs, spacing_m=spacing_m, inset_m=inset_m, max_points=max_points,
+                              insets=insets)
     z = np.full(len(owner), np.nan)
     horizon = np.zeros((len(owner), sectors), dtype=np.float32)
     tx = np.floor(x / tile_m).astype(np.int64)

@@ -770,6 +770,8 @@ class _Planes:
     base_usable: np.ndarray
     existing_m2: np.ndarray
     pv_kw: np.ndarray
+    #: footprints shrunk by the edge setback (None where not valid), for the sample points
+    inset: np.ndarray | None = None
 
 
 def _planes(roof: _Roofs, buildings: gpd.GeoDataFrame, params: PVParams,
@@ -788,10 +790,12 @@ def _planes(roof: _Roofs, buildings: gpd.GeoDataFrame, params: PVParams,
         gcr = solstice_gcr(_site_lonlat(buildings)[1], params.flat_tilt)
     ratio = np.where(pitched, 1.0, gcr)
     setback_area = np.zeros(n)
+    inset = np.full(n, None, dtype=object)
     if valid.any():
         shrunk = shapely.buffer(roof.geoms[valid], -params.edge_setback_m, join_style="mitre") \
             if params.edge_setback_m > 0 else roof.geoms[valid]
         setback_area[valid] = np.nan_to_num(shapely.area(shrunk))
+        inset[valid] = shrunk
     fraction = np.where(pitched, params.usable_fraction_pitched, params.usable_fraction_flat)
     factor = pd.Series(roof.category.to_numpy(dtype=object)).map(
         params.category_factor).fillna(1.0).to_numpy(dtype=float)
@@ -807,7 +811,8 @@ def _planes(roof: _Roofs, buildings: gpd.GeoDataFrame, params: PVParams,
                    share_a=np.where(gable, 0.5, 1.0) * ~north_a,
                    share_b=np.where(gable, 0.5, 0.0) * ~north_b, ratio=ratio,
                    base_usable=setback_area / roof.cos_tilt * fraction * factor,
-                   existing_m2=pv_kw / (eff * ratio) if eff > 0 else np.zeros(n), pv_kw=pv_kw)
+                   existing_m2=pv_kw / (eff * ratio) if eff > 0 else np.zeros(n), pv_kw=pv_kw,
+                   inset=inset)
 
 
 @dataclass
@@ -877,7 +882,8 @@ def _shading(roof: _Roofs, planes: _Planes, buildings: gpd.GeoDataFrame, params:
     floor_deg = np.where((both[:, 1] >= 0)[:, None],
                          np.minimum(floors[both[:, 0]], floors[both[:, 1]]), floors[both[:, 0]])
     rh = _roof_horizons(roof, todo, buildings, params, obstacles=obstacles, dsm=dsm, dem=dem,
-                        floor_deg=floor_deg, floor_of=floor_of.ravel())
+                        floor_deg=floor_deg, floor_of=floor_of.ravel(),
+                        insets=None if planes.inset is None else planes.inset[todo])
     rows = np.flatnonzero(todo)[rh.owner]  # the building of each point
     b_pts = planes.gable[rows]
     cls_pts = np.concatenate([cls_a[rh.owner], cls_b[rh.owner][b_pts]])
@@ -986,7 +992,7 @@ def horizon_options(params: PVParams) -> dict[str, Any]:
 
 def _roof_horizons(roof: _Roofs, todo: np.ndarray, buildings: gpd.GeoDataFrame,
                    params: PVParams, *, obstacles, dsm, dem, floor_deg=None,
-                   floor_of=None) -> horizon.RoofHorizons:
+                   floor_of=None, insets=None) -> horizon.RoofHorizons:
     """Horizons of the sample points of the roofs ``todo``; obstacles default to the buildings."""
     storey = params.storey_height_m
     tops = horizon.building_heights(buildings, storey_height_m=storey)
@@ -1000,7 +1006,7 @@ def _roof_horizons(roof: _Roofs, todo: np.ndarray, buildings: gpd.GeoDataFrame,
     return horizon.roof_horizons(
         roof.geoms[todo], roof_tops=tops[todo], obstacles=obs_geoms, obstacle_tops=obs_tops,
         dsm=dsm, dem=dem, crs=buildings.crs, floor_deg=floor_deg, floor_of=floor_of,
-        **horizon_options(params))
+        insets=insets, **horizon_options(params))
 
 
 def shading_summary(pv: pd.DataFrame, params: PVParams, buildings: pd.DataFrame | None = None
