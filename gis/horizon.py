@@ -640,18 +640,20 @@ def _horizon_kernel(index, cells, ground, nrow, ncol, flat, offset, cols, left, 
         x0, y0 = px[p], py[p]
         for s in range(dir_x.shape[0]):
             best = 0.0
-            near = floors[floor_of[p], s]  # below it the sector's horizon changes nothing
-            far = max(near, floor)
+            # below it this sector's horizon changes nothing that is asked of it: a ray may
+            # stop once no cell can rise above it (it still samples as it would without it,
+            # so the horizons above it are the same to the last digit)
+            stop = floors[floor_of[p], s]
             dx, dy = dir_x[s], dir_y[s]
             rdx = res / dx if abs(dx) > 1e-12 else 0.0
             rdy = res / dy if abs(dy) > 1e-12 else 0.0
             d = 0.5 * res
             level = 0
             while d <= max_d:
-                # the line a cell must rise above: the horizon found, and the floors
-                line = max(best, far) if d >= floor_from else max(best, near)
+                # the line a cell must rise above: the horizon found, and far off the floor
+                line = max(best, floor) if d >= floor_from else best
                 lim = line * d
-                if lim >= rise:
+                if max(lim, stop * d) >= rise:
                     break  # no cell can rise above it
                 u = (x0 + d * dx - left) / res
                 v = (top - (y0 + d * dy)) / res
