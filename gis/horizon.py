@@ -22,9 +22,17 @@ a block of cells in one jump when the block's highest cell cannot rise above its
 found, and far off that floor): the blocks form a pyramid of maxima of 16, 32, 64, 128 and 256
 cells a side; after a jump the ray tries the next block one level coarser, and where a block might
 rise above the line it looks at the finer block on its way, down to the cells.  A ray stops as
-soon as no cell of the tile could rise above its line.  The kernels (block maxima, rays) are
-compiled with numba and run in parallel.  :func:`roof_horizons` does this tile by tile (tiles of
-``tile_m``), each tile's surface covering the tile plus the search distance.
+soon as no cell of the tile could rise above its line, or above the sector's **floor** when
+one is given: :func:`horizon_floors` finds, per orientation class and sector, the elevation
+below which the horizon changes nothing in the shading factor (the plane faces away from that
+sky and no sun that low in the sector shines on it — due north of a south-facing plane tilted
+25°, everything below 25°); a roof's rays stop once nothing ahead can rise above the floor of
+its planes, but sample exactly as without it, so every horizon above the floor and every
+shading factor are the same to the last digit.  The kernels (block maxima, rays) are compiled
+with numba and run in parallel (points handed out in chunks of 64).  :func:`roof_horizons`
+does this tile by tile (tiles of ``tile_m``), each tile's surface covering the tile plus the
+search distance; an LoD1 tile keeps only the blocks of 16 × 16 cells that footprints reach
+(bare ground elsewhere), so its cost follows the buildings, not the tile's area.
 
 The jumps through the pyramid land where the steps through its smaller blocks would (on the demo
 district, horizons equal to 4 × 10⁻⁶° to those of jumps over 16- and 256-cell blocks only).  The
@@ -46,7 +54,9 @@ look-ups are compiled (parallel over points); the sums without a horizon are mad
 Limits: LoD1 has flat roofs (a pitched roof is a prism at its ridge height) and no trees — trees
 only enter with a DSM; the sky is split into sectors (a sun within half a sector of an obstacle's
 edge is judged by the sector's centre ray); obstacles lower than 2° (or beyond the search
-distance) are not searched.
+distance) are not searched; where :func:`gis.rooftop.pv_potential` passes the floors of a roof's
+planes, a horizon below its floor is only known to lie below it (the shading factors it feeds
+are exact).
 """
 
 from __future__ import annotations

@@ -449,3 +449,56 @@ def test_lod1_burn_in_bands_is_exact_and_prisms_made_once_give_the_same_raster()
         a = horizon.lod1_surface(geoms, tops, box)
         b = horizon.lod1_surface(prisms, tops, box)
         assert a.left == b.left and a.top == b.top and np.array_equal(a.z, b.z)
+
+
+def test_sky_floors_change_no_shading_factor(weather):
+    """Below :func:`horizon_floors` a sector's horizon changes nothing: a south-facing plane
+    tilted 25° sees no sky due north below 25° (and no sun there), and any horizons lowered
+    beneath the floors give the same factors to the last digit."""
+    tilts, azimuths = [25.0, 30.0, 35.0, 0.0], [180.0, 90.0, 0.0, 180.0]
+    table = horizon.sky_table(weather, tilts, azimuths, sectors=72)
+    floors = horizon.horizon_floors(table)
+    assert floors[0, 0] == 25.0 and floors[0, 36] == 0.0   # due north: the tilt; due south: 0
+    assert floors[3].max() == 0.0   # a horizontal plane sees every elevation of every sector
+    # a north-facing plane: due south the tilt, 30° off it atan(tan 35° cos 30°) ≈ 31.2°
+    assert floors[2, 36] == 35.0 and 31.0 < floors[2, 30] < 31.5
+    rng = np.random.default_rng(11)
+    cls = np.repeat(np.arange(len(tilts)), 200)
+    hor = rng.uniform(0.0, 40.0, (len(cls), 72))
+    below = hor < floors[cls] - 1e-3
+    assert below.mean() > 0.1
+    lowered = np.where(below, hor * rng.uniform(0.0, 1.0, hor.shape), hor)
+    assert np.array_equal(horizon.table_shading_factors(table, cls, hor),
+                          horizon.table_shading_factors(table, cls, lowered))
+
+
+def test_floors_stop_rays_early_and_keep_every_horizon_above_them(weather):
+    """Rays stopped at the floors find every horizon above them as without floors, bit for
+    bit; below them the horizon is only lower; and roofs kept as blocks of cells give the
+    horizons of the whole raster."""
+    rng = np.random.default_rng(3)
+    n = 30
+    cx, cy = rng.uniform(0, 300, n), rng.uniform(0, 300, n)
+    parts = shapely.get_parts(shapely.union_all(
+        [box(x, y, w, d) for x, y, w, d in zip(cx, cy, rng.uniform(8, 30, n),
+                                                rng.uniform(8, 20, n), strict=True)]))
+    tops = rng.uniform(3, 50, len(parts))
+    kw = dict(roof_tops=tops, obstacles=parts, obstacle_tops=tops, max_points=4,
+              max_distance_m=300.0)
+    free = horizon.roof_horizons(parts, **kw)
+    floor_deg = np.stack([np.zeros(72), np.linspace(0.0, 30.0, 72)])  # two rows of floors
+    floor_of = np.arange(len(parts)) % 2
+    held = horizon.roof_horizons(parts, floor_deg=floor_deg, floor_of=floor_of, **kw)
+    below = free.horizon_deg <= floor_deg[floor_of[free.owner]] - 1e-3
+    assert np.array_equal(free.horizon_deg[~below], held.horizon_deg[~below])
+    assert (held.horizon_deg[below] <= free.horizon_deg[below]).all()
+    assert below.any()
+    # the same points on the whole raster of their tile (every block stored) see the same
+    pad = 300.0 + 2.0
+    tile = np.floor(free.x.min() / 4000.0) * 4000.0, np.floor(free.y.min() / 4000.0) * 4000.0
+    assert (np.floor(free.x / 4000.0) * 4000.0 == tile[0]).all()
+    assert (np.floor(free.y / 4000.0) * 4000.0 == tile[1]).all()
+    dense = horizon.lod1_surface(parts, tops, (tile[0] - pad, tile[1] - pad,
+                                               tile[0] + 4000.0 + pad, tile[1] + 4000.0 + pad))
+    assert np.array_equal(horizon.horizon_angles(dense, free.x, free.y, free.z,
+                                                 max_distance_m=300.0), free.horizon_deg)
