@@ -266,8 +266,8 @@ _BANDS = 16
 
 
 @njit(parallel=True, cache=True)
-def _burn(index, cells, nrow, ncol, left, top, res, edges, start, heights,
-          extent):  # pragma: no cover
+def _burn(index, cells, nrow, ncol, left, top, res, edges, start, heights, extent,
+          peak):  # pragma: no cover
     npoly = start.shape[0] - 1
     right, bottom = left + ncol * res, top - nrow * res
     r0s = np.empty(npoly, np.int64)
@@ -281,7 +281,7 @@ def _burn(index, cells, nrow, ncol, left, top, res, edges, start, heights,
             continue
         r0s[p] = max(0, int(math.floor((top - ymax) / res - 0.5)))
         r1s[p] = min(nrow - 1, int(math.ceil((top - ymin) / res - 0.5)))
-    per = (nrow + _BANDS - 1) // _BANDS
+    per = ((nrow + _BANDS - 1) // _BANDS + BLOCK - 1) // BLOCK * BLOCK  # whole blocks a band
     for band in prange(_BANDS):
         lo, hi = band * per, min(nrow, (band + 1) * per) - 1
         xs = np.empty(most)  # one buffer for the crossings of every row of every footprint
@@ -312,6 +312,19 @@ def _burn(index, cells, nrow, ncol, left, top, res, edges, start, heights,
                         k = index[r >> BLOCK_SHIFT, c >> BLOCK_SHIFT]
                         if k >= 0 and cells[k, r & (BLOCK - 1), c & (BLOCK - 1)] < h:
                             cells[k, r & (BLOCK - 1), c & (BLOCK - 1)] = h
+        # the band's blocks are burnt: their highest cells (NaN skipped)
+        for br in range(lo >> BLOCK_SHIFT, (hi >> BLOCK_SHIFT) + 1):
+            for bc in range(index.shape[1]):
+                k = index[br, bc]
+                if k < 0:
+                    continue
+                m = -np.inf
+                for rr in range(BLOCK):
+                    for cc in range(BLOCK):
+                        v = cells[k, rr, cc]
+                        if v > m:
+                            m = v
+                peak[br, bc] = m
 
 
 @dataclass(frozen=True)
@@ -362,11 +375,12 @@ def _lod1_blocks(prisms: Prisms, bounds: tuple[float, float, float, float], *, r
         index = np.full((nbr, nbc), -1, dtype=np.int64)
         index[used] = np.arange(int(used.sum()))
         cells = np.zeros((int(used.sum()), BLOCK, BLOCK), dtype=np.float32)
-    if len(prisms.heights):
-        _burn(index, cells, height, width, float(left), float(top), float(res), prisms.edges,
-              prisms.start, prisms.heights, prisms.extent)
     peak = np.zeros((nbr, nbc), dtype=np.float32)  # bare ground: 0 m
-    _block_peaks(index, cells, peak)
+    if len(prisms.heights):  # burnt, then each band's blocks' highest cells
+        _burn(index, cells, height, width, float(left), float(top), float(res), prisms.edges,
+              prisms.start, prisms.heights, prisms.extent, peak)
+    else:
+        _block_peaks(index, cells, peak)
     return _Blocks(index=index, cells=cells, peak=peak, ground=0.0, shape=(height, width),
                    left=float(left), top=float(top), res=float(res))
 
@@ -876,7 +890,12 @@ def roof_horizons(roofs: Any, *, roof_tops: np.ndarray | None = None,
     horizon = np.zeros((len(owner), sectors), dtype=np.float32)
     tx = np.floor(x / tile_m).astype(np.int64)
     ty = np.floor(y / tile_m).astype(np.int64)
-    keys, tile_of = np.unique(np.stack([tx, ty], axis=1), axis=0, return_inverse=True)
+    # tiles in (column, row) order, found by a one-dimensional key
+    span = int(ty.max() - ty.min()) + 1 if len(ty) else 1
+    key = (tx - tx.min()) * span + (ty - ty.min()) if len(tx) else tx
+    uniq, tile_of = np.unique(key, return_inverse=True)
+    keys = (np.stack([uniq // span + tx.min(), uniq % span + ty.min()], axis=1) if len(tx)
+            else np.zeros((0, 2), dtype=np.int64))
     tile_of = tile_of.ravel()
     pad = max_distance_m + 2 * res
     floor_tan = None
@@ -946,9 +965,17 @@ def _visible_sky(integrals: np.ndarray, cls: np.ndarray, horizon_deg: np.ndarray
     out = np.zeros(len(cls))
     if len(cls):
         _visible_sky_kernel(integrals, np.ascontiguousarray(cls, dtype=np.int64),
-                            np.ascontiguousarray(horizon_deg, dtype=np.float64),
-                            float(_SVF_GRID[1] - _SVF_GRID[0]), out)
+                            _float_array(horizon_deg), float(_SVF_GRID[1] - _SVF_GRID[0]), out)
     return out
+
+
+def _float_array(values: Any) -> np.ndarray:
+    """Contiguous float32 or float64 (horizons stay float32: the kernels widen each value
+    exactly, and the points' horizons are not copied)."""
+    values = np.asarray(values)
+    if values.dtype not in (np.float32, np.float64):
+        values = values.astype(np.float64)
+    return np.ascontiguousarray(values)
 
 
 @njit(cache=True, inline="always")
@@ -1119,12 +1146,11 @@ def shaded_irradiation(table: SkyTable, cls: np.ndarray, horizon_deg: np.ndarray
     the isotropic sky and horizon band are scaled by the plane's sky-view factor; ground
     reflection is unchanged.
     """
-    horizon_deg = np.asarray(horizon_deg, dtype=float)
+    horizon_deg = _float_array(horizon_deg)
     if horizon_deg.shape[1] != table.sectors:
         raise ValueError(f"horizons have {horizon_deg.shape[1]} sectors, the table "
                          f"{table.sectors}")
     cls = np.ascontiguousarray(cls, dtype=np.int64)
-    horizon_deg = np.ascontiguousarray(horizon_deg)
     direct = np.zeros(len(cls))
     if len(cls):
         _direct_kernel(np.asarray(table.seg, dtype=np.int64), table.elevation,

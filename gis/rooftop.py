@@ -878,9 +878,10 @@ def _shading(roof: _Roofs, planes: _Planes, buildings: gpd.GeoDataFrame, params:
     table, cls_a, cls_b = _plane_classes(planes, todo, weather, params)
     # a roof's points need not look for obstacles lower than what matters to its planes
     floors = horizon.horizon_floors(table)
-    both, floor_of = np.unique(np.stack([cls_a, cls_b], axis=1), axis=0, return_inverse=True)
-    floor_deg = np.where((both[:, 1] >= 0)[:, None],
-                         np.minimum(floors[both[:, 0]], floors[both[:, 1]]), floors[both[:, 0]])
+    width = len(floors) + 1
+    both, floor_of = np.unique(cls_a * width + cls_b + 1, return_inverse=True)  # (a, b) pairs
+    a, b = both // width, both % width - 1
+    floor_deg = np.where((b >= 0)[:, None], np.minimum(floors[a], floors[b]), floors[a])
     rh = _roof_horizons(roof, todo, buildings, params, obstacles=obstacles, dsm=dsm, dem=dem,
                         floor_deg=floor_deg, floor_of=floor_of.ravel(),
                         insets=None if planes.inset is None else planes.inset[todo])
