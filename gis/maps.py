@@ -14,7 +14,6 @@ tooltips put property values into ``innerHTML`` as they are.
 
 from __future__ import annotations
 
-import functools
 import html
 import os
 import threading
@@ -122,9 +121,11 @@ def _to_metric(gdf: gpd.GeoDataFrame, what: str) -> gpd.GeoDataFrame:
 
 def _web_geometry(geoms: gpd.GeoSeries, tolerance_m: float) -> np.ndarray:
     """Simplify in metres, reproject to EPSG:4326 and round to 6 decimals (≈ 0.1 m)."""
+    from gis import io
+
     simple = shapely.simplify(geoms.values, tolerance_m, preserve_topology=True)
-    wgs = gpd.GeoSeries(simple, crs=geoms.crs).to_crs(4326).values
-    return shapely.transform(np.asarray(wgs), lambda xy: np.round(xy, 6))
+    # one transformer shared by every map and thread (gis.io.lonlat_transformer)
+    return io.to_lonlat(np.asarray(simple), geoms.crs, decimals=6)
 
 
 def _feature_collection(props: pd.DataFrame, geoms) -> dict:
@@ -1053,18 +1054,29 @@ def _red_to_green(n: int) -> list[str]:
         n, ["#d73027", "#fc8d59", "#fee08b", "#d9ef8b", "#91cf60", "#1a9850"][:max(n, 1)])
 
 
-@functools.lru_cache(maxsize=16)
 def _to_lonlat(crs):
-    """The transformer from ``crs`` to WGS84 longitude/latitude (made once: 0.1 s each)."""
-    from pyproj import Transformer
+    """The transformer from ``crs`` to WGS84 longitude/latitude, made once for every thread
+    (:func:`gis.io.lonlat_transformer`)."""
+    from gis import io
 
-    return Transformer.from_crs(crs, 4326, always_xy=True)
+    return io.lonlat_transformer(crs)
+
+
+def _lonlat_box(crs, bounds) -> tuple[float, float, float, float]:
+    """``transform_bounds`` of one box; near the antimeridian through the transformer that
+    knows its target CRS is geographic (PROJ then handles the wrap)."""
+    from gis import io
+
+    box = _to_lonlat(crs).transform_bounds(*bounds)
+    if not np.all(np.abs(np.asarray(box)[[0, 2]]) < 179.0):
+        box = io.transformer(crs, 4326).transform_bounds(*bounds)
+    return box
 
 
 def _lonlat_bounds(frames) -> list[float]:
     """WGS84 bounds of layers from their bounding boxes (not by reprojecting every feature)."""
 
-    boxes = np.array([_to_lonlat(g.crs).transform_bounds(*g.total_bounds) for g in frames])
+    boxes = np.array([_lonlat_box(g.crs, g.total_bounds) for g in frames])
     return [boxes[:, 0].min(), boxes[:, 1].min(), boxes[:, 2].max(), boxes[:, 3].max()]
 
 
