@@ -14,6 +14,8 @@ tooltips put property values into ``innerHTML`` as they are.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import html
 import os
 import threading
@@ -389,6 +391,59 @@ def _fill(text: str) -> str:
     """``text`` itself, or its token while :func:`_render_parts` renders."""
     fills = _FILLS.get()
     return text if fills is None else fills.put(text)
+
+
+class _PlainText:
+    """What ``jinja2.Template(text).render()`` gives for a text without template syntax (no
+    ``{{``, ``{%``, ``{#``, no carriage return): the text less one trailing newline."""
+
+    def __init__(self, text: str):
+        text = str(text)
+        self._text = text[:-1] if text.endswith("\n") else text
+
+    def render(self, *args, **kwargs) -> str:
+        return self._text
+
+
+_TEMPLATE_SYNTAX = ("{{", "{%", "{#", "\r")
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(cls, source: str):
+    return cls(source)
+
+
+@contextlib.contextmanager
+def _templates_once():
+    """While a page renders: template texts compiled once, rendered text never compiled.
+
+    branca wraps every element's rendered header, html and script in ``Element(text)``, which
+    compiles that text as a Jinja template and renders it again (≈ 0.25 s of a demo run), and
+    folium's tooltips compile the same style template once per layer.  Here a text without
+    template syntax becomes :class:`_PlainText` (the same output, nothing compiled) and other
+    sources are compiled once per process.  Callers hold ``_RENDER_LOCK``.
+    """
+    import branca.element
+    import folium.features
+
+    saved = branca.element.Template, folium.features.Template
+
+    def element_template(source, *args, **kwargs):
+        if (isinstance(source, str) and not args and not kwargs
+                and not any(s in source for s in _TEMPLATE_SYNTAX)):
+            return _PlainText(source)
+        return saved[0](source, *args, **kwargs)
+
+    def folium_template(source, *args, **kwargs):
+        if isinstance(source, str) and not args and not kwargs:
+            return _compiled(saved[1], source)
+        return saved[1](source, *args, **kwargs)
+
+    branca.element.Template, folium.features.Template = element_template, folium_template
+    try:
+        yield
+    finally:
+        branca.element.Template, folium.features.Template = saved
 
 
 def _filled(page: str, texts: dict[str, str]) -> str:
@@ -1441,7 +1496,8 @@ def _render_parts(m: folium.Map, *, offline: bool = False) -> tuple[str, dict[st
         env.policies["json.dumps_kwargs"] = dict(_PAGE_JSON)
         token = _FILLS.set(fills)
         try:
-            page = m.get_root().render()
+            with _templates_once():
+                page = m.get_root().render()
         finally:
             _FILLS.reset(token)
             env.policies["json.dumps_kwargs"] = saved
