@@ -13,6 +13,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import threading
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -528,6 +529,9 @@ def _transformer(src: CRS, dst: CRS):
     return Transformer.from_crs(src, dst, always_xy=True)
 
 
+_LONLAT_LOCK = threading.Lock()
+
+
 def lonlat_transformer(crs):
     """A transformer from ``crs`` to WGS84 longitude/latitude [°] that every thread shares.
 
@@ -538,7 +542,9 @@ def lonlat_transformer(crs):
     coordinates bit for bit; otherwise (several candidate operations, chosen point by point)
     the ``from_crs`` transformer itself is returned.
     """
-    return _lonlat_transformer(CRS.from_user_input(crs))
+    crs = CRS.from_user_input(crs)
+    with _LONLAT_LOCK:  # threads asking at once wait for one search instead of each searching
+        return _lonlat_transformer(crs)
 
 
 @functools.lru_cache(maxsize=32)
