@@ -267,7 +267,9 @@ def _json_values(values: pd.Series):
             raw = pa.array(values.to_numpy(dtype=object, na_value=None), type=pa.string())
         except (pa.ArrowInvalid, pa.ArrowTypeError):
             return None
-        text = pc.replace_substring(pc.replace_substring(raw, "\\", "\\\\"), '"', '\\"')
+        text = raw
+        if pc.any(pc.match_substring_regex(raw, r'["\\\\]')).as_py():  # rare in names and ids
+            text = pc.replace_substring(pc.replace_substring(raw, "\\", "\\\\"), '"', '\\"')
         if pc.any(pc.match_substring_regex(text, r"[\x00-\x1f]")).as_py():
             for char, escaped in _JSON_CONTROL.items():
                 text = pc.replace_substring(text, char, escaped)
@@ -957,7 +959,8 @@ def _check_pv_input(pv: pd.DataFrame, color_by: str) -> None:
 def _pv_grid_layer(m: folium.Map, pv: gpd.GeoDataFrame, order: pd.Index, *, max_buildings: int,
                    grid_m: float, notes: list[str]) -> None:
     """The buildings beyond the page's budget (``order[max_buildings:]``), summed on a grid."""
-    rest = pv.loc[order[max_buildings:]]
+    # only the columns the grid sums: not a copy of every column of 40 000 buildings
+    rest = pv.loc[order[max_buildings:], ["capacity_kwp", "annual_kwh", pv.geometry.name]]
     if not len(rest):
         return
     n_total, n_drawn = len(pv), len(pv) - len(rest)
