@@ -120,9 +120,10 @@ def where_text(where) -> str:
     return f"{zh} {w}" if zh else w
 
 
-def svg_data_uri(chart) -> str:
+def svg_data_uri(chart, *, close: bool = True) -> str:
     """A chart as an SVG ``data:`` URI: ``chart`` is SVG text (:mod:`gis._charts`) or a
-    matplotlib figure (text kept as text, so the browser picks CJK fonts)."""
+    matplotlib figure (text kept as text, so the browser picks CJK fonts; ``close`` false
+    keeps the figure open)."""
     if isinstance(chart, str):
         data = chart.encode("utf-8")
     else:
@@ -131,6 +132,10 @@ def svg_data_uri(chart) -> str:
         buf = io.BytesIO()
         with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "gis-planner"}):
             chart.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+        if close:
+            import matplotlib.pyplot as plt
+
+            plt.close(chart)
         data = buf.getvalue()
     return "data:image/svg+xml;base64," + base64.b64encode(data).decode("ascii")
 
