@@ -553,7 +553,7 @@ def _lonlat_transformer(crs: CRS):
 
     found = _transformer(crs, CRS.from_epsg(4326))
     definition = found.definition or ""
-    if definition.startswith("proj=pipeline") or definition.startswith("proj="):
+    if definition.startswith("proj="):  # one operation (else: "unavailable until …")
         return Transformer.from_pipeline(definition)
     return found
 
