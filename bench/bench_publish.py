@@ -6,7 +6,7 @@ Usage::
 
 Runs the steps before it once (load … exports, as ``gis-planner run`` does, into a scratch
 folder), then times ``gis.pipeline.step_publish`` ``--repeat`` times on that context.  The
-first repeat pays the imports of the step (folium, matplotlib) as the run does; the others show
+first repeat pays the imports of the step (folium) as the run does; the others show
 the step with its modules loaded.  Prints one JSON line per repeat: ``wall_s``, ``cpu_s``
 (``time.process_time``: every thread of the process) and the page sizes.
 """

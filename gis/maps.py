@@ -14,6 +14,7 @@ tooltips put property values into ``innerHTML`` as they are.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import html
 import os
@@ -122,9 +123,11 @@ def _to_metric(gdf: gpd.GeoDataFrame, what: str) -> gpd.GeoDataFrame:
 
 def _web_geometry(geoms: gpd.GeoSeries, tolerance_m: float) -> np.ndarray:
     """Simplify in metres, reproject to EPSG:4326 and round to 6 decimals (≈ 0.1 m)."""
+    from gis import io
+
     simple = shapely.simplify(geoms.values, tolerance_m, preserve_topology=True)
-    wgs = gpd.GeoSeries(simple, crs=geoms.crs).to_crs(4326).values
-    return shapely.transform(np.asarray(wgs), lambda xy: np.round(xy, 6))
+    # one transformer shared by every map and thread (gis.io.lonlat_transformer)
+    return io.to_lonlat(np.asarray(simple), geoms.crs, decimals=6)
 
 
 def _feature_collection(props: pd.DataFrame, geoms) -> dict:
@@ -264,7 +267,9 @@ def _json_values(values: pd.Series):
             raw = pa.array(values.to_numpy(dtype=object, na_value=None), type=pa.string())
         except (pa.ArrowInvalid, pa.ArrowTypeError):
             return None
-        text = pc.replace_substring(pc.replace_substring(raw, "\\", "\\\\"), '"', '\\"')
+        text = raw
+        if pc.any(pc.match_substring_regex(raw, r'["\\\\]')).as_py():  # rare in names and ids
+            text = pc.replace_substring(pc.replace_substring(raw, "\\", "\\\\"), '"', '\\"')
         if pc.any(pc.match_substring_regex(text, r"[\x00-\x1f]")).as_py():
             for char, escaped in _JSON_CONTROL.items():
                 text = pc.replace_substring(text, char, escaped)
@@ -388,6 +393,59 @@ def _fill(text: str) -> str:
     """``text`` itself, or its token while :func:`_render_parts` renders."""
     fills = _FILLS.get()
     return text if fills is None else fills.put(text)
+
+
+class _PlainText:
+    """What ``jinja2.Template(text).render()`` gives for a text without template syntax (no
+    ``{{``, ``{%``, ``{#``, no carriage return): the text less one trailing newline."""
+
+    def __init__(self, text: str):
+        text = str(text)
+        self._text = text[:-1] if text.endswith("\n") else text
+
+    def render(self, *args, **kwargs) -> str:
+        return self._text
+
+
+_TEMPLATE_SYNTAX = ("{{", "{%", "{#", "\r")
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(cls, source: str):
+    return cls(source)
+
+
+@contextlib.contextmanager
+def _templates_once():
+    """While a page renders: template texts compiled once, rendered text never compiled.
+
+    branca wraps every element's rendered header, html and script in ``Element(text)``, which
+    compiles that text as a Jinja template and renders it again (≈ 0.25 s of a demo run), and
+    folium's tooltips compile the same style template once per layer.  Here a text without
+    template syntax becomes :class:`_PlainText` (the same output, nothing compiled) and other
+    sources are compiled once per process.  Callers hold ``_RENDER_LOCK``.
+    """
+    import branca.element
+    import folium.features
+
+    saved = branca.element.Template, folium.features.Template
+
+    def element_template(source, *args, **kwargs):
+        if (isinstance(source, str) and not args and not kwargs
+                and not any(s in source for s in _TEMPLATE_SYNTAX)):
+            return _PlainText(source)
+        return saved[0](source, *args, **kwargs)
+
+    def folium_template(source, *args, **kwargs):
+        if isinstance(source, str) and not args and not kwargs:
+            return _compiled(saved[1], source)
+        return saved[1](source, *args, **kwargs)
+
+    branca.element.Template, folium.features.Template = element_template, folium_template
+    try:
+        yield
+    finally:
+        branca.element.Template, folium.features.Template = saved
 
 
 def _filled(page: str, texts: dict[str, str]) -> str:
@@ -901,7 +959,8 @@ def _check_pv_input(pv: pd.DataFrame, color_by: str) -> None:
 def _pv_grid_layer(m: folium.Map, pv: gpd.GeoDataFrame, order: pd.Index, *, max_buildings: int,
                    grid_m: float, notes: list[str]) -> None:
     """The buildings beyond the page's budget (``order[max_buildings:]``), summed on a grid."""
-    rest = pv.loc[order[max_buildings:]]
+    # only the columns the grid sums: not a copy of every column of 40 000 buildings
+    rest = pv.loc[order[max_buildings:], ["capacity_kwp", "annual_kwh", pv.geometry.name]]
     if not len(rest):
         return
     n_total, n_drawn = len(pv), len(pv) - len(rest)
@@ -1053,18 +1112,29 @@ def _red_to_green(n: int) -> list[str]:
         n, ["#d73027", "#fc8d59", "#fee08b", "#d9ef8b", "#91cf60", "#1a9850"][:max(n, 1)])
 
 
-@functools.lru_cache(maxsize=16)
 def _to_lonlat(crs):
-    """The transformer from ``crs`` to WGS84 longitude/latitude (made once: 0.1 s each)."""
-    from pyproj import Transformer
+    """The transformer from ``crs`` to WGS84 longitude/latitude, made once for every thread
+    (:func:`gis.io.lonlat_transformer`)."""
+    from gis import io
 
-    return Transformer.from_crs(crs, 4326, always_xy=True)
+    return io.lonlat_transformer(crs)
+
+
+def _lonlat_box(crs, bounds) -> tuple[float, float, float, float]:
+    """``transform_bounds`` of one box; near the antimeridian through the transformer that
+    knows its target CRS is geographic (PROJ then handles the wrap)."""
+    from gis import io
+
+    box = _to_lonlat(crs).transform_bounds(*bounds)
+    if not np.all(np.abs(np.asarray(box)[[0, 2]]) < 179.0):
+        box = io.transformer(crs, 4326).transform_bounds(*bounds)
+    return box
 
 
 def _lonlat_bounds(frames) -> list[float]:
     """WGS84 bounds of layers from their bounding boxes (not by reprojecting every feature)."""
 
-    boxes = np.array([_to_lonlat(g.crs).transform_bounds(*g.total_bounds) for g in frames])
+    boxes = np.array([_lonlat_box(g.crs, g.total_bounds) for g in frames])
     return [boxes[:, 0].min(), boxes[:, 1].min(), boxes[:, 2].max(), boxes[:, 3].max()]
 
 
@@ -1429,7 +1499,8 @@ def _render_parts(m: folium.Map, *, offline: bool = False) -> tuple[str, dict[st
         env.policies["json.dumps_kwargs"] = dict(_PAGE_JSON)
         token = _FILLS.set(fills)
         try:
-            page = m.get_root().render()
+            with _templates_once():
+                page = m.get_root().render()
         finally:
             _FILLS.reset(token)
             env.policies["json.dumps_kwargs"] = saved

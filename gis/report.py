@@ -4,32 +4,27 @@ overview charts, roll-up tables, methods and assumptions, and data provenance.
 The page is rendered from templates (``gis/templates/report``, autoescaped) as a list of
 :class:`Section` blocks; a new block is one :func:`section` call passed to :func:`write_report`.
 
-Charts are drawn with matplotlib and embedded as SVG ``data:`` images (text kept as text, so the
-browser's fonts show Chinese labels); the page needs no network and prints on A4.
+Charts are written as SVG (:mod:`gis._charts`) and embedded as ``data:`` images (text kept as
+text, so the browser's fonts show Chinese labels); the page needs no network and prints on A4.
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
 import html
 import io
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from gis._templates import Markup, render, text  # noqa: E402
-from gis.config import CATEGORY_ZH, LEVEL_ZH  # noqa: E402
-from gis.io import write_text  # noqa: E402
+from gis import _charts
+from gis._templates import Markup, render, text
+from gis.config import CATEGORY_ZH, LEVEL_ZH
+from gis.io import write_text
 
 #: Chinese labels of zone levels and building categories, shown next to the English.
 UNIT_TEXT = {"m3": "m³", "m2": "m²", "ha": "ha", "buildings": "栋 buildings", "count": "",
@@ -125,55 +120,43 @@ def where_text(where) -> str:
     return f"{zh} {w}" if zh else w
 
 
-def svg_data_uri(fig, *, close: bool = True) -> str:
-    """A figure as an SVG data: URI (text kept as text, so the browser picks CJK fonts);
-    ``close`` false keeps the figure open for the next chart drawn on it."""
-    buf = io.BytesIO()
-    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "gis-planner"}):
-        fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
-    if close:
-        plt.close(fig)
-    return "data:image/svg+xml;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+def svg_data_uri(chart, *, close: bool = True) -> str:
+    """A chart as an SVG ``data:`` URI: ``chart`` is SVG text (:mod:`gis._charts`) or a
+    matplotlib figure (text kept as text, so the browser picks CJK fonts; ``close`` false
+    keeps the figure open)."""
+    if isinstance(chart, str):
+        data = chart.encode("utf-8")
+    else:
+        import matplotlib
 
+        buf = io.BytesIO()
+        with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "gis-planner"}):
+            chart.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+        if close:
+            import matplotlib.pyplot as plt
 
-@contextlib.contextmanager
-def _quiet():
-    # DejaVu Sans has no CJK glyphs; with svg.fonttype "none" the browser draws the text, so the
-    # measuring font's missing-glyph warnings do not matter.
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r".*missing from font")
-        yield
+            plt.close(chart)
+        data = buf.getvalue()
+    return "data:image/svg+xml;base64," + base64.b64encode(data).decode("ascii")
 
 
 #: Size of the value-vs-target charts [in].
 VALUE_CHART_SIZE = (6.0, 1.5)
 
 
-def chart_value_vs_target(entry: Mapping, *, axes=None) -> str | None:
-    """Horizontal bars: the value and the target, same unit.
-
-    ``axes``: axes of a :data:`VALUE_CHART_SIZE` figure to clear and draw on (the report draws
-    every target's chart on one figure: the same SVG, without making a figure each time).
-    """
+def chart_value_vs_target(entry: Mapping) -> str | None:
+    """Horizontal bars: the value and the target, same unit (an SVG ``data:`` URI)."""
     value, target, unit = entry.get("value"), entry.get("target"), entry.get("unit")
     if value is None or target is None:
         return None
     scale = 100.0 if unit == "share" else 1.0
-    with _quiet():
-        if axes is None:
-            fig, ax = plt.subplots(figsize=VALUE_CHART_SIZE)
-        else:
-            fig, ax = axes.figure, axes
-            ax.cla()
-        colour = "#1a7a3a" if entry.get("met") else "#c0392b"
-        ax.barh(["value 现状", "target 目标"], [float(value) * scale, float(target) * scale],
-                color=[colour, "#9e9e9e"])
-        ax.axvline(float(target) * scale, color="#333", lw=1, ls="--")
-        ax.set_xlabel("%" if unit == "share" else UNIT_TEXT.get(unit or "", unit or ""))
-        ax.invert_yaxis()
-        for side in ("top", "right"):
-            ax.spines[side].set_visible(False)
-        return svg_data_uri(fig, close=axes is None)
+    colour = "#1a7a3a" if entry.get("met") else "#c0392b"
+    svg = _charts.hbar_chart(
+        ["value 现状", "target 目标"],
+        [_charts.Bars([float(value) * scale, float(target) * scale], [colour, "#9e9e9e"])],
+        size=VALUE_CHART_SIZE, target=float(target) * scale, frame=False,
+        xlabel="%" if unit == "share" else UNIT_TEXT.get(unit or "", unit or ""))
+    return svg_data_uri(svg)
 
 
 def chart_by_zone(zones: pd.DataFrame, entry: Mapping, column: str) -> str | None:
@@ -186,16 +169,12 @@ def chart_by_zone(zones: pd.DataFrame, entry: Mapping, column: str) -> str | Non
         return None
     vals = pd.to_numeric(rows[column], errors="coerce").to_numpy(float) * 100
     names = rows["zone"].astype("string").fillna("").tolist()
-    with _quiet():
-        fig, ax = plt.subplots(figsize=(6.0, 0.45 * len(rows) + 1.0))
-        target = float(entry["target"]) * 100
-        ax.barh(names, vals, color=np.where(vals >= target, "#1a7a3a", "#c0392b"))
-        ax.axvline(target, color="#333", lw=1, ls="--", label=f"target {target:g} %")
-        ax.set_xlabel(f"{column} [%]")
-        ax.set_xlim(0, 100)
-        ax.invert_yaxis()
-        ax.legend(loc="lower right", fontsize=8)
-        return svg_data_uri(fig)
+    target = float(entry["target"]) * 100
+    svg = _charts.hbar_chart(
+        names, [_charts.Bars(vals, np.where(vals >= target, "#1a7a3a", "#c0392b").tolist())],
+        size=(6.0, 0.45 * len(rows) + 1.0), target=target, target_label=f"target {target:g} %",
+        xlim=(0.0, 100.0), xlabel=f"{column} [%]", legend=True)
+    return svg_data_uri(svg)
 
 
 def chart_pv_by(pv: pd.DataFrame, key: str, *, top: int = 12) -> str | None:
@@ -212,17 +191,14 @@ def chart_pv_by(pv: pd.DataFrame, key: str, *, top: int = 12) -> str | None:
     has_yield = pd.to_numeric(pv.get("annual_kwh", pd.Series(0.0, index=pv.index)),
                               errors="coerce").notna().any()
     labels = [f"{CATEGORY_ZH.get(k, '')} {k}".strip() for k in sums.index]
-    with _quiet():
-        fig, ax = plt.subplots(figsize=(6.5, 0.4 * len(sums) + 1.0))
-        y = np.arange(len(sums))
-        ax.barh(y - 0.2, sums["mwp"], height=0.4, color="#f08c00", label="capacity [MWp]")
-        if has_yield:  # no bar of 0 GWh when yields were not computed
-            ax.barh(y + 0.2, sums["gwh"], height=0.4, color="#2b83ba",
-                    label="annual yield [GWh/yr]")
-        ax.set_yticks(y, labels)
-        ax.invert_yaxis()
-        ax.legend(fontsize=8, loc="lower right")
-        return svg_data_uri(fig)
+    series = [_charts.Bars(sums["mwp"].to_numpy(float), "#f08c00", "capacity [MWp]",
+                           offset=-0.2, height=0.4)]
+    if has_yield:  # no bar of 0 GWh when yields were not computed
+        series.append(_charts.Bars(sums["gwh"].to_numpy(float), "#2b83ba",
+                                   "annual yield [GWh/yr]", offset=0.2, height=0.4))
+    svg = _charts.hbar_chart(labels, series, size=(6.5, 0.4 * len(sums) + 1.0), xlabel="",
+                             legend=True)
+    return svg_data_uri(svg)
 
 
 def _zone_column(entry: Mapping) -> str | None:
@@ -418,11 +394,11 @@ def section(id: str, heading: str, *, template: str = "report/section.html",
     return Section(id, heading, Markup(render(template, **context)), nav)
 
 
-def _target_block(e: Mapping, zones: pd.DataFrame | None, value_axes=None) -> dict:
+def _target_block(e: Mapping, zones: pd.DataFrame | None) -> dict:
     """What a target's block shows: figures as text, charts, details."""
     cls, label = met_text(e)
     charts = []
-    chart = chart_value_vs_target(e, axes=value_axes)
+    chart = chart_value_vs_target(e)
     if chart:
         charts.append({"uri": chart, "alt": f"{e.get('id')}: value and target"})
     column = _zone_column(e)
@@ -447,11 +423,7 @@ def targets_section(entries: list[Mapping], zones: pd.DataFrame | None) -> Secti
     """One block per target: its figure, value-vs-target and by-zone charts, details."""
     nav = tuple((f"t-{text(e.get('id'))}", f"{text(e.get('measure_zh'))} {text(e.get('measure'))}"
                  f" — {text(where_text(e.get('where')))}") for e in entries)
-    fig, axes = plt.subplots(figsize=VALUE_CHART_SIZE)
-    try:
-        blocks = [_target_block(e, zones, axes) for e in entries]
-    finally:
-        plt.close(fig)
+    blocks = [_target_block(e, zones) for e in entries]
     block = section("targets", "目标 Targets", template="report/targets.html", entries=blocks)
     return replace(block, nav=nav)
 

@@ -22,7 +22,9 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyogrio
+import shapely
 
+from gis import io
 from gis._errors import InputError, Problem, Problems
 from gis.config import CATEGORIES
 from gis.config import is_number as _is_number
@@ -519,11 +521,15 @@ def _table_with_lonlat(gdf: gpd.GeoDataFrame) -> pd.DataFrame:
     if geom.crs is not None and geom.crs.is_geographic:
         # centroids in degrees are distorted; take them in a local metric CRS
         geom = geom.to_crs(geom.estimate_utm_crs())
-    centroids = geom.centroid.to_crs(4326)
+    if geom.crs is None:
+        raise ValueError("Cannot transform naive geometries.  Please set a crs on the object "
+                         "first.")
+    # the transformer every writer thread shares (gis.io.lonlat_transformer)
+    centroids = io.to_lonlat(shapely.centroid(np.asarray(geom.values)), geom.crs)
     table = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
     # 7 decimals of a degree ≈ 1 cm: enough to find a roof, stable across platforms
-    table["lon"] = np.round(centroids.x.to_numpy(), 7)
-    table["lat"] = np.round(centroids.y.to_numpy(), 7)
+    table["lon"] = np.round(shapely.get_x(centroids), 7)
+    table["lat"] = np.round(shapely.get_y(centroids), 7)
     return table
 
 

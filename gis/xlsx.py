@@ -226,19 +226,21 @@ def _preserve(text: pa.Array) -> pa.Array:
 
 
 def _column_cells(series: pd.Series, kind: str, letter: str, number: pa.Array,
-                  style: int | None, raw: pa.Array | None = None) -> pa.Array:
-    """The ``<c>`` elements of one column (empty text where no cell is written).
+                  style: int | None, raw: pa.Array | None = None) -> list:
+    """The ``<c>`` elements of one column, as pieces to join row by row (empty text where no
+    cell is written).
 
-    ``letter`` opens the cell (``<c r="AB``) and ``number`` holds the rows' numbers: each cell is
-    joined in one pass.  ``raw``: the text of a float64 column's doubles, when already made.
+    ``letter`` opens the cell (``<c r="AB``) and ``number`` holds the rows' numbers.  A column
+    whose every row has a cell is returned as its pieces (texts and arrays), joined with the
+    other columns' in one pass (:func:`_row_blocks`); a column with empty cells as one array.
+    ``raw``: the text of a float64 column's doubles, when already made.
     """
     s = "" if style is None else f' s="{style}"'
     if kind == "bool":
         valid = ~series.isna().to_numpy()
         value = pa.array(np.where(series.to_numpy(dtype=object, na_value=False).astype(bool),
                                   "1", "0"), type=pa.string())
-        cell = pc.binary_join_element_wise(letter, number, f'"{s} t="b"><v>', value,
-                                           "</v></c>", "")
+        pieces = [letter, number, f'"{s} t="b"><v>', value, "</v></c>"]
     elif kind == "number":
         floats = series.to_numpy(dtype="float64", na_value=np.nan)
         valid = np.isfinite(floats)
@@ -247,40 +249,58 @@ def _column_cells(series: pd.Series, kind: str, letter: str, number: pa.Array,
         else:
             numbers = pa.array(floats)
         value = pc.cast(numbers, pa.string()) if raw is None else raw
-        cell = pc.binary_join_element_wise(letter, number, f'"{s}><v>', value, "</v></c>", "")
+        pieces = [letter, number, f'"{s}><v>', value, "</v></c>"]
     else:
         text = pa.array(_as_text(series).to_numpy(dtype=object, na_value=None), type=pa.string())
         valid = pc.and_(pc.is_valid(text), pc.not_equal(text, "")).fill_null(False)
         valid = valid.to_numpy(zero_copy_only=False)
         text = text.fill_null("")
-        t_open = pc.if_else(_preserve(text), '<t xml:space="preserve">', "<t>")
-        cell = pc.binary_join_element_wise(letter, number, f'"{s} t="inlineStr"><is>', t_open,
-                                           _escape_text(text), "</t></is></c>", "")
+        preserve = _preserve(text)
+        t_open = (pc.if_else(preserve, '<t xml:space="preserve">', "<t>")
+                  if pc.any(preserve).as_py() else "<t>")
+        pieces = [letter, number, f'"{s} t="inlineStr"><is>', t_open, _escape_text(text),
+                  "</t></is></c>"]
     if valid.all():
-        return cell
+        return pieces
+    cell = pc.binary_join_element_wise(*pieces, "")
     if style is not None:  # an empty cell keeps its column's number format
         other = pc.binary_join_element_wise(letter, number, f'"{s}/>', "")
     else:
         other = pa.array([""] * len(cell), type=pa.string())
-    return pc.if_else(pa.array(valid), cell, other)
+    return [pc.if_else(pa.array(valid), cell, other)]
+
+
+def _merged(pieces: list) -> list:
+    """Adjacent constant texts joined into one (fewer arguments for the row-wise join)."""
+    out: list = []
+    for piece in pieces:
+        if isinstance(piece, str) and out and isinstance(out[-1], str):
+            out[-1] += piece
+        else:
+            out.append(piece)
+    return out
 
 
 def _row_blocks(table: pd.DataFrame, first_row: int, kinds: list[str],
                 styles: list[int | None],
                 float_text: Callable[[int], pa.Array | None] | None = None,
                 ) -> Iterator[memoryview]:
-    """The ``<row>`` elements of ``table`` (Excel row ``first_row`` on), as UTF-8 blocks."""
+    """The ``<row>`` elements of ``table`` (Excel row ``first_row`` on), as UTF-8 blocks.
+
+    Every row is joined from its cells' pieces in one kernel call, so each byte of the sheet
+    is written once.
+    """
     letters = [f'<c r="{_column_name(j)}' for j in range(table.shape[1])]
     for lo in range(0, len(table), CHUNK_ROWS):
         part = table.iloc[lo: lo + CHUNK_ROWS]
         number = pc.cast(pa.array(np.arange(first_row + lo, first_row + lo + len(part))),
                          pa.string())
-        cells = [
-            _column_cells(part.iloc[:, j], kind, letters[j], number, styles[j],
-                          _slice(float_text, j, lo, len(part)) if kind == "number" else None)
-            for j, kind in enumerate(kinds)
-        ]
-        rows = pc.binary_join_element_wise('<row r="', number, '">', *cells, "</row>", "")
+        pieces: list = ['<row r="', number, '">']
+        for j, kind in enumerate(kinds):
+            pieces += _column_cells(
+                part.iloc[:, j], kind, letters[j], number, styles[j],
+                _slice(float_text, j, lo, len(part)) if kind == "number" else None)
+        rows = pc.binary_join_element_wise(*_merged(pieces + ["</row>"]), "")
         yield _joined(rows)
 
 
