@@ -498,7 +498,13 @@ def patch_links(geoms: np.ndarray, *, max_m: float, group: np.ndarray | None = N
     if group is not None:
         keep &= group[i] == group[j]
     i, j = i[keep], j[keep]
-    d = shapely.distance(geoms[i], geoms[j])
+    # a zone's patches are often its level's too (the same geometry in two units): each pair
+    # of distinct geometries is measured once
+    same, _ = pd.factorize(pd.Series(shapely.to_wkb(geoms)))
+    pair, back = np.unique(same[i].astype(np.int64) * len(geoms) + same[j], return_inverse=True)
+    first = np.full(len(pair), len(i))
+    np.minimum.at(first, back, np.arange(len(i)))
+    d = shapely.distance(geoms[i[first]], geoms[j[first]])[back]
     near = d <= max_m
     return i[near], j[near], d[near]
 
