@@ -54,6 +54,7 @@ from numba import njit
 from scipy import sparse
 from scipy.sparse import csgraph
 
+from gis import io
 from gis.config import NETWORK_HABITATS, RESISTANCE_GROUPS
 
 #: Links and paths whose probability falls below this are left out of PC.
@@ -1272,6 +1273,7 @@ def _main_unit(units: gpd.GeoDataFrame) -> int:
     return 0
 
 
+@io.gc_paused()
 def barrier_network(classified: gpd.GeoDataFrame, zones: gpd.GeoDataFrame, *,
                     options: NetworkOptions | None = None,
                     candidates: gpd.GeoDataFrame | None = None,
@@ -1385,8 +1387,6 @@ def _candidate_columns(cands: gpd.GeoDataFrame, units: gpd.GeoDataFrame, same: n
 def write_outputs(result: NetworkResult, path) -> None:
     """Write ``patches.gpkg``, ``connectivity.csv`` and ``corridors.gpkg`` (layers
     ``corridors`` and ``gaps``), each atomically; ``path(name)`` gives where a file goes."""
-    from gis import io
-
     with io.atomic_path(path("patches.gpkg")) as tmp:
         _typed(result.patches, PATCH_COLUMNS).to_file(tmp, layer="patches", driver="GPKG")
     io.write_csv(path("connectivity.csv"), result.metrics)

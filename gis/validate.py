@@ -889,6 +889,7 @@ def _landcover_classes(data: np.ndarray, pixel_m2: float, spec: LayerSpec) -> li
                     severity=sev, hint="check `scheme` and `band` for this layer")]
 
 
+@io.gc_paused()
 def load_layers(cfg: RunConfig, *, progress=None) -> Layers:
     """Read, check and reproject every layer of a run.
 
