@@ -41,7 +41,6 @@ A 100 kWp factory roof yielding 130 000 kWh in its first year, all consumed on s
 
 from __future__ import annotations
 
-import functools
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
@@ -435,9 +434,6 @@ def irr_bisection(capex: np.ndarray, net, years: int, *, low: float = -0.99,
     capex = np.asarray(capex, dtype=float)
     flows = np.array([np.broadcast_to(net(t), capex.shape) for t in range(1, years + 1)],
                      dtype=float) if callable(net) else np.asarray(net, dtype=float)
-    if capex.ndim == 1 and len(capex) >= _COMPILED_FROM and flows.shape == (years, len(capex)):
-        return _irr_kernel()(capex, np.ascontiguousarray(flows), float(low), float(high),
-                             int(steps))
 
     def npv(rate):
         return -capex + _present_value(flows, rate, years)
@@ -454,85 +450,6 @@ def irr_bisection(capex: np.ndarray, net, years: int, *, low: float = -0.99,
         f_lo = np.where(same, f_mid, f_lo)
         hi = np.where(same, hi, mid)
     return np.where(ok, 0.5 * (lo + hi), np.nan)
-
-
-#: from this many sites on, :func:`irr_bisection` runs compiled (the same arithmetic, site by
-#: site in blocks that stay in the processor's cache, instead of 48 × 2 × years passes over
-#: every array); below it numba's start-up would cost more than it saves
-_COMPILED_FROM = 2000
-
-
-@functools.lru_cache(maxsize=1)
-def _irr_kernel():
-    """The compiled bisection of :func:`irr_bisection` (numba imported only when needed).
-
-    Every site goes through exactly the operations of the array version, in the same order
-    (x = 1 ÷ (1 + rate); Horner's rule over the years from the last; −capex + total; the sign
-    test), so the rates are the same bit for bit.
-    """
-    from numba import njit
-
-    @njit(cache=True)
-    def sign(v):
-        if v > 0:
-            return 1.0
-        if v < 0:
-            return -1.0
-        if v == 0:
-            return 0.0
-        return np.nan
-
-    @njit(cache=True)
-    def npv_block(capex, flows, start, rate, out):
-        years = flows.shape[0]
-        m = len(rate)
-        x = np.empty(m)
-        for i in range(m):
-            x[i] = 1.0 / (1.0 + rate[i])
-            out[i] = 0.0
-        for t in range(years, 0, -1):
-            row = flows[t - 1]
-            for i in range(m):
-                out[i] += row[start + i]
-                out[i] *= x[i]
-        for i in range(m):
-            out[i] = -capex[start + i] + out[i]
-
-    @njit(cache=True)
-    def kernel(capex, flows, low, high, steps):
-        n = len(capex)
-        result = np.empty(n)
-        block = 512
-        for start in range(0, n, block):
-            m = min(block, n - start)
-            lo = np.full(m, low)
-            hi = np.full(m, high)
-            f_lo = np.empty(m)
-            f_hi = np.empty(m)
-            f_mid = np.empty(m)
-            mid = np.empty(m)
-            npv_block(capex, flows, start, lo, f_lo)
-            npv_block(capex, flows, start, hi, f_hi)
-            ok = np.empty(m, np.bool_)
-            for i in range(m):
-                a, b = f_lo[i], f_hi[i]
-                ok[i] = (sign(a) != sign(b)) and np.isfinite(a) and np.isfinite(b) \
-                    and capex[start + i] > 0
-            for _ in range(steps):
-                for i in range(m):
-                    mid[i] = 0.5 * (lo[i] + hi[i])
-                npv_block(capex, flows, start, mid, f_mid)
-                for i in range(m):
-                    if sign(f_mid[i]) == sign(f_lo[i]):
-                        lo[i] = mid[i]
-                        f_lo[i] = f_mid[i]
-                    else:
-                        hi[i] = mid[i]
-            for i in range(m):
-                result[start + i] = 0.5 * (lo[i] + hi[i]) if ok[i] else np.nan
-        return result
-
-    return kernel
 
 
 def add_finance(sites: pd.DataFrame, *, type_column: str,

@@ -147,21 +147,3 @@ def test_finance_table_in_a_run_file_is_checked(tmp_path):
                          "ground": {"kinds": ["farm"], "roads": "roads.gpkg"}}, base=tmp_path)
     columns = {p.column for p in _option_problems(cfg)}
     assert columns == {"finance.discount_rate", "ground.kinds", "ground.roads"}
-
-
-def test_compiled_irr_equals_the_array_bisection_bit_for_bit(monkeypatch):
-    from gis import finance
-
-    rng = np.random.default_rng(3)
-    n, years = 3000, 25
-    capex = rng.uniform(0, 1e5, n)
-    capex[rng.random(n) < 0.07] = 0.0  # no outlay: no rate
-    flows = rng.uniform(-2e3, 1.5e4, (years, n))
-    flows[:, :50] = -1.0  # never recovers: no rate
-    flows[3, 100:110] = np.nan
-    got = finance.irr_bisection(capex, flows, years)
-    monkeypatch.setattr(finance, "_COMPILED_FROM", 10 ** 12)
-    want = finance.irr_bisection(capex, flows, years)
-    assert np.array_equal(got, want, equal_nan=True)
-    assert np.isnan(got[:50]).all() and np.isnan(got[100:110]).all()
-    assert np.isfinite(got).sum() > 2000
