@@ -1192,6 +1192,7 @@ def _datum_offset_problems(cfg: RunConfig, layers: Layers) -> list[Problem]:
         s = share(shapely.points(*back.transform(*inverse(x, y))))
         if s >= given + 0.25 and s > 0.5 and (best is None or s > best[1]):
             best = (datum, s)
+    shapely.destroy_prepared(parcels)  # the layer's own geometries: left as they came
     if best is None:
         return []
     offset = float(np.median(np.hypot(*datums.shift_m(x, y, best[0]).T)))
