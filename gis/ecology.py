@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from gis import io
 from gis import targets as _targets
 from gis._errors import InputError, Problem
 from gis.config import ZONE_LEVELS as LEVELS
@@ -271,6 +272,7 @@ def _ridge_flags(scheme: str | Path, options: EcologyOptions) -> pd.Series:
     return flags
 
 
+@io.gc_paused()
 def zone_accounts(landuse: gpd.GeoDataFrame, zones: gpd.GeoDataFrame, *, scheme: str | Path,
                   options: EcologyOptions | None = None,
                   stands: gpd.GeoDataFrame | None = None,

@@ -45,6 +45,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from gis import io
 from gis._errors import InputError, Problem, suggest
 from gis.config import is_number as _is_number
 
@@ -434,6 +435,7 @@ def kind_yields(params: GroundParams, *, pv_params=None, weather=None,
     return dict(zip(KINDS, table["specific_yield_kwh_kwp"].astype(float), strict=True))
 
 
+@io.gc_paused()
 def ground_potential(landuse: gpd.GeoDataFrame, *, scheme: str | Path = "gbt21010",
                      zones: gpd.GeoDataFrame | None = None,
                      streets: gpd.GeoDataFrame | None = None,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import hashlib
 import os
 import shutil
@@ -193,6 +194,25 @@ _DBF_LDID = {0x4D: "gbk", 0x7A: "gbk", 0x4E: "cp949", 0x4F: "big5", 0x57: None}
 _SIDECARS = (".shp", ".shx", ".dbf", ".prj", ".cpg")
 
 
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused for a block (or, as a decorator, a function).
+
+    Reading layers and building patches make hundreds of thousands of small Python objects
+    (field values, coordinate lists for rasterio): each few hundred of them start a collection
+    that scans every object alive — 20–35 % of the CPU time of loading the demo's layers, and
+    nothing to collect, as these objects hold no cycles (reference counting frees them).  The
+    collector runs again as soon as the block ends, however it ends.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def detect_encoding(path: str | Path) -> str | None:
     """Guess the text encoding of a shapefile's ``.dbf`` when it has no ``.cpg``.
 
@@ -241,18 +261,17 @@ def detect_encoding(path: str | Path) -> str | None:
         return None
     # short GBK text can also be valid UTF-8 (住宅 = D7A1 D5AC reads as two Hebrew/Armenian
     # letters): the decoding that gives more CJK characters wins
-    scores = {}
+    texts = {}
     for name, codec in (("utf-8", "utf-8"), ("gbk", "gb18030")):
         try:
-            text = body.decode(codec)
+            texts[name] = body.decode(codec)
         except UnicodeDecodeError:
             continue
-        scores[name] = _cjk_count(text)
-    if not scores:
+    if not texts:
         return None
-    if len(scores) == 2 and scores["gbk"] > scores["utf-8"]:
-        return "gbk"
-    return "utf-8" if "utf-8" in scores else "gbk"
+    if len(texts) == 1:  # only one decoding holds: no need to count characters
+        return next(iter(texts))
+    return "gbk" if _cjk_count(texts["gbk"]) > _cjk_count(texts["utf-8"]) else "utf-8"
 
 
 def _cjk_count(text: str) -> int:
@@ -520,6 +539,26 @@ def transformer(src, dst):
     the same few pairs again and again.
     """
     return _transformer(CRS.from_user_input(src), CRS.from_user_input(dst))
+
+
+def to_crs(gdf: gpd.GeoDataFrame, crs) -> gpd.GeoDataFrame:
+    """``gdf.to_crs(crs)`` through the transformer :func:`transformer` keeps: the same
+    coordinates as geopandas' own (the same PROJ operation, 2D and 3D geometries alike), without
+    making a second transformer for a pair the checks of the run have made already."""
+    crs = CRS.from_user_input(crs)
+    if gdf.crs is None or gdf.crs.is_exact_same(crs):
+        return gdf.to_crs(crs)
+    t = transformer(gdf.crs, crs)
+    data = gdf.geometry.to_numpy()
+    out = np.empty_like(data)
+    for with_z in (False, True):
+        sel = shapely.has_z(data) == with_z
+        xyz = shapely.get_coordinates(data[sel], include_z=with_z)
+        moved = t.transform(*(xyz[:, k] for k in range(xyz.shape[1])))
+        out[sel] = shapely.set_coordinates(data[sel].copy(), np.array(moved).T)
+    df = gdf.copy()
+    df.geometry = gpd.GeoSeries(out, index=gdf.index, crs=crs)
+    return df
 
 
 @functools.lru_cache(maxsize=32)

@@ -26,7 +26,8 @@ Method
   product falls below it.
 * **Corridors** (after Linkage Mapper, McRae & Kavanagh 2011): least-cost paths over a resistance
   raster from the land-use groups (``resistance`` table, :data:`DEFAULT_RESISTANCE`), with
-  scikit-image's ``MCP_Geometric``: one cost-distance run from every patch at once, each cell
+  scikit-image's ``MCP_Geometric`` cost-distance (its algorithm and queue, compiled here:
+  :func:`_cost_distance`): one cost-distance run from every patch at once, each cell
   allocated to the patch it is cheapest to reach from; two patches are neighbours where their
   allocation zones meet, and their corridor runs through the cheapest meeting point.  Corridors
   between patches farther apart (edge to edge) than ``corridor_max_m`` are dropped.  The
@@ -53,6 +54,7 @@ from numba import njit
 from scipy import sparse
 from scipy.sparse import csgraph
 
+from gis import io
 from gis.config import NETWORK_HABITATS, RESISTANCE_GROUPS
 
 #: Links and paths whose probability falls below this are left out of PC.
@@ -305,12 +307,18 @@ def _dissolve(parts: np.ndarray, comp: np.ndarray, unit: np.ndarray, crs) -> gpd
 
 def _touching_components(parts: np.ndarray, group: np.ndarray) -> np.ndarray:
     """Component label of every polygon: polygons of one group that touch are one component."""
-    tree = shapely.STRtree(parts)
-    a, b = tree.query(parts, predicate="dwithin", distance=TOUCH_M)
-    same = group[a] == group[b]
+    # boxes grown by TOUCH_M give the candidate pairs; only pairs of one group (the level
+    # unions overlap their zones) and each pair once are measured: the tree's own ``dwithin``
+    # query measured every overlapping pair of every group, both ways (ten times slower)
+    x0, y0, x1, y1 = shapely.bounds(parts).T
+    a, b = shapely.STRtree(parts).query(
+        shapely.box(x0 - TOUCH_M, y0 - TOUCH_M, x1 + TOUCH_M, y1 + TOUCH_M))
+    keep = (a < b) & (group[a] == group[b])
+    a, b = a[keep], b[keep]
+    near = shapely.dwithin(parts[a], parts[b], TOUCH_M)
+    a, b = a[near], b[near]
     n = len(parts)
-    graph = sparse.coo_matrix((np.ones(int(same.sum()), dtype=np.int8), (a[same], b[same])),
-                              shape=(n, n))
+    graph = sparse.coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n, n))
     return csgraph.connected_components(graph, directed=False)[1]
 
 
@@ -491,7 +499,13 @@ def patch_links(geoms: np.ndarray, *, max_m: float, group: np.ndarray | None = N
     if group is not None:
         keep &= group[i] == group[j]
     i, j = i[keep], j[keep]
-    d = shapely.distance(geoms[i], geoms[j])
+    # a zone's patches are often its level's too (the same geometry in two units): each pair
+    # of distinct geometries is measured once
+    same, _ = pd.factorize(pd.Series(shapely.to_wkb(geoms)))
+    pair, back = np.unique(same[i].astype(np.int64) * len(geoms) + same[j], return_inverse=True)
+    first = np.full(len(pair), len(i))
+    np.minimum.at(first, back, np.arange(len(i)))
+    d = shapely.distance(geoms[i[first]], geoms[j[first]])[back]
     near = d <= max_m
     return i[near], j[near], d[near]
 
@@ -760,8 +774,6 @@ def least_cost_corridors(classified: gpd.GeoDataFrame, patches: gpd.GeoDataFrame
         ids), the gap parcels (:data:`GAP_COLUMNS`, one row per corridor and parcel, with the
         crossed length [m]) and a record of the raster used (cell size, shape).
     """
-    from skimage.graph import MCP_Geometric
-
     options = options or NetworkOptions()
     crs = classified.crs
     empty = (gpd.GeoDataFrame({c: pd.Series(dtype=object) for c in CORRIDOR_COLUMNS},
@@ -782,9 +794,9 @@ def least_cost_corridors(classified: gpd.GeoDataFrame, patches: gpd.GeoDataFrame
         cost[outside] = np.inf
     label = _patch_cells(pgeom, cost.shape, transform)
     starts = np.argwhere(_rim_cells(label))
-    mcp = MCP_Geometric(cost, fully_connected=True)
-    cum, trace = mcp.find_costs(starts)
-    alloc = _allocation(label, trace, np.asarray(mcp.offsets))
+    cum, trace = _cost_distance(np.ascontiguousarray(cost, dtype=np.float64),
+                                starts.astype(np.int64))
+    alloc = _allocation(label, trace, _OFFSETS)
     pairs = _saddles(cum, cost, alloc)
     record = {"resolution_m": res, "shape": list(cost.shape),
               "patches_without_cells": int(len(pgeom) - len(np.unique(label[label > 0])))}
@@ -796,7 +808,7 @@ def least_cost_corridors(classified: gpd.GeoDataFrame, patches: gpd.GeoDataFrame
     pairs, a, b, gap = pairs[keep], a[keep], b[keep], gap[keep]
     if pairs.empty:
         return *empty, {**record, "corridors": 0}
-    lines = _trace_lines(mcp, pairs, cost.shape, transform)
+    lines = _trace_lines(trace, pairs, transform)
     ids = np.arange(1, len(pairs) + 1)
     pid = patches["patch_id"].to_numpy()
     corr = gpd.GeoDataFrame({
@@ -804,14 +816,176 @@ def least_cost_corridors(classified: gpd.GeoDataFrame, patches: gpd.GeoDataFrame
         "length_m": shapely.length(lines), "cost": pairs["cost"].to_numpy() * res,
     }, geometry=lines, crs=crs)
     gaps = _gap_parcels(classified, corr, options)
-    summary = gaps.groupby("corridor_id").agg(
-        gap_m=("crossed_m", "sum"), n_gap_parcels=("id", "size"),
-        gap_parcels=("id", lambda s: ";".join(s.astype(str))))
+    summary = gaps.groupby("corridor_id").agg(gap_m=("crossed_m", "sum"),
+                                              n_gap_parcels=("id", "size"))
+    summary["gap_parcels"] = _joined(gaps["corridor_id"].to_numpy(),
+                                     gaps["id"].astype(str).to_numpy(), summary.index.to_numpy())
     corr = corr.join(summary, on="corridor_id")
     corr["gap_m"] = corr["gap_m"].fillna(0.0)
     corr["n_gap_parcels"] = corr["n_gap_parcels"].fillna(0).astype(int)
     corr["gap_parcels"] = corr["gap_parcels"].fillna("")
     return corr[CORRIDOR_COLUMNS], gaps[GAP_COLUMNS], {**record, "corridors": int(len(corr))}
+
+
+def _joined(key: np.ndarray, text: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """``";".join`` of the ``text`` of each of ``keys`` (sorted), in the rows' order: what
+    ``groupby(key).agg(lambda s: ";".join(s))`` gives, without a Python call per group."""
+    order = np.argsort(key, kind="stable")
+    k, t = key[order], text[order]
+    bounds = np.searchsorted(k, keys, side="left").tolist() + [len(k)]
+    t = t.tolist()
+    return np.array([";".join(t[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)],
+                    dtype=object)
+
+
+#: the eight moves of the cost-distance run, in scikit-image's order (``make_offsets(2, True)``:
+#: row-major over the 3 × 3 window); ``trace`` values index this table
+_OFFSETS = np.array([(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)],
+                    dtype=np.int8)
+
+
+@njit(cache=True)
+def _leftmost_min(vals: np.ndarray, i: int) -> None:
+    """Refresh the minima on the path from leaf node ``i`` to the root of the tree ``vals``."""
+    while i > 0:
+        i = (i - 1) // 2
+        a, b = vals[2 * i + 1], vals[2 * i + 2]
+        low = a if a < b else b
+        if vals[i] == low:  # nothing above changes either
+            break
+        vals[i] = low
+
+
+@njit(cache=True)
+def _cost_distance(cost: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Accumulated cost from the nearest start and the move that reached each cell.
+
+    The cost-distance run of scikit-image's ``MCP_Geometric(cost, fully_connected=True)
+    .find_costs(starts)``, step for step, so that its outputs are the same bit for bit: a step
+    to one of the 8 neighbours costs length × (cost here + cost there) / 2; cells with an
+    infinite or negative cost are never entered; starts cost 0.  The queue is the same
+    tournament tree (``skimage.graph.heap.FastUpdateBinaryHeap``): values in insertion slots,
+    a popped slot refilled by the last, ties going to the leftmost slot, a queued cell updated
+    in place only by a strictly lower value — so equal costs are settled, and their moves
+    recorded, in the same order.
+
+    Returns
+    -------
+    (ndarray, ndarray)
+        Accumulated cost (``inf`` where unreached) and the index into :data:`_OFFSETS` of the
+        move into each cell (``-1`` at starts, ``-2`` where unreached), as ``find_costs``.
+    """
+    h, w = cost.shape
+    size = h * w
+    cum = np.full((h, w), np.inf)
+    trace = np.full((h, w), -2, np.int16)
+    lengths = np.array([math.sqrt(2.0), 1.0, math.sqrt(2.0), 1.0, 1.0, math.sqrt(2.0), 1.0,
+                        math.sqrt(2.0)])
+    cap = 128
+    while cap < len(starts):
+        cap *= 2
+    vals = np.full(2 * cap - 1, np.inf)
+    refs = np.empty(cap, np.int64)
+    slot = np.full(size, -1, np.int64)
+    count = 0
+    for s in range(len(starts)):
+        r, c = starts[s, 0], starts[s, 1]
+        ref = r * w + c
+        trace[r, c] = -1
+        if slot[ref] != -1:
+            vals[cap - 1 + slot[ref]] = 0.0
+            _leftmost_min(vals, cap - 1 + slot[ref])
+            continue
+        vals[cap - 1 + count] = 0.0
+        refs[count] = ref
+        slot[ref] = count
+        count += 1
+        _leftmost_min(vals, cap - 2 + count)
+    for _ in range(size):
+        if count == 0:
+            break
+        i = 0
+        while i < cap - 1:  # down to the leftmost smallest leaf
+            i = 2 * i + 1 if vals[2 * i + 1] <= vals[2 * i + 2] else 2 * i + 2
+        k = i - (cap - 1)
+        here = vals[i]
+        ref = refs[k]
+        last = count - 1
+        slot[refs[last]] = k
+        slot[ref] = -1
+        vals[i] = vals[cap - 1 + last]
+        refs[k] = refs[last]
+        vals[cap - 1 + last] = np.inf
+        count -= 1
+        _leftmost_min(vals, i)
+        _leftmost_min(vals, cap - 1 + last)
+        r, c = ref // w, ref - (ref // w) * w
+        cum[r, c] = here
+        for m in range(8):
+            rr, cc = r + _OFFSETS[m, 0], c + _OFFSETS[m, 1]
+            if rr < 0 or rr >= h or cc < 0 or cc >= w:
+                continue
+            if cum[rr, cc] != np.inf:
+                continue
+            new_cost = cost[rr, cc]
+            if new_cost < 0 or new_cost == np.inf:
+                continue
+            total = here + lengths[m] * 0.5 * (cost[r, c] + new_cost)
+            if total == np.inf:
+                continue
+            nref = rr * w + cc
+            at = slot[nref]
+            if at != -1:
+                if vals[cap - 1 + at] > total:
+                    vals[cap - 1 + at] = total
+                    _leftmost_min(vals, cap - 1 + at)
+                    trace[rr, cc] = m
+                continue
+            if count == cap:  # a larger tree, the slots kept
+                grown = np.full(4 * cap - 1, np.inf)
+                grown[2 * cap - 1:3 * cap - 1] = vals[cap - 1:]
+                for j in range(2 * cap - 2, -1, -1):
+                    a, b = grown[2 * j + 1], grown[2 * j + 2]
+                    grown[j] = a if a < b else b
+                vals = grown
+                refs = np.concatenate((refs, np.empty(cap, np.int64)))
+                cap *= 2
+            vals[cap - 1 + count] = total
+            refs[count] = nref
+            slot[nref] = count
+            count += 1
+            _leftmost_min(vals, cap - 2 + count)
+            trace[rr, cc] = m
+    return cum, trace
+
+
+@njit(cache=True)
+def _trace_cells(trace: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The cells from each end back to its start along ``trace`` (end first), concatenated,
+    and the number of cells of each path."""
+    total = 0
+    counts = np.zeros(len(ends), np.int64)
+    for e in range(len(ends)):
+        r, c = ends[e, 0], ends[e, 1]
+        n = 1
+        while trace[r, c] >= 0:
+            m = trace[r, c]
+            r, c = r - _OFFSETS[m, 0], c - _OFFSETS[m, 1]
+            n += 1
+        counts[e] = n
+        total += n
+    out = np.empty((total, 2), np.int64)
+    k = 0
+    for e in range(len(ends)):
+        r, c = ends[e, 0], ends[e, 1]
+        out[k, 0], out[k, 1] = r, c
+        k += 1
+        while trace[r, c] >= 0:
+            m = trace[r, c]
+            r, c = r - _OFFSETS[m, 0], c - _OFFSETS[m, 1]
+            out[k, 0], out[k, 1] = r, c
+            k += 1
+    return out, counts
 
 
 def _patch_cells(geoms: np.ndarray, shape: tuple[int, int], transform) -> np.ndarray:
@@ -891,18 +1065,27 @@ def _saddles(cum: np.ndarray, cost: np.ndarray, alloc: np.ndarray) -> pd.DataFra
     return best.sort_values(["la", "lb"], kind="stable").reset_index(drop=True)
 
 
-def _trace_lines(mcp, pairs: pd.DataFrame, shape, transform) -> np.ndarray:
+def _trace_lines(trace: np.ndarray, pairs: pd.DataFrame, transform) -> np.ndarray:
     """Corridor lines: traceback from both cells of each meeting point to their patches."""
-    coords, index = [], []
-    for n, (ra, ca, rb, cb) in enumerate(pairs[["ra", "ca", "rb", "cb"]].to_numpy(int)):
-        # one library traceback per corridor (a pair of patches, not of parcels)
-        cells = list(mcp.traceback((ra, ca))) + list(reversed(mcp.traceback((rb, cb))))
-        coords.append(np.asarray(cells, float))
-        index.append(np.full(len(cells), n))
-    rc = np.concatenate(coords)
+    ends = pairs[["ra", "ca", "rb", "cb"]].to_numpy(np.int64)
+    n = len(ends)
+    # paths from the a-cells (reversed: patch first) and from the b-cells (patch last)
+    cells, counts = _trace_cells(trace, np.concatenate([ends[:, :2], ends[:, 2:]]))
+    stops = np.cumsum(counts)
+    first = stops - counts
+    pos = np.arange(len(cells))
+    path = np.repeat(np.arange(2 * n), counts)
+    from_a = path < n
+    # within an a-path, cell k from the start is cell (count - 1 - k) from the end
+    order = np.where(from_a, first[path] + stops[path] - 1 - pos, pos)
+    rc = cells[order].astype(float)
+    corridor = np.where(from_a, path, path - n)
+    # each corridor: its a-path, then its b-path
+    seq = np.lexsort((~from_a, corridor))
+    rc, corridor = rc[seq], corridor[seq]
     x = transform.c + (rc[:, 1] + 0.5) * transform.a
     y = transform.f + (rc[:, 0] + 0.5) * transform.e
-    return shapely.linestrings(np.column_stack([x, y]), indices=np.concatenate(index))
+    return shapely.linestrings(np.column_stack([x, y]), indices=corridor)
 
 
 def _gap_parcels(classified: gpd.GeoDataFrame, corr: gpd.GeoDataFrame,
@@ -970,8 +1153,14 @@ def candidate_gain(candidates: gpd.GeoDataFrame, patches: gpd.GeoDataFrame, net:
         return pd.DataFrame({"connectivity_gain": np.full(n_c, np.nan),
                              "bridges": np.zeros(n_c, bool), "touches": touches,
                              "evaluated": evaluated})
-    ci, pj = shapely.STRtree(pgeom).query(cgeom, predicate="dwithin", distance=options.cutoff_m)
+    # boxes grown by the cutoff find the candidate pairs, one exact distance per pair decides
+    # (a ``dwithin`` query would measure every pair twice)
+    cut = options.cutoff_m
+    x0, y0, x1, y1 = shapely.bounds(cgeom).T
+    ci, pj = shapely.STRtree(pgeom).query(shapely.box(x0 - cut, y0 - cut, x1 + cut, y1 + cut))
     d = shapely.distance(cgeom[ci], pgeom[pj])
+    near = d <= cut
+    ci, pj, d = ci[near], pj[near], d[near]
     touch = d <= TOUCH_M
     overlap = np.zeros(n_c, bool)
     if touch.any():
@@ -1084,6 +1273,7 @@ def _main_unit(units: gpd.GeoDataFrame) -> int:
     return 0
 
 
+@io.gc_paused()
 def barrier_network(classified: gpd.GeoDataFrame, zones: gpd.GeoDataFrame, *,
                     options: NetworkOptions | None = None,
                     candidates: gpd.GeoDataFrame | None = None,
@@ -1197,8 +1387,6 @@ def _candidate_columns(cands: gpd.GeoDataFrame, units: gpd.GeoDataFrame, same: n
 def write_outputs(result: NetworkResult, path) -> None:
     """Write ``patches.gpkg``, ``connectivity.csv`` and ``corridors.gpkg`` (layers
     ``corridors`` and ``gaps``), each atomically; ``path(name)`` gives where a file goes."""
-    from gis import io
-
     with io.atomic_path(path("patches.gpkg")) as tmp:
         _typed(result.patches, PATCH_COLUMNS).to_file(tmp, layer="patches", driver="GPKG")
     io.write_csv(path("connectivity.csv"), result.metrics)

@@ -201,6 +201,16 @@ def read_weather(path: str | Path, *, year: int = 2023) -> tuple[pd.DataFrame, d
     if not path.is_file():
         raise _bad_file(path, "weather file not found",
                         "check [weather] epw in the run file (paths are relative to the run file)")
+    # the checks, the roofs and the ground sites of a run read the same file: parsed once
+    # while it stays the same file (path, size, modification time), copies handed out
+    stat = path.stat()
+    data, meta = _read_weather(path, stat.st_size, stat.st_mtime_ns, int(year))
+    return data.copy(), copy.deepcopy(meta)
+
+
+@functools.lru_cache(maxsize=4)
+def _read_weather(path: Path, size: int, mtime_ns: int,
+                  year: int) -> tuple[pd.DataFrame, dict[str, Any]]:
     try:
         kind = _sniff(path)
     except OSError as exc:

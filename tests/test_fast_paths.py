@@ -114,3 +114,61 @@ def test_accounting_units_once_per_input_and_copies():
     assert (ecology.accounting_units(moved).area / 1e4).round(2).tolist() == [1.0, 1.0, 2.0]
     renamed = zones.assign(name=["c", "b"])
     assert ecology.accounting_units(renamed)["zone"].tolist() == ["c", "b", "subzone"]
+
+
+def test_to_crs_equals_geopandas_for_2d_and_3d():
+    gdf = gpd.GeoDataFrame(
+        {"v": [1, 2, 3]},
+        geometry=[shapely.box(39_500_000, 4_300_000, 39_500_100, 4_300_100),
+                  shapely.Polygon([(39_500_200, 4_300_000, 5.0), (39_500_300, 4_300_000, 6.0),
+                                   (39_500_300, 4_300_100, 7.0)]), None], crs="EPSG:4527")
+    got, want = io.to_crs(gdf, "EPSG:4548"), gdf.to_crs("EPSG:4548")
+    assert got.crs == want.crs and list(got.columns) == list(want.columns)
+    assert (shapely.to_wkb(got.geometry.values) == shapely.to_wkb(want.geometry.values)).all()
+    assert got["v"].tolist() == [1, 2, 3]
+    assert gdf.crs.to_epsg() == 4527  # the input is left as it was
+    same = io.to_crs(want, "EPSG:4548")
+    assert (shapely.to_wkb(same.geometry.values) == shapely.to_wkb(want.geometry.values)).all()
+
+
+def test_gc_paused_inside_and_back_after_an_error():
+    import gc
+
+    @io.gc_paused()
+    def inside():
+        assert not gc.isenabled()
+        raise ValueError("stop")
+
+    assert gc.isenabled()
+    with pytest.raises(ValueError):
+        inside()
+    assert gc.isenabled()
+    gc.disable()  # a caller that paused it itself keeps it paused
+    try:
+        with io.gc_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_encoding_detection_when_only_one_decoding_holds(tmp_path):
+    # GBK bytes that are not UTF-8: gbk at once; UTF-8 bytes also read as GB18030: the
+    # decoding with more CJK characters, as before
+    def shapefile(text, encoding):
+        path = tmp_path / f"{encoding}.shp"
+        gpd.GeoDataFrame({"DLMC": [text]}, geometry=[shapely.box(0, 0, 1, 1)],
+                         crs="EPSG:4548").to_file(path, encoding=encoding)
+        path.with_suffix(".cpg").unlink(missing_ok=True)
+        return path
+
+    gbk = shapefile("乔木林地", "gbk")
+    with pytest.raises(UnicodeDecodeError):
+        gbk.with_suffix(".dbf").read_bytes()[32:].decode("utf-8")
+    assert io.detect_encoding(gbk) == "gbk"
+    utf8 = shapefile("乔木林地", "utf-8")
+    body = utf8.with_suffix(".dbf").read_bytes()[32:]
+    counts = {name: io._cjk_count(body.decode(codec))
+              for name, codec in (("utf-8", "utf-8"), ("gbk", "gb18030"))}
+    want = "gbk" if counts["gbk"] > counts["utf-8"] else "utf-8"
+    assert io.detect_encoding(utf8) == want

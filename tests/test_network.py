@@ -214,6 +214,40 @@ def test_search_without_a_node_equals_a_full_search_bit_for_bit():
     assert searched > 50
 
 
+def test_cost_distance_equals_scikit_image_mcp_bit_for_bit():
+    # the compiled run settles cells, breaks ties and records moves as MCP_Geometric does:
+    # integer costs (many equal sums), impassable cells, starts in any order, a queue that
+    # outgrows its first size
+    from skimage.graph import MCP_Geometric
+
+    rng = np.random.default_rng(5)
+    traced = 0
+    for trial in range(60):
+        h, w = (int(v) for v in rng.integers(2, 45, 2))
+        if trial % 2:
+            cost = rng.choice([1.0, 2.0, 10.0, 30.0, 100.0, np.inf], size=(h, w),
+                              p=[0.3, 0.2, 0.2, 0.1, 0.1, 0.1])
+        else:
+            cost = rng.integers(1, 4, (h, w)).astype(float)
+        k = int(rng.integers(1, max(2, h * w // 5)))
+        starts = np.unique(np.column_stack([rng.integers(0, h, k), rng.integers(0, w, k)]),
+                           axis=0)
+        starts = starts[rng.permutation(len(starts))]
+        mcp = MCP_Geometric(cost, fully_connected=True)
+        cum, trace = mcp.find_costs(starts)
+        got_cum, got_trace = network._cost_distance(cost, starts.astype(np.int64))
+        assert np.array_equal(got_cum, cum)
+        assert got_trace.dtype == trace.dtype and np.array_equal(got_trace, trace)
+        assert np.array_equal(network._OFFSETS, np.asarray(mcp.offsets))
+        ends = np.argwhere(np.isfinite(cum))[::17].astype(np.int64)
+        cells, counts = network._trace_cells(got_trace, ends)
+        for end, path in zip(ends, np.split(cells, np.cumsum(counts)[:-1]), strict=True):
+            assert [tuple(c) for c in path[::-1].tolist()] == [
+                tuple(int(v) for v in c) for c in mcp.traceback(tuple(end))]
+            traced += 1
+    assert traced > 300
+
+
 def test_dpc_equals_recomputing_with_components_and_stepping_stones():
     # three clusters far apart (separate components), sparse links within each
     rng = np.random.default_rng(5)

@@ -183,3 +183,25 @@ def test_climate_figures_are_the_monthly_means_of_the_cited_typical_year(tianjin
     assert site["wind"] == pytest.approx(round(data["wind_speed"].mean(), 1))
     assert (site["latitude"], site["longitude"]) == (round(meta["latitude"], 2),
                                                      round(meta["longitude"], 2))
+
+
+@needs_epw
+def test_weather_file_parsed_once_while_unchanged(tmp_path):
+    import shutil
+
+    path = tmp_path / "tianjin.epw"
+    shutil.copy(EPW, path)
+    first, meta = solar.read_weather(path)
+    first.iloc[0, 0] = -1.0  # a caller's change reaches no other caller
+    meta["latitude"] = 0.0
+    again, meta_again = solar.read_weather(path)
+    assert again.iloc[0, 0] != -1.0 and meta_again["latitude"] > 38
+    assert again.equals(solar.read_weather(EPW)[0])
+    # the file changes (a value, so its size and time): read again
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    fields = lines[8].split(",")
+    fields[6] = "40.5"  # dry-bulb temperature of the first hour [°C]
+    lines[8] = ",".join(fields)
+    path.write_text("".join(lines), encoding="utf-8")
+    changed, _ = solar.read_weather(path)
+    assert changed["temp_air"].iloc[0] == 40.5 != again["temp_air"].iloc[0]
