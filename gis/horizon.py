@@ -254,7 +254,7 @@ def prisms_of(footprints: Any, tops: np.ndarray) -> Prisms:
 _BANDS = 16
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _burn(z, left, top, res, edges, start, heights, extent):  # pragma: no cover
     nrow, ncol = z.shape
     npoly = start.shape[0] - 1
@@ -449,7 +449,7 @@ def _block_max(z: np.ndarray, block: int) -> np.ndarray:
     return out
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _block_max_kernel(z, block, out):  # pragma: no cover
     """One pass over the cells, in parallel over rows of blocks; NaN cells are skipped."""
     nrow, ncol = z.shape
@@ -515,7 +515,7 @@ def _pool_levels(flat, offset, rows, cols):  # pragma: no cover
                 flat[dst + r * mc + c] = m
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _horizon_kernel(z, flat, offset, cols, left, top, res, px, py, pz, dir_x, dir_y, max_d, zmax,
                     floor, floor_from, out):  # pragma: no cover
     nrow, ncol = z.shape
@@ -795,7 +795,7 @@ def _sky_above(integrals, c, s, h, step):  # pragma: no cover
     return lo + (hi - lo) * frac
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _visible_sky_kernel(integrals, cls, hor, step, out):  # pragma: no cover
     for p in prange(cls.shape[0]):
         acc = 0.0
@@ -804,7 +804,7 @@ def _visible_sky_kernel(integrals, cls, hor, step, out):  # pragma: no cover
         out[p] = acc
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _direct_kernel(seg, elevation, prefix, cls, hor, out):  # pragma: no cover
     """Beam + circumsolar [Wh/m²] of the hours whose sun stands above each sector's horizon."""
     for p in prange(cls.shape[0]):

@@ -48,6 +48,8 @@ class Context:
     files: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     progress: Callable[[str], None] | None = None
+    #: work a step was given ahead of its turn (see :mod:`gis._schedule`)
+    prepared: dict[str, Any] = field(default_factory=dict)
 
     def path(self, name: str) -> Path:
         """Where an output file goes (inside the staging folder during the run)."""
@@ -276,6 +278,13 @@ def step_exports(ctx: Context) -> None:
     The files are independent: they are written side by side in threads (:func:`io.run_jobs`),
     the longest first.
     """
+    jobs = ctx.prepared.pop("export_jobs", None)
+    io.run_jobs(_export_jobs(ctx) if jobs is None else jobs)
+
+
+def _export_jobs(ctx: Context) -> list[Callable[[], Any]]:
+    """The writers of :func:`step_exports`, the longest first; every file is named (in
+    ``ctx.files``) and the sites ranked (``ctx.results["sites"]``) before any is written."""
     from functools import partial
 
     from gis import sites
@@ -328,7 +337,7 @@ def step_exports(ctx: Context) -> None:
                 cand, [ctx.path(f"{name}{suffix}") for suffix in (".csv", ".xlsx", ".gpkg")],
                 meta=meta, kind="afforestation", max_excel_rows=ctx.cfg.output.max_excel_rows,
                 complete_in=(f"{name}.csv", f"{name}.gpkg"))
-    io.run_jobs(first + jobs)
+    return first + jobs
 
 
 def _site_rank(pv) -> str:
@@ -356,6 +365,8 @@ def _exported(ctx: Context) -> dict[str, Any]:
     """The ranked site list and the list files the exports wrote, for the maps' site panels."""
     folder = ctx.stage or ctx.out_dir
     out: dict[str, Any] = {"sites": ctx.results.get("sites")}
+    if ctx.prepared.get("exports_alongside"):
+        return out  # being written beside the maps: the panels format the lists themselves
     for name in ("sites.csv", "afforestation.csv"):
         if name in ctx.files and (folder / name).is_file():
             out[name] = folder / name
@@ -475,8 +486,7 @@ def run(cfg: RunConfig | str | Path, *, out_dir: str | Path | None = None, offli
     pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": "2000-01-01T00:00:00.000Z"})
     try:
         with _terminate_as_interrupt():
-            for step in rest:
-                _timed(ctx, step)
+            _run_steps(ctx, rest)
             _swap_in(ctx.stage, ctx.out_dir, keep_previous=not force)
     finally:
         pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": None})
@@ -538,6 +548,76 @@ def _timed(ctx: Context, step: Step) -> None:
     t0 = time.perf_counter()
     fn(ctx)
     ctx.timings[label] = time.perf_counter() - t0
+
+
+#: Imported in a thread while rooftop PV runs (its ray march releases the interpreter lock), so
+#: that neither the exports nor the maps (forked later, see :func:`_plan`) wait for them.
+PRELOAD = ("xlsxwriter", "gis.sites", "gis.ground", "gis.finance", "gis.styles", "gis.report",
+           "gis.maps", "gis.sitepanel", "gis.dashboard")
+
+
+def _run_steps(ctx: Context, steps: list[Step]) -> None:
+    """Run the steps after loading: side by side where :func:`_plan` allows, else in order."""
+    from gis import _schedule
+
+    if not _schedule.side_by_side_possible(ctx.cfg.engine.kind):
+        _schedule.run_steps(ctx, steps)
+        return
+    for item in _plan(steps):
+        if isinstance(item, _schedule.Group):
+            _schedule.run_group(ctx, item)
+        else:
+            _schedule.run_steps(ctx, [item])
+
+
+def _plan(steps: list[Step]) -> list:
+    """The steps, with those that may run side by side grouped (:class:`gis._schedule.Group`).
+
+    What each step reads of the others (``ctx.results``, ``ctx.extras``, ``ctx.entries``):
+    ecology reads only the layers; the ecological network reads ecology's land-use classes,
+    options, candidates and its gaps (entries in ha); rooftop PV reads only the layers.  So
+    ecology and the network run in a forked process while rooftop PV runs here.  Ground PV and
+    finance reads both branches, the scorecard every entry, the exports everything before them.
+    The maps and report read the exports' ranked sites and file names only, so they run in a
+    forked process once the exports are planned (:func:`_export_jobs`) while the files are
+    written here, and the QGIS styles (which read every GeoPackage written, and no page) after
+    them.  The provenance reads everything.
+    """
+    from gis import _schedule
+
+    fns = [fn for _, fn in steps]
+    out: list = []
+    i = 0
+    while i < len(steps):
+        if fns[i] is step_pv and fns[i + 1:i + 3] == [step_ecology, step_network]:
+            out.append(_schedule.Group(main=[steps[i]], side=list(steps[i + 1:i + 3]),
+                                       preload=PRELOAD if step_publish in fns else (),
+                                       order=[label for label, _ in steps[i:i + 3]]))
+            i += 3
+        elif fns[i] is step_exports and fns[i + 1:i + 2] == [step_publish]:
+            # the QGIS styles read the GeoPackages only (the maps write none): they follow the
+            # exports here while the maps are still being made
+            n = 3 if fns[i + 2:i + 3] == [step_styles] else 2
+            out.append(_schedule.Group(main=[steps[i]] + list(steps[i + 2:i + n]),
+                                       side=[steps[i + 1]], prepare=_prepare_exports,
+                                       finish=_finish_exports,
+                                       order=[label for label, _ in steps[i:i + n]]))
+            i += n
+        else:
+            out.append(steps[i])
+            i += 1
+    return out
+
+
+def _prepare_exports(ctx: Context) -> None:
+    """Name the exports' files and rank the sites before the maps are forked off."""
+    ctx.prepared["export_jobs"] = _export_jobs(ctx)
+    ctx.prepared["exports_alongside"] = True
+
+
+def _finish_exports(ctx: Context) -> None:
+    ctx.prepared.pop("export_jobs", None)
+    ctx.prepared.pop("exports_alongside", None)
 
 
 def _swap_in(stage: Path, out_dir: Path, *, keep_previous: bool) -> None:
