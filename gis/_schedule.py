@@ -143,16 +143,21 @@ def run_group(ctx, group: Group) -> None:
     if ctx.progress:
         for name in group.order:
             ctx.progress(name)
+    start = list(ctx.files)
+    named: dict[str, list[str]] = {}  # the files each step named, to list them in step order
     t0 = time.perf_counter()
     if group.prepare is not None:
         group.prepare(ctx)
+        named[group.main[0][0]] = [k for k in ctx.files if k not in start]
     prepared = time.perf_counter() - t0
     side = Side(ctx, group.side)
     loader = _preload(group.preload) if group.preload else None
     try:
-        run_steps(ctx, group.main, label=False)
-        if group.main:
-            ctx.timings[group.main[0][0]] += prepared
+        for step in group.main:
+            before = set(ctx.files)
+            run_steps(ctx, [step], label=False)
+            named.setdefault(step[0], []).extend(k for k in ctx.files if k not in before)
+        ctx.timings[group.main[0][0]] += prepared
         if loader is not None:
             loader.join()
         changes = side.join()
@@ -163,10 +168,21 @@ def run_group(ctx, group: Group) -> None:
         if group.finish is not None:
             group.finish(ctx)
     if changes is None:  # the side steps did not finish there: run them here, as a serial run does
+        before = set(ctx.files)
         run_steps(ctx, group.side, label=False)
+        named[group.side[0][0]] = [k for k in ctx.files if k not in before]
     else:
         changes.apply(ctx)
-    # the timings in the order of a serial run
+        named[group.side[0][0]] = changes.files
+    _in_serial_order(ctx, group, start, named)
+
+
+def _in_serial_order(ctx, group: Group, start: list[str], named: dict[str, list[str]]) -> None:
+    """Files and timings listed as a serial run lists them."""
+    files = dict(ctx.files)
+    order = start + [k for name in group.order for k in named.get(name, [])]
+    ctx.files.clear()
+    ctx.files.update({k: files[k] for k in dict.fromkeys(order + list(files))})
     later = [k for k in ctx.timings if k in group.order]
     for name in sorted(later, key=group.order.index):
         ctx.timings[name] = ctx.timings.pop(name)
@@ -232,7 +248,7 @@ def _child(ctx, steps, fd: int) -> None:  # pragma: no cover - runs in the forke
         except BaseException as exc:  # noqa: BLE001 - the run here repeats the steps and raises
             payload = ("raised", type(exc).__name__)
         try:
-            data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+            data = _dumps(payload)
         except Exception:  # noqa: BLE001 - unpicklable result: the run here repeats the steps
             data = pickle.dumps(("unsent", None))
         with os.fdopen(fd, "wb") as pipe:
@@ -241,6 +257,41 @@ def _child(ctx, steps, fd: int) -> None:  # pragma: no cover - runs in the forke
         status = 1
     finally:
         os._exit(status)
+
+
+def _dumps(obj: Any) -> bytes:
+    """``pickle.dumps``, keeping the chunks of Arrow-backed pandas columns.
+
+    pandas joins an Arrow column's chunks when it pickles it; GDAL's Arrow writer then writes
+    the column in fewer batches, and a GeoPackage comes out with the same rows but another
+    SQLite change counter in its header: not the same bytes as a serial run's.
+    """
+    import copyreg
+    import io
+
+    from pandas.arrays import ArrowExtensionArray
+
+    table = copyreg.dispatch_table.copy()
+    todo = [ArrowExtensionArray]
+    while todo:
+        cls = todo.pop()
+        table[cls] = _reduce_arrow
+        todo += cls.__subclasses__()
+    buffer = io.BytesIO()
+    pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
+    pickler.dispatch_table = table
+    pickler.dump(obj)
+    return buffer.getvalue()
+
+
+def _reduce_arrow(array) -> tuple:
+    return _rebuild_arrow, (type(array), dict(array.__dict__))
+
+
+def _rebuild_arrow(cls, state: dict):
+    array = cls.__new__(cls)
+    array.__dict__.update(state)  # as pandas' own __setstate__ does, without joining the chunks
+    return array
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the forked copy
