@@ -292,6 +292,7 @@ def _export_jobs(ctx: Context) -> list[Callable[[], Any]]:
     meta = _meta(ctx)
     first: list[Callable[[], Any]] = []  # the long writers, started first
     jobs: list[Callable[[], Any]] = []
+    lists: list[Callable[[], Any]] = []  # sites.csv, afforestation.csv: read by the maps' panels
     pv = ctx.results.get("pv")
     if pv is not None:
         buildings = partial(io.write_gpkg, ctx.path("buildings_pv.gpkg"), pv, layer="buildings_pv")
@@ -303,6 +304,7 @@ def _export_jobs(ctx: Context) -> list[Callable[[], Any]]:
             meta=meta, kind="sites", max_excel_rows=ctx.cfg.output.max_excel_rows,
             complete_in=("sites.csv", "sites.gpkg"))
         first += [xlsx_, buildings, gpkg_, csv_]
+        lists.append(csv_)
         for level, table in (ctx.results.get("pv_rollups") or {}).items():
             jobs.append(partial(io.write_csv, ctx.path(f"pv_by_{level}.csv"), table))
         roof = ctx.results.get("roof_planes")
@@ -333,10 +335,16 @@ def _export_jobs(ctx: Context) -> list[Callable[[], Any]]:
     for name in ("afforestation", "bluegreen_candidates"):
         cand = ctx.extras.get(name)
         if cand is not None and len(cand):
-            jobs += sites.export_jobs(
+            list_jobs = sites.export_jobs(
                 cand, [ctx.path(f"{name}{suffix}") for suffix in (".csv", ".xlsx", ".gpkg")],
                 meta=meta, kind="afforestation", max_excel_rows=ctx.cfg.output.max_excel_rows,
                 complete_in=(f"{name}.csv", f"{name}.gpkg"))
+            jobs += list_jobs
+            if name == "afforestation":
+                lists.append(list_jobs[0])  # its .csv
+    if ctx.prepared.get("exports_alongside"):
+        # the maps, made meanwhile in another process, read these CSV files when written
+        return lists + [job for job in first + jobs if job not in lists]
     return first + jobs
 
 
@@ -365,10 +373,11 @@ def _exported(ctx: Context) -> dict[str, Any]:
     """The ranked site list and the list files the exports wrote, for the maps' site panels."""
     folder = ctx.stage or ctx.out_dir
     out: dict[str, Any] = {"sites": ctx.results.get("sites")}
-    if ctx.prepared.get("exports_alongside"):
-        return out  # being written beside the maps: the panels format the lists themselves
+    alongside = ctx.prepared.get("exports_alongside")
     for name in ("sites.csv", "afforestation.csv"):
-        if name in ctx.files and (folder / name).is_file():
+        # written beside the maps (first of the exports): a panel reads the file if it is
+        # there by then (written whole, then renamed) and checked, and formats the list if not
+        if name in ctx.files and (alongside or (folder / name).is_file()):
             out[name] = folder / name
     return out
 
