@@ -193,11 +193,19 @@ class Side:
 
     def __init__(self, ctx, steps: Sequence[tuple[str, Callable]]) -> None:
         self._chunks: list[bytes] = []
+        self._reader = None
         read, write = os.pipe()
-        self.pid = os.fork()
+        parent = os.getpid()
+        try:
+            self.pid = os.fork()
+        except OSError:  # no memory or processes left: the steps run here afterwards
+            self.pid = 0
+            os.close(read)
+            os.close(write)
+            return
         if self.pid == 0:  # pragma: no cover - the forked copy; it never returns
             os.close(read)
-            _child(ctx, steps, write)
+            _child(ctx, steps, write, parent)
         os.close(write)
         # drained as it comes, so that the copy can exit (and free its memory) when it is done
         self._reader = threading.Thread(target=self._read, args=(read,), daemon=True,
@@ -211,6 +219,8 @@ class Side:
 
     def join(self) -> Changes | None:
         """The changes, or None when the steps did not finish there (then run them here)."""
+        if self._reader is None:
+            return None
         self._reader.join()
         _, status = os.waitpid(self.pid, 0)
         self.pid = 0
@@ -229,17 +239,18 @@ class Side:
                 os.kill(self.pid, signal.SIGKILL)
                 os.waitpid(self.pid, 0)
             self.pid = 0
-        self._reader.join(timeout=5)
+        if self._reader is not None:
+            self._reader.join(timeout=5)
 
 
-def _child(ctx, steps, fd: int) -> None:  # pragma: no cover - runs in the forked copy
+def _child(ctx, steps, fd: int, parent: int) -> None:  # pragma: no cover - runs in the forked copy
     """Run ``steps`` on ``ctx``, write ``("done", Changes)`` (or why not) to ``fd``; exit."""
     status = 0
     try:
         # Ctrl+C reaches the whole process group: the run here stops this copy itself
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        _die_with_parent()
+        _die_with_parent(parent)
         ctx.progress = None
         before = _Snapshot(ctx)
         try:
@@ -294,14 +305,14 @@ def _rebuild_arrow(cls, state: dict):
     return array
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the forked copy
+def _die_with_parent(parent: int) -> None:  # pragma: no cover - runs in the forked copy
     """Ask Linux to kill this process when the run that forked it dies (even by SIGKILL)."""
     import ctypes
 
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    if os.getppid() == 1:  # the run died before prctl took effect
+    if os.getppid() != parent:  # the run died before prctl took effect
         os._exit(1)
 
 

@@ -620,8 +620,8 @@ def _plan(steps: list[Step]) -> list:
 
 def _prepare_exports(ctx: Context) -> None:
     """Name the exports' files and rank the sites before the maps are forked off."""
+    ctx.prepared["exports_alongside"] = True  # the lists' CSV files first (:func:`_export_jobs`)
     ctx.prepared["export_jobs"] = _export_jobs(ctx)
-    ctx.prepared["exports_alongside"] = True
 
 
 def _finish_exports(ctx: Context) -> None:
