@@ -56,7 +56,8 @@ class Group:
     """Steps run here (``main``) while ``side`` runs in a forked process.
 
     ``prepare`` runs here first (what the side steps need of the main steps, e.g. the exports'
-    file names and ranked sites), counted in the first main step's time; ``preload`` names
+    file names and ranked sites), counted in the first main step's time; ``finish`` runs here
+    once the group is done or has failed (it drops what ``prepare`` left); ``preload`` names
     modules imported in a thread while the main steps run (they then cost nothing to a later
     step, or to a process forked later).
     """
