@@ -152,7 +152,7 @@ def run_group(ctx, group: Group) -> None:
         named[group.main[0][0]] = [k for k in ctx.files if k not in start]
     prepared = time.perf_counter() - t0
     side = Side(ctx, group.side)
-    loader = _preload(group.preload) if group.preload else None
+    loader = _Preload(group.preload) if group.preload else None
     try:
         for step in group.main:
             before = set(ctx.files)
@@ -160,7 +160,7 @@ def run_group(ctx, group: Group) -> None:
             named.setdefault(step[0], []).extend(k for k in ctx.files if k not in before)
         ctx.timings[group.main[0][0]] += prepared
         if loader is not None:
-            loader.join()
+            loader.finish()
         changes = side.join()
     except BaseException:
         side.kill()
@@ -317,15 +317,50 @@ def _die_with_parent(parent: int) -> None:  # pragma: no cover - runs in the for
         os._exit(1)
 
 
-def _preload(modules: Sequence[str]) -> threading.Thread:
-    """Import ``modules`` in a thread (while compiled work here releases the interpreter lock)."""
+class _Preload:
+    """Import modules in a thread, each while this thread sits in one long compiled call.
 
-    def work() -> None:
-        for name in modules:
+    An import holds the interpreter lock; made while this thread runs Python it would slow
+    this thread down as much as it saves later.  So before each module the importing thread
+    waits until this thread's innermost Python frame has stayed at one instruction for
+    :attr:`STILL` looks, :attr:`LOOK_S` apart, each getting the lock at once — it is then
+    inside a call that released the lock (a shading kernel, a GEOS or GDAL call) — or until
+    :meth:`finish` is called.
+    """
+
+    LOOK_S = 0.01
+    LOCK_S = 0.002  # less than the interpreter's switch interval (5 ms)
+    STILL = 3
+
+    def __init__(self, modules: Sequence[str]) -> None:
+        self.modules = list(modules)
+        self.main = threading.get_ident()
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._work, daemon=True, name="gis-preload")
+        self.thread.start()
+
+    def _work(self) -> None:
+        for name in self.modules:
+            self._wait_for_a_long_call()
             # a module that fails to import fails again, with its message, where it is used
             with contextlib.suppress(Exception):
                 importlib.import_module(name)
 
-    thread = threading.Thread(target=work, daemon=True, name="gis-preload")
-    thread.start()
-    return thread
+    def _wait_for_a_long_call(self) -> None:
+        seen, still = None, 0
+        while still < self.STILL:
+            t0 = time.perf_counter()
+            if self.done.wait(self.LOOK_S):
+                return
+            # the lock came back at once: this thread is not running Python (a Python loop
+            # would also sit at one instruction, its back-edge, but hands the lock over late)
+            free = time.perf_counter() - t0 < self.LOOK_S + self.LOCK_S
+            frame = sys._current_frames().get(self.main)
+            where = (id(frame), frame.f_lasti) if frame is not None else None
+            still = still + 1 if free and where == seen else 0
+            seen = where
+
+    def finish(self) -> None:
+        """Import what is left now, and wait for it."""
+        self.done.set()
+        self.thread.join()

@@ -559,8 +559,9 @@ def _timed(ctx: Context, step: Step) -> None:
     ctx.timings[label] = time.perf_counter() - t0
 
 
-#: Imported in a thread while rooftop PV runs (its ray march releases the interpreter lock), so
-#: that neither the exports nor the maps (forked later, see :func:`_plan`) wait for them.
+#: Imported in a thread while rooftop PV sits in compiled calls that release the interpreter
+#: lock (:class:`gis._schedule._Preload`), so that neither the exports nor the maps (forked
+#: later, see :func:`_plan`) wait for them.
 PRELOAD = ("xlsxwriter", "gis.sites", "gis.ground", "gis.finance", "gis.styles", "gis.report",
            "gis.maps", "gis.sitepanel", "gis.dashboard")
 
