@@ -140,3 +140,22 @@ def test_the_plan_groups_only_independent_steps():
     for item in pipeline._plan(steps):
         flat += item.order if isinstance(item, _schedule.Group) else [item[0]]
     assert flat == [label for label, _ in steps[:]]
+
+
+def test_preload_imports_while_this_thread_waits_in_a_call(monkeypatch):
+    import time
+
+    monkeypatch.delitem(sys.modules, "tabnanny", raising=False)
+    loader = _schedule._Preload(["tabnanny"])
+    start = time.perf_counter()
+    # a Python loop (this thread holds the lock): the import waits
+    while time.perf_counter() - start < 0.3:
+        pass
+    assert "tabnanny" not in sys.modules
+    # a call that releases the lock (as a shading kernel does): the import goes ahead
+    deadline = time.monotonic() + 10
+    while "tabnanny" not in sys.modules and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "tabnanny" in sys.modules and not loader.done.is_set()
+    loader.finish()
+    assert not loader.thread.is_alive()
