@@ -22,6 +22,7 @@ not start it again.  ``GIS_PLANNER_SERIAL=1`` runs every step one after the othe
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import os
 import pickle
@@ -197,9 +198,14 @@ class Side:
         self._reader = None
         read, write = os.pipe()
         parent = os.getpid()
+        # the objects made so far out of the collector's sight: its passes in the copy would
+        # otherwise write to every object's header, and copy most of the memory shared with
+        # this process page by page
+        gc.freeze()
         try:
             self.pid = os.fork()
         except OSError:  # no memory or processes left: the steps run here afterwards
+            gc.unfreeze()
             self.pid = 0
             os.close(read)
             os.close(write)
@@ -207,6 +213,7 @@ class Side:
         if self.pid == 0:  # pragma: no cover - the forked copy; it never returns
             os.close(read)
             _child(ctx, steps, write, parent)
+        gc.unfreeze()
         os.close(write)
         # drained as it comes, so that the copy can exit (and free its memory) when it is done
         self._reader = threading.Thread(target=self._read, args=(read,), daemon=True,
