@@ -265,7 +265,7 @@ def prisms_of(footprints: Any, tops: np.ndarray) -> Prisms:
 _BANDS = 16
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _burn(index, cells, nrow, ncol, left, top, res, edges, start, heights, extent,
           peak):  # pragma: no cover
     npoly = start.shape[0] - 1
@@ -419,7 +419,7 @@ def _mark_blocks(used, left, top, res, extent, start):  # pragma: no cover
                 used[br, bc] = True
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _block_peaks(index, cells, peak):  # pragma: no cover
     """Highest cell of every stored block (NaN skipped); blocks not stored keep ``peak``."""
     nbr, nbc = index.shape
@@ -437,7 +437,7 @@ def _block_peaks(index, cells, peak):  # pragma: no cover
             peak[br, bc] = m
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _to_blocks(z, cells, nbc):  # pragma: no cover
     nrow, ncol = z.shape
     for br in prange(-(-nrow // BLOCK)):
@@ -446,7 +446,7 @@ def _to_blocks(z, cells, nbc):  # pragma: no cover
                 cells[br * nbc + (c >> BLOCK_SHIFT), r - br * BLOCK, c & (BLOCK - 1)] = z[r, c]
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _unblock(index, cells, ground, z):  # pragma: no cover
     nrow, ncol = z.shape
     for r in prange(nrow):
@@ -652,7 +652,7 @@ def _pool_levels(flat, offset, rows, cols):  # pragma: no cover
                 flat[dst + r * mc + c] = m
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _horizon_kernel(index, cells, ground, nrow, ncol, flat, offset, cols, left, top, res, px, py,
                     pz, dir_x, dir_y, max_d, zmax, floor, floor_from, floors, floor_of,
                     out):  # pragma: no cover
@@ -988,7 +988,7 @@ def _sky_above(integrals, c, s, h, step):  # pragma: no cover
     return lo + (hi - lo) * frac
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _visible_sky_kernel(integrals, cls, hor, step, out):  # pragma: no cover
     for p in prange(cls.shape[0]):
         acc = 0.0
@@ -997,7 +997,7 @@ def _visible_sky_kernel(integrals, cls, hor, step, out):  # pragma: no cover
         out[p] = acc
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, nogil=True)
 def _direct_kernel(seg, elevation, prefix, cls, hor, out):  # pragma: no cover
     """Beam + circumsolar [Wh/m²] of the hours whose sun stands above each sector's horizon."""
     for p in prange(cls.shape[0]):

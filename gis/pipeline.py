@@ -48,6 +48,8 @@ class Context:
     files: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     progress: Callable[[str], None] | None = None
+    #: work a step was given ahead of its turn (see :mod:`gis._schedule`)
+    prepared: dict[str, Any] = field(default_factory=dict)
 
     def path(self, name: str) -> Path:
         """Where an output file goes (inside the staging folder during the run)."""
@@ -276,6 +278,13 @@ def step_exports(ctx: Context) -> None:
     The files are independent: they are written side by side in threads (:func:`io.run_jobs`),
     the longest first.
     """
+    jobs = ctx.prepared.pop("export_jobs", None)
+    io.run_jobs(_export_jobs(ctx) if jobs is None else jobs)
+
+
+def _export_jobs(ctx: Context) -> list[Callable[[], Any]]:
+    """The writers of :func:`step_exports`, the longest first; every file is named (in
+    ``ctx.files``) and the sites ranked (``ctx.results["sites"]``) before any is written."""
     from functools import partial
 
     from gis import sites
@@ -283,6 +292,7 @@ def step_exports(ctx: Context) -> None:
     meta = _meta(ctx)
     first: list[Callable[[], Any]] = []  # the long writers, started first
     jobs: list[Callable[[], Any]] = []
+    lists: list[Callable[[], Any]] = []  # sites.csv, afforestation.csv: read by the maps' panels
     pv = ctx.results.get("pv")
     if pv is not None:
         buildings = partial(io.write_gpkg, ctx.path("buildings_pv.gpkg"), pv, layer="buildings_pv")
@@ -294,6 +304,7 @@ def step_exports(ctx: Context) -> None:
             meta=meta, kind="sites", max_excel_rows=ctx.cfg.output.max_excel_rows,
             complete_in=("sites.csv", "sites.gpkg"))
         first += [xlsx_, buildings, gpkg_, csv_]
+        lists.append(csv_)
         for level, table in (ctx.results.get("pv_rollups") or {}).items():
             jobs.append(partial(io.write_csv, ctx.path(f"pv_by_{level}.csv"), table))
         roof = ctx.results.get("roof_planes")
@@ -324,11 +335,17 @@ def step_exports(ctx: Context) -> None:
     for name in ("afforestation", "bluegreen_candidates"):
         cand = ctx.extras.get(name)
         if cand is not None and len(cand):
-            jobs += sites.export_jobs(
+            list_jobs = sites.export_jobs(
                 cand, [ctx.path(f"{name}{suffix}") for suffix in (".csv", ".xlsx", ".gpkg")],
                 meta=meta, kind="afforestation", max_excel_rows=ctx.cfg.output.max_excel_rows,
                 complete_in=(f"{name}.csv", f"{name}.gpkg"))
-    io.run_jobs(first + jobs)
+            jobs += list_jobs
+            if name == "afforestation":
+                lists.append(list_jobs[0])  # its .csv
+    if ctx.prepared.get("exports_alongside"):
+        # the maps, made meanwhile in another process, read these CSV files when written
+        return lists + [job for job in first + jobs if job not in lists]
+    return first + jobs
 
 
 def _site_rank(pv) -> str:
@@ -356,8 +373,11 @@ def _exported(ctx: Context) -> dict[str, Any]:
     """The ranked site list and the list files the exports wrote, for the maps' site panels."""
     folder = ctx.stage or ctx.out_dir
     out: dict[str, Any] = {"sites": ctx.results.get("sites")}
+    alongside = ctx.prepared.get("exports_alongside")
     for name in ("sites.csv", "afforestation.csv"):
-        if name in ctx.files and (folder / name).is_file():
+        # written beside the maps (first of the exports): a panel reads the file if it is
+        # there by then (written whole, then renamed) and checked, and formats the list if not
+        if name in ctx.files and (alongside or (folder / name).is_file()):
             out[name] = folder / name
     return out
 
@@ -475,8 +495,7 @@ def run(cfg: RunConfig | str | Path, *, out_dir: str | Path | None = None, offli
     pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": "2000-01-01T00:00:00.000Z"})
     try:
         with _terminate_as_interrupt():
-            for step in rest:
-                _timed(ctx, step)
+            _run_steps(ctx, rest)
             _swap_in(ctx.stage, ctx.out_dir, keep_previous=not force)
     finally:
         pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": None})
@@ -538,6 +557,77 @@ def _timed(ctx: Context, step: Step) -> None:
     t0 = time.perf_counter()
     fn(ctx)
     ctx.timings[label] = time.perf_counter() - t0
+
+
+#: Imported in a thread while rooftop PV sits in compiled calls that release the interpreter
+#: lock (:class:`gis._schedule._Preload`), so that neither the exports nor the maps (forked
+#: later, see :func:`_plan`) wait for them.
+PRELOAD = ("xlsxwriter", "gis.sites", "gis.ground", "gis.finance", "gis.styles", "gis.report",
+           "gis.maps", "gis.sitepanel", "gis.dashboard")
+
+
+def _run_steps(ctx: Context, steps: list[Step]) -> None:
+    """Run the steps after loading: side by side where :func:`_plan` allows, else in order."""
+    from gis import _schedule
+
+    if not _schedule.side_by_side_possible(ctx.cfg.engine.kind):
+        _schedule.run_steps(ctx, steps)
+        return
+    for item in _plan(steps):
+        if isinstance(item, _schedule.Group):
+            _schedule.run_group(ctx, item)
+        else:
+            _schedule.run_steps(ctx, [item])
+
+
+def _plan(steps: list[Step]) -> list:
+    """The steps, with those that may run side by side grouped (:class:`gis._schedule.Group`).
+
+    What each step reads of the others (``ctx.results``, ``ctx.extras``, ``ctx.entries``):
+    ecology reads only the layers; the ecological network reads ecology's land-use classes,
+    options, candidates and its gaps (entries in ha); rooftop PV reads only the layers.  So
+    ecology and the network run in a forked process while rooftop PV runs here.  Ground PV and
+    finance reads both branches, the scorecard every entry, the exports everything before them.
+    The maps and report read the exports' ranked sites and file names only, so they run in a
+    forked process once the exports are planned (:func:`_export_jobs`) while the files are
+    written here, and the QGIS styles (which read every GeoPackage written, and no page) after
+    them.  The provenance reads everything.
+    """
+    from gis import _schedule
+
+    fns = [fn for _, fn in steps]
+    out: list = []
+    i = 0
+    while i < len(steps):
+        if fns[i] is step_pv and fns[i + 1:i + 3] == [step_ecology, step_network]:
+            out.append(_schedule.Group(main=[steps[i]], side=list(steps[i + 1:i + 3]),
+                                       preload=PRELOAD if step_publish in fns else (),
+                                       order=[label for label, _ in steps[i:i + 3]]))
+            i += 3
+        elif fns[i] is step_exports and fns[i + 1:i + 2] == [step_publish]:
+            # the QGIS styles read the GeoPackages only (the maps write none): they follow the
+            # exports here while the maps are still being made
+            n = 3 if fns[i + 2:i + 3] == [step_styles] else 2
+            out.append(_schedule.Group(main=[steps[i]] + list(steps[i + 2:i + n]),
+                                       side=[steps[i + 1]], prepare=_prepare_exports,
+                                       finish=_finish_exports,
+                                       order=[label for label, _ in steps[i:i + n]]))
+            i += n
+        else:
+            out.append(steps[i])
+            i += 1
+    return out
+
+
+def _prepare_exports(ctx: Context) -> None:
+    """Name the exports' files and rank the sites before the maps are forked off."""
+    ctx.prepared["exports_alongside"] = True  # the lists' CSV files first (:func:`_export_jobs`)
+    ctx.prepared["export_jobs"] = _export_jobs(ctx)
+
+
+def _finish_exports(ctx: Context) -> None:
+    ctx.prepared.pop("export_jobs", None)
+    ctx.prepared.pop("exports_alongside", None)
 
 
 def _swap_in(stage: Path, out_dir: Path, *, keep_previous: bool) -> None:

@@ -1,0 +1,161 @@
+"""Steps side by side (forked) give a serial run's outputs, warnings, progress and errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from gis import _schedule, pipeline
+from gis._errors import InputError, Problem
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
+                                reason="steps run side by side on Linux only")
+
+ORIGINAL = {fn.__name__: fn for fn in (pipeline.step_pv, pipeline.step_ecology,
+                                       pipeline.step_network, pipeline.step_publish)}
+
+
+def _warn_after(name: str, text: str):
+    """The step ``name``, then one warning and the id of the process it ran in."""
+    step = ORIGINAL[name]
+
+    def wrapped(ctx):
+        step(ctx)
+        ctx.layers.problems.append(Problem(text, severity="warning"))
+        ctx.results[f"{name}_pid"] = os.getpid()
+
+    return wrapped
+
+
+def _run(demo_dir: Path, out: Path, monkeypatch, *, serial: bool, replace: dict) -> tuple:
+    """A run with some steps replaced (the pipeline's own names point to them, as its plan
+    recognises the steps by function); returns (context, progress labels)."""
+    if serial:
+        monkeypatch.setenv(_schedule.SERIAL_ENV, "1")
+    else:
+        monkeypatch.delenv(_schedule.SERIAL_ENV, raising=False)
+    for name, fn in replace.items():
+        monkeypatch.setattr(pipeline, name, fn)
+    steps = [(label, replace.get(fn.__name__, fn)) for label, fn in pipeline.STEPS]
+    labels: list[str] = []
+    try:
+        ctx = pipeline.run(demo_dir / "run.toml", out_dir=out, offline=False, steps=steps,
+                           progress=labels.append)
+    finally:
+        monkeypatch.undo()
+    return ctx, labels
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.name != "run.json"}
+
+
+def test_side_by_side_gives_the_serial_outputs_warnings_and_progress(demo_dir, tmp_path,
+                                                                     monkeypatch):
+    replace = {f"step_{name}": _warn_after(f"step_{name}", f"warning from {name}")
+               for name in ("pv", "ecology", "network", "publish")}
+    serial, serial_labels = _run(demo_dir, tmp_path / "serial", monkeypatch, serial=True,
+                                 replace=replace)
+    side, side_labels = _run(demo_dir, tmp_path / "side", monkeypatch, serial=False,
+                             replace=replace)
+    me = os.getpid()
+    # where each step ran: all here in the serial run; ecology, network and maps forked off
+    assert [serial.results[f"step_{n}_pid"] for n in ("pv", "ecology", "network", "publish")] \
+        == [me] * 4
+    pids = [side.results[f"step_{n}_pid"] for n in ("pv", "ecology", "network", "publish")]
+    assert pids[0] == me and pids[1] == pids[2] and len({me, pids[1], pids[3]}) == 3
+    # the same files, byte for byte, and the same run.json apart from its clock times
+    assert _files(tmp_path / "side") == _files(tmp_path / "serial")
+    a = json.loads((tmp_path / "serial" / "run.json").read_text(encoding="utf-8"))
+    b = json.loads((tmp_path / "side" / "run.json").read_text(encoding="utf-8"))
+    assert list(a["timings_s"]) == list(b["timings_s"]) == [label for label, _ in pipeline.STEPS
+                                                            if label != "provenance"]
+    for key in ("timings_s", "finished_at", "settings", "run_file"):
+        a.pop(key), b.pop(key)
+    assert a == b
+    # warnings in step order, as the serial run gives them
+    expected = [f"warning: warning from {n}" for n in ("pv", "ecology", "network", "publish")]
+    assert [w for w in b_warnings(tmp_path / "side") if "warning from" in w] == expected
+    assert b_warnings(tmp_path / "side") == b_warnings(tmp_path / "serial")
+    assert side_labels == serial_labels
+    assert serial.entries == side.entries and list(serial.files) == list(side.files)
+
+
+def b_warnings(folder: Path) -> list[str]:
+    return json.loads((folder / "run.json").read_text(encoding="utf-8"))["warnings"]
+
+
+def test_an_error_in_a_forked_step_is_raised_as_in_a_serial_run(demo_dir, tmp_path, monkeypatch):
+    def bad_ecology(ctx):
+        raise InputError(Problem("the zones are wrong", file="zones.geojson", column="level",
+                                 value="x", hint="fix them"))
+
+    messages = []
+    for serial in (True, False):
+        out = tmp_path / f"out-{serial}"
+        with pytest.raises(InputError) as info:
+            _run(demo_dir, out, monkeypatch, serial=serial, replace={"step_ecology": bad_ecology})
+        messages.append((str(info.value), info.value.problems))
+        assert not out.exists()  # nothing written, no staging folder left
+        assert list(tmp_path.glob(f".{out.name}.staging-*")) == []
+    assert messages[0] == messages[1]
+
+
+def test_a_result_that_cannot_be_sent_back_is_made_here(demo_dir, tmp_path, monkeypatch):
+    def network_with_unpicklable(ctx):
+        ORIGINAL["step_network"](ctx)
+        ctx.results["step_network_pid"] = os.getpid()
+        ctx.extras["callback"] = lambda: None  # a lambda cannot be pickled
+
+    ctx, _ = _run(demo_dir, tmp_path / "out", monkeypatch, serial=False,
+                  replace={"step_network": network_with_unpicklable})
+    assert ctx.results["step_network_pid"] == os.getpid()  # run again here, after rooftop PV
+    assert ctx.results["network"] is not None and callable(ctx.extras["callback"])
+    assert (tmp_path / "out" / "connectivity.csv").is_file()
+
+
+def test_serial_when_asked_or_with_the_dask_engine(monkeypatch):
+    monkeypatch.delenv(_schedule.SERIAL_ENV, raising=False)
+    assert _schedule.side_by_side_possible("local")
+    assert not _schedule.side_by_side_possible("dask")
+    monkeypatch.setenv(_schedule.SERIAL_ENV, "1")
+    assert not _schedule.side_by_side_possible("local")
+    monkeypatch.setenv(_schedule.SERIAL_ENV, "0")
+    assert _schedule.side_by_side_possible("local")
+
+
+def test_the_plan_groups_only_independent_steps():
+    plan = pipeline._plan(pipeline.STEPS)
+    groups = [item for item in plan if isinstance(item, _schedule.Group)]
+    assert [([s[0] for s in g.main], [s[0] for s in g.side]) for g in groups] == [
+        (["rooftop PV"], ["ecology", "ecological network"]),
+        (["exports", "QGIS styles and project"], ["maps and report"])]
+    # a custom list without the maps runs the exports alone, and every step stays in order
+    steps = [s for s in pipeline.STEPS if s[1] is not pipeline.step_publish]
+    flat = []
+    for item in pipeline._plan(steps):
+        flat += item.order if isinstance(item, _schedule.Group) else [item[0]]
+    assert flat == [label for label, _ in steps[:]]
+
+
+def test_preload_imports_while_this_thread_waits_in_a_call(monkeypatch):
+    import time
+
+    monkeypatch.delitem(sys.modules, "tabnanny", raising=False)
+    loader = _schedule._Preload(["tabnanny"])
+    start = time.perf_counter()
+    # a Python loop (this thread holds the lock): the import waits
+    while time.perf_counter() - start < 0.3:
+        pass
+    assert "tabnanny" not in sys.modules
+    # a call that releases the lock (as a shading kernel does): the import goes ahead
+    deadline = time.monotonic() + 10
+    while "tabnanny" not in sys.modules and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "tabnanny" in sys.modules and not loader.done.is_set()
+    loader.finish()
+    assert not loader.thread.is_alive()
