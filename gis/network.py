@@ -1328,7 +1328,7 @@ def barrier_network(classified: gpd.GeoDataFrame, zones: gpd.GeoDataFrame, *,
         "resistance_raster": raster,
         "method": "PC and ECA after Saura & Pascual-Hortal 2007 and Saura et al. 2011; "
                   "FRAGSTATS class metrics (habitat = the class, 8-cell rule, zone boundary not "
-                  "edge); least-cost corridors with scikit-image MCP_Geometric",
+                  "edge); least-cost corridors by scikit-image MCP_Geometric's cost-distance",
     }
     if cands is not None:
         definitions["candidates_evaluated"] = int(cands.attrs.get("evaluated", 0))

@@ -793,7 +793,7 @@ def _resolved(cfg: RunConfig) -> dict[str, Any]:
 
 def _versions() -> dict[str, str]:
     names = ["gis-planner", "geopandas", "shapely", "pyogrio", "pyproj", "rasterio", "exactextract",
-             "pvlib", "folium", "branca", "pandas", "numpy", "xlsxwriter", "scipy", "scikit-image"]
+             "pvlib", "folium", "branca", "pandas", "numpy", "xlsxwriter", "scipy", "numba"]
     out = {}
     for name in names:
         try:
