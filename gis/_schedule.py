@@ -332,23 +332,30 @@ class _Preload:
     waits until this thread's innermost Python frame has stayed at one instruction for
     :attr:`STILL` looks, :attr:`LOOK_S` apart, each getting the lock at once — it is then
     inside a call that released the lock (a shading kernel, a GEOS or GDAL call) — or until
-    :meth:`finish` is called.
+    :meth:`finish` is called.  With ``at_once`` it imports without waiting (beside a step that
+    spends most of its time in such calls, as the load in GDAL's reads).
+
+    A module that fails to import here is left out of ``sys.modules`` (as Python does): the
+    step that imports it imports it again and fails there with the error of a run without
+    this thread.
     """
 
     LOOK_S = 0.01
     LOCK_S = 0.002  # less than the interpreter's switch interval (5 ms)
     STILL = 3
 
-    def __init__(self, modules: Sequence[str]) -> None:
+    def __init__(self, modules: Sequence[str], *, at_once: bool = False) -> None:
         self.modules = list(modules)
         self.main = threading.get_ident()
         self.done = threading.Event()
+        self.at_once = at_once  # import without waiting (this thread mostly in GDAL reads)
         self.thread = threading.Thread(target=self._work, daemon=True, name="gis-preload")
         self.thread.start()
 
     def _work(self) -> None:
         for name in self.modules:
-            self._wait_for_a_long_call()
+            if not self.at_once:
+                self._wait_for_a_long_call()
             # a module that fails to import fails again, with its message, where it is used
             with contextlib.suppress(Exception):
                 importlib.import_module(name)

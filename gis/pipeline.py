@@ -484,7 +484,12 @@ def run(cfg: RunConfig | str | Path, *, out_dir: str | Path | None = None, offli
     ctx.extras["force"] = force
     steps = STEPS if steps is None else steps
     first, rest = steps[0], steps[1:]
-    _timed(ctx, first)
+    loader = _preload_for_load(ctx) if first[1] is step_load else None
+    try:
+        _timed(ctx, first)
+    finally:
+        if loader is not None:
+            loader.finish()
     ctx.out_dir.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_stages(ctx.out_dir)
     ctx.stage = Path(tempfile.mkdtemp(prefix=f".{ctx.out_dir.name}.staging-{os.getpid()}-",
@@ -564,6 +569,39 @@ def _timed(ctx: Context, step: Step) -> None:
 #: later, see :func:`_plan`) wait for them.
 PRELOAD = ("xlsxwriter", "gis.sites", "gis.ground", "gis.finance", "gis.styles", "gis.report",
            "gis.maps", "gis.sitepanel", "gis.dashboard")
+
+
+def _preload_for_load(ctx: Context):
+    """A thread importing what the load's checks import after the layers are read (rasterio,
+    pvlib through :mod:`gis.solar`, :mod:`gis.landuse`, numba through :mod:`gis.rooftop`:
+    ≈ 1.3 s), while the layers are read (pyogrio releases the interpreter lock in GDAL); None
+    when the steps run one after the other (``GIS_PLANNER_SERIAL``) or outside the main thread.
+
+    The thread imports them in the order the load does (:func:`gis.validate.load_layers`), and
+    the reads' own modules (pyogrio, pyarrow's pandas conversion, the targets) are imported
+    here first: so the two threads never each hold a module another waits for — the load
+    waits at most for a module the thread is still importing.
+    """
+    import threading
+
+    from gis import _schedule
+
+    if (os.environ.get(_schedule.SERIAL_ENV, "").strip() not in ("", "0")
+            or threading.current_thread() is not threading.main_thread()):
+        return None
+    import pyarrow.pandas_compat  # noqa: F401 - used by the reads; see above
+    import pyogrio  # noqa: F401
+
+    import gis.targets  # noqa: F401
+
+    rasters = ["rasterio"] if set(ctx.cfg.layers) & {"irradiance", "landcover", "dsm", "dem"} \
+        else []
+    return _schedule._Preload(rasters + LOAD_PRELOAD, at_once=True)
+
+
+#: Imported beside the layers' reads (:func:`_preload_for_load`), in the load's order.
+LOAD_PRELOAD = ["gis.solar", "gis.datums", "gis.landuse", "gis.rooftop", "gis.finance",
+                "gis.ground"]
 
 
 def _run_steps(ctx: Context, steps: list[Step]) -> None:
