@@ -159,3 +159,53 @@ def test_preload_imports_while_this_thread_waits_in_a_call(monkeypatch):
     assert "tabnanny" in sys.modules and not loader.done.is_set()
     loader.finish()
     assert not loader.thread.is_alive()
+
+
+def test_a_module_failing_in_the_import_thread_fails_again_where_it_is_used(tmp_path,
+                                                                         monkeypatch):
+    (tmp_path / "gis_broken_mod.py").write_text("raise ImportError('no libfoo: install foo')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    loader = _schedule._Preload(["gis_broken_mod", "tabnanny"], at_once=True)
+    loader.finish()
+    assert "gis_broken_mod" not in sys.modules and "tabnanny" in sys.modules
+    with pytest.raises(ImportError, match="no libfoo: install foo"):
+        import gis_broken_mod  # noqa: F401
+
+
+def test_the_load_imports_its_modules_in_the_order_of_the_import_thread(demo_dir, monkeypatch):
+    """The import thread beside the reads follows the load's own order of imports (so that
+    neither thread holds a module the other waits for); none is left out."""
+    import subprocess
+
+    code = (
+        "import sys, threading\n"
+        "order = []\n"
+        "class Finder:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if threading.current_thread() is threading.main_thread():\n"
+        "            order.append(name)\n"
+        "sys.meta_path.insert(0, Finder())\n"
+        "from gis import pipeline\n"
+        "from gis.config import load_runfile\n"
+        "from gis.validate import load_run\n"
+        "pipeline._preload_for_load = lambda ctx: None\n"
+        "start = len(order)\n"
+        f"load_run(load_runfile({str(demo_dir / 'run.toml')!r}))\n"
+        "wanted = ['rasterio'] + pipeline.LOAD_PRELOAD\n"
+        "print(' '.join(n for n in order[start:] if n in wanted))\n")
+    monkeypatch.delenv(_schedule.SERIAL_ENV, raising=False)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["rasterio"] + pipeline.LOAD_PRELOAD
+
+
+def test_the_import_thread_is_left_out_when_serial(demo_dir, monkeypatch):
+    from gis.config import load_runfile
+
+    ctx = pipeline.Context(cfg=load_runfile(demo_dir / "run.toml"), out_dir=Path("unused"))
+    monkeypatch.setenv(_schedule.SERIAL_ENV, "1")
+    assert pipeline._preload_for_load(ctx) is None
+    monkeypatch.delenv(_schedule.SERIAL_ENV)
+    loader = pipeline._preload_for_load(ctx)
+    loader.finish()
+    assert loader.modules == ["rasterio"] + pipeline.LOAD_PRELOAD
+    assert all(name in sys.modules for name in loader.modules)
