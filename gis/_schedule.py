@@ -60,7 +60,9 @@ class Group:
     file names and ranked sites), counted in the first main step's time; ``finish`` runs here
     once the group is done or has failed (it drops what ``prepare`` left); ``preload`` names
     modules imported in a thread while the main steps run (they then cost nothing to a later
-    step, or to a process forked later).
+    step, or to a process forked later); ``side_after`` runs in the forked process after the
+    side steps, untimed, to make a later step's work ahead of its turn (``ctx.prepared``; the
+    later step does it itself when it finds nothing there).
     """
 
     main: list[tuple[str, Callable]]
@@ -69,6 +71,7 @@ class Group:
     finish: Callable[[Any], None] | None = None
     preload: tuple[str, ...] = ()
     order: list[str] = field(default_factory=list)  # labels in the serial order
+    side_after: Callable[[Any], None] | None = None
 
 
 @dataclass
@@ -84,6 +87,7 @@ class Changes:
     problems: list[Any]
     inputs: list[dict]
     timings: dict[str, float]
+    prepared: dict[str, Any] = field(default_factory=dict)
 
     def apply(self, ctx) -> None:
         """Merge into ``ctx`` as if the steps had run after those already run here."""
@@ -100,6 +104,7 @@ class Changes:
             ctx.layers.problems.extend(self.problems)
             ctx.layers.inputs.extend(self.inputs)
         ctx.timings.update(self.timings)
+        ctx.prepared.update(self.prepared)
 
 
 class _Snapshot:
@@ -113,6 +118,7 @@ class _Snapshot:
         self.problems = len(ctx.layers.problems) if ctx.layers is not None else 0
         self.inputs = len(ctx.layers.inputs) if ctx.layers is not None else 0
         self.timings = set(ctx.timings)
+        self.prepared = dict(ctx.prepared)
 
     def changes(self, ctx) -> Changes:
         def changed(before: dict, now: dict) -> dict:
@@ -127,7 +133,8 @@ class _Snapshot:
             entries=ctx.entries[self.entries:], files=[k for k in ctx.files if k not in self.files],
             problems=lay.problems[self.problems:] if lay is not None else [],
             inputs=lay.inputs[self.inputs:] if lay is not None else [],
-            timings={k: v for k, v in ctx.timings.items() if k not in self.timings})
+            timings={k: v for k, v in ctx.timings.items() if k not in self.timings},
+            prepared=changed(self.prepared, ctx.prepared))
 
 
 def run_steps(ctx, steps: Iterable[tuple[str, Callable]], *, label: bool = True) -> None:
@@ -152,7 +159,7 @@ def run_group(ctx, group: Group) -> None:
         group.prepare(ctx)
         named[group.main[0][0]] = [k for k in ctx.files if k not in start]
     prepared = time.perf_counter() - t0
-    side = Side(ctx, group.side)
+    side = Side(ctx, group.side, after=group.side_after)
     loader = _Preload(group.preload) if group.preload else None
     try:
         for step in group.main:
@@ -193,7 +200,8 @@ def _in_serial_order(ctx, group: Group, start: list[str], named: dict[str, list[
 class Side:
     """Steps run in a forked copy of this process; :meth:`join` gives their :class:`Changes`."""
 
-    def __init__(self, ctx, steps: Sequence[tuple[str, Callable]]) -> None:
+    def __init__(self, ctx, steps: Sequence[tuple[str, Callable]], *,
+                 after: Callable[[Any], None] | None = None) -> None:
         self._chunks: list[bytes] = []
         self._reader = None
         read, write = os.pipe()
@@ -212,7 +220,7 @@ class Side:
             return
         if self.pid == 0:  # pragma: no cover - the forked copy; it never returns
             os.close(read)
-            _child(ctx, steps, write, parent)
+            _child(ctx, steps, write, parent, after)
         gc.unfreeze()
         os.close(write)
         # drained as it comes, so that the copy can exit (and free its memory) when it is done
@@ -251,8 +259,10 @@ class Side:
             self._reader.join(timeout=5)
 
 
-def _child(ctx, steps, fd: int, parent: int) -> None:  # pragma: no cover - runs in the forked copy
-    """Run ``steps`` on ``ctx``, write ``("done", Changes)`` (or why not) to ``fd``; exit."""
+def _child(ctx, steps, fd: int, parent: int,
+           after: Callable[[Any], None] | None = None) -> None:  # pragma: no cover - forked copy
+    """Run ``steps`` (then ``after``) on ``ctx``, write ``("done", Changes)`` (or why not) to
+    ``fd``; exit."""
     status = 0
     try:
         # Ctrl+C reaches the whole process group: the run here stops this copy itself
@@ -263,6 +273,8 @@ def _child(ctx, steps, fd: int, parent: int) -> None:  # pragma: no cover - runs
         before = _Snapshot(ctx)
         try:
             run_steps(ctx, steps, label=False)
+            if after is not None:
+                after(ctx)
             payload: tuple[str, Any] = ("done", before.changes(ctx))
         except BaseException as exc:  # noqa: BLE001 - the run here repeats the steps and raises
             payload = ("raised", type(exc).__name__)

@@ -207,11 +207,27 @@ def step_ground(ctx: Context) -> None:
     lay = ctx.layers
     if lay.landuse is None:
         return
-    from gis import rooftop
-
     gparams = ground.ground_params(**ctx.cfg.ground)
     ctx.extras["resolved_settings"]["ground"] = gparams.as_dict()
     ctx.extras["definitions"]["ground"] = gparams.as_dict()
+    # made beside rooftop PV when the steps run side by side (:func:`prepare_ground`)
+    made = ctx.prepared.pop("ground", None)
+    if made is None:
+        made = _ground_sites(ctx, gparams, fparams)
+    g = ctx.results["ground"] = made["ground"]
+    ctx.results["ground_rollups"] = made["ground_rollups"]
+    if "bluegreen_ground" in made:
+        ctx.results["bluegreen_ground"] = made["bluegreen_ground"]
+    ground.ground_scenario(ctx.entries, g)
+    _ground_exports(ctx)
+
+
+def _ground_sites(ctx: Context, gparams, fparams) -> dict[str, Any]:
+    """Ground-PV sites with their money, roll-ups, and blue-green with ground PV: what
+    :func:`step_ground` needs of ecology (classes, options, zone table) but not of rooftop PV."""
+    from gis import finance, ground, rooftop
+
+    lay = ctx.layers
     roads = None
     if gparams.roads:
         path = ctx.cfg.base / gparams.roads
@@ -232,13 +248,30 @@ def step_ground(ctx: Context) -> None:
     if note:
         g = rooftop.without_yields(g, note)
     g = finance.add_finance(g, type_column="kind", params=fparams)
-    ctx.results["ground"] = g
-    ctx.results["ground_rollups"] = ground.ground_rollups(g)
+    made = {"ground": g, "ground_rollups": ground.ground_rollups(g)}
     if ctx.results.get("zones") is not None:
-        ctx.results["bluegreen_ground"] = ground.bluegreen_with_ground(
-            ctx.results["zones"], g, params=gparams)
-    ground.ground_scenario(ctx.entries, g)
-    _ground_exports(ctx)
+        made["bluegreen_ground"] = ground.bluegreen_with_ground(ctx.results["zones"], g,
+                                                                params=gparams)
+    return made
+
+
+def prepare_ground(ctx: Context) -> None:
+    """Make :func:`step_ground`'s sites ahead of its turn (``ctx.prepared["ground"]``), in the
+    forked process of ecology and the network while rooftop PV runs: they read no result of
+    rooftop PV (the PV parameters are the run file's, as :func:`step_pv` makes them).  Left
+    to the step itself when it fails here: the step then raises the error in its turn."""
+    if ctx.layers is None or ctx.layers.landuse is None:
+        return
+    from gis import finance, ground
+
+    inputs = len(ctx.layers.inputs)
+    try:
+        made = _ground_sites(ctx, ground.ground_params(**ctx.cfg.ground),
+                             finance.finance_params(**ctx.cfg.finance))
+    except Exception:  # noqa: BLE001 - not swallowed: step_ground makes them again and raises
+        del ctx.layers.inputs[inputs:]
+        return
+    ctx.prepared["ground"] = made
 
 
 def _ground_exports(ctx: Context) -> None:
@@ -624,8 +657,9 @@ def _plan(steps: list[Step]) -> list:
     What each step reads of the others (``ctx.results``, ``ctx.extras``, ``ctx.entries``):
     ecology reads only the layers; the ecological network reads ecology's land-use classes,
     options, candidates and its gaps (entries in ha); rooftop PV reads only the layers.  So
-    ecology and the network run in a forked process while rooftop PV runs here.  Ground PV and
-    finance reads both branches, the scorecard every entry, the exports everything before them.
+    ecology and the network run in a forked process while rooftop PV runs here, and there
+    after them the ground-PV sites (:func:`prepare_ground`: they read ecology's classes and
+    zones, nothing of rooftop PV).  Ground PV and finance reads both branches, the scorecard every entry, the exports everything before them.
     The maps and report read the exports' ranked sites and file names only, so they run in a
     forked process once the exports are planned (:func:`_export_jobs`) while the files are
     written here, and the QGIS styles (which read every GeoPackage written, and no page) after
@@ -640,7 +674,9 @@ def _plan(steps: list[Step]) -> list:
         if fns[i] is step_pv and fns[i + 1:i + 3] == [step_ecology, step_network]:
             out.append(_schedule.Group(main=[steps[i]], side=list(steps[i + 1:i + 3]),
                                        preload=PRELOAD if step_publish in fns else (),
-                                       order=[label for label, _ in steps[i:i + 3]]))
+                                       order=[label for label, _ in steps[i:i + 3]],
+                                       side_after=prepare_ground if fns[i + 3:i + 4]
+                                       == [step_ground] else None))
             i += 3
         elif fns[i] is step_exports and fns[i + 1:i + 2] == [step_publish]:
             # the QGIS styles read the GeoPackages only (the maps write none): they follow the
