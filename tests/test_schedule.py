@@ -16,7 +16,13 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="steps run side by side on Linux only")
 
 ORIGINAL = {fn.__name__: fn for fn in (pipeline.step_pv, pipeline.step_ecology,
-                                       pipeline.step_network, pipeline.step_publish)}
+                                       pipeline.step_network, pipeline.step_publish,
+                                       pipeline._ground_sites)}
+
+
+def _ground_sites_noting_pid(ctx, *args):
+    ctx.results["ground_sites_pid"] = os.getpid()
+    return ORIGINAL["_ground_sites"](ctx, *args)
 
 
 def _warn_after(name: str, text: str):
@@ -58,6 +64,7 @@ def test_side_by_side_gives_the_serial_outputs_warnings_and_progress(demo_dir, t
                                                                      monkeypatch):
     replace = {f"step_{name}": _warn_after(f"step_{name}", f"warning from {name}")
                for name in ("pv", "ecology", "network", "publish")}
+    replace["_ground_sites"] = _ground_sites_noting_pid
     serial, serial_labels = _run(demo_dir, tmp_path / "serial", monkeypatch, serial=True,
                                  replace=replace)
     side, side_labels = _run(demo_dir, tmp_path / "side", monkeypatch, serial=False,
@@ -68,6 +75,9 @@ def test_side_by_side_gives_the_serial_outputs_warnings_and_progress(demo_dir, t
         == [me] * 4
     pids = [side.results[f"step_{n}_pid"] for n in ("pv", "ecology", "network", "publish")]
     assert pids[0] == me and pids[1] == pids[2] and len({me, pids[1], pids[3]}) == 3
+    # the ground-PV sites: made after the network in its process, used by step_ground here
+    assert serial.results["ground_sites_pid"] == me
+    assert side.results["ground_sites_pid"] == pids[1] and "ground" not in side.prepared
     # the same files, byte for byte, and the same run.json apart from its clock times
     assert _files(tmp_path / "side") == _files(tmp_path / "serial")
     a = json.loads((tmp_path / "serial" / "run.json").read_text(encoding="utf-8"))
@@ -102,6 +112,22 @@ def test_an_error_in_a_forked_step_is_raised_as_in_a_serial_run(demo_dir, tmp_pa
         messages.append((str(info.value), info.value.problems))
         assert not out.exists()  # nothing written, no staging folder left
         assert list(tmp_path.glob(f".{out.name}.staging-*")) == []
+    assert messages[0] == messages[1]
+
+
+def test_ground_sites_failing_ahead_of_their_turn_fail_there_as_in_a_serial_run(
+        demo_dir, tmp_path, monkeypatch):
+    def bad_sites(ctx, *args):
+        raise InputError(Problem("the roads are wrong", file="roads.gpkg", column="width",
+                                 value=-1, hint="fix them"))
+
+    messages = []
+    for serial in (True, False):
+        out = tmp_path / f"out-{serial}"
+        with pytest.raises(InputError) as info:
+            _run(demo_dir, out, monkeypatch, serial=serial, replace={"_ground_sites": bad_sites})
+        messages.append((str(info.value), info.value.problems))
+        assert not out.exists()
     assert messages[0] == messages[1]
 
 
