@@ -2,6 +2,7 @@
 
     python bench/bench_schedule.py                  # the demo, 2 runs of each, alternating
     python bench/bench_schedule.py --runs 3 --runfile /tmp/demo2/run.toml
+    python bench/bench_schedule.py --runs 1 --mode side    # side by side only
 
 Each run is a fresh interpreter (``gis.pipeline.run`` on the run file, into a temporary folder),
 with ``GIS_PLANNER_SERIAL`` unset or ``=1``.  It reports the wall time from the interpreter's
@@ -72,9 +73,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runfile", type=Path, default=Path("layers/demo/run.toml"))
     parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--mode", choices=("both", "side", "serial"), default="both",
+                        help="side by side only, serial only, or both alternating (default)")
     args = parser.parse_args()
+    modes = {"both": (True, False), "side": (False,), "serial": (True,)}[args.mode]
     for i in range(args.runs):
-        for serial in (True, False):
+        for serial in modes:
             load = os.getloadavg()[0]
             r = one_run(args.runfile, serial)
             mode = "serial     " if serial else "side by side"
