@@ -235,3 +235,15 @@ def test_the_import_thread_is_left_out_when_serial(demo_dir, monkeypatch):
     loader.finish()
     assert loader.modules == ["rasterio"] + pipeline.LOAD_PRELOAD
     assert all(name in sys.modules for name in loader.modules)
+
+
+def test_layers_above_the_size_limit_run_one_step_after_the_other(demo_dir, tmp_path,
+                                                                 monkeypatch):
+    """At city scale the forked process would add its peak memory to rooftop PV's: serial."""
+    monkeypatch.setattr(pipeline, "SIDE_BY_SIDE_MAX_FEATURES", 10)  # the small demo is above it
+    replace = {name: _warn_after(name, f"after {name}")
+               for name in ("step_pv", "step_ecology", "step_network", "step_publish")}
+    ctx, _ = _run(demo_dir, tmp_path / "out", monkeypatch, serial=False, replace=replace)
+    assert pipeline._features(ctx) > 10
+    assert {ctx.results[f"step_{n}_pid"] for n in ("pv", "ecology", "network", "publish")} \
+        == {os.getpid()}
