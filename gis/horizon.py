@@ -62,8 +62,15 @@ are exact).
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from typing import Any
+
+# Threads of the compiled kernels sleep when they run out of work instead of spinning (OpenMP's
+# default): the LoD1 burn launches many short parallel loops, and on a machine whose cores are
+# shared (the run's other steps beside this one) the spinning costs as much CPU as the burn
+# itself.  Read once, when the OpenMP runtime starts: a value set by the user wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numba
 import numpy as np
@@ -250,8 +257,7 @@ def prisms_of(footprints: Any, tops: np.ndarray) -> Prisms:
         return Prisms(edges=np.zeros((0, 4)), start=np.zeros(1, np.int64), heights=np.zeros(0),
                       extent=np.zeros((0, 4)))
     parts, owner = shapely.get_parts(geoms[keep], return_index=True)
-    rings, ring_poly = shapely.get_rings(parts, return_index=True)
-    coords, ring_of = shapely.get_coordinates(rings, return_index=True)
+    coords, ring_of, ring_poly = _ring_coordinates(parts)
     same = ring_of[1:] == ring_of[:-1]  # consecutive vertices of one ring: an edge
     edges = np.concatenate([coords[:-1][same], coords[1:][same]], axis=1)
     edge_poly = ring_poly[ring_of[:-1][same]]
@@ -259,6 +265,19 @@ def prisms_of(footprints: Any, tops: np.ndarray) -> Prisms:
     return Prisms(edges=np.ascontiguousarray(edges), start=start.astype(np.int64),
                   heights=tops[keep][owner].astype(np.float64),
                   extent=np.ascontiguousarray(shapely.bounds(parts), dtype=np.float64))
+
+
+def _ring_coordinates(parts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Vertices of the rings of ``parts`` (exterior, then holes), the ring of each vertex and
+    the part of each ring.  Polygons without holes (most footprints) are read whole: their one
+    ring's vertices are theirs, without a geometry object made per ring."""
+    if len(parts) and ((shapely.get_type_id(parts) == shapely.GeometryType.POLYGON).all()
+                       and not shapely.get_num_interior_rings(parts).any()):
+        coords, ring_of = shapely.get_coordinates(parts, return_index=True)
+        return coords, ring_of, np.arange(len(parts))
+    rings, ring_poly = shapely.get_rings(parts, return_index=True)
+    coords, ring_of = shapely.get_coordinates(rings, return_index=True)
+    return coords, ring_of, ring_poly
 
 
 #: Horizontal bands of a raster burned side by side (each band by one thread, race-free).
