@@ -303,9 +303,7 @@ def _burn(index, cells, nrow, ncol, left, top, res, edges, start, heights, exten
         r0s[p] = max(0, int(math.floor((top - ymax) / res - 0.5)))
         r1s[p] = min(nrow - 1, int(math.ceil((top - ymin) / res - 0.5)))
     per = ((nrow + _BANDS - 1) // _BANDS + BLOCK - 1) // BLOCK * BLOCK  # whole blocks a band
-    # each block's highest cell is followed as cells are raised (a block belongs to one band):
-    # the highest value written, and how many cells left bare ground (0 m) behind
-    raised = np.zeros(index.shape, np.int64)
+    # each block's highest cell is followed as cells are raised (a block belongs to one band)
     highest = np.full(index.shape, -np.inf)
     for band in prange(_BANDS):
         lo, hi = band * per, min(nrow, (band + 1) * per) - 1
@@ -342,23 +340,18 @@ def _burn(index, cells, nrow, ncol, left, top, res, edges, start, heights, exten
                         cc0 = max(c0, bc << BLOCK_SHIFT) & (BLOCK - 1)
                         cc1 = min(c1, (bc << BLOCK_SHIFT) + BLOCK - 1) & (BLOCK - 1)
                         for cc in range(cc0, cc1 + 1):
-                            v = cells[q, rr, cc]
-                            if v < h:
-                                if v == 0.0:
-                                    raised[br, bc] += 1
+                            if cells[q, rr, cc] < h:
                                 cells[q, rr, cc] = h
                                 highest[br, bc] = max(highest[br, bc], cells[q, rr, cc])
         # the band's blocks are burnt: their highest cells, without reading the cells again
-        # (cells start at 0 m and are only ever raised, so a block keeps 0 m unless every
-        # cell was raised)
+        # (bare: cells start at 0 m and are only ever raised, so the highest is the highest
+        # value written, or 0 m where none was)
         for br in range(lo >> BLOCK_SHIFT, (hi >> BLOCK_SHIFT) + 1):
             for bc in range(index.shape[1]):
                 if index[br, bc] < 0:
                     continue
                 if bare:
-                    m = highest[br, bc]
-                    if raised[br, bc] < BLOCK * BLOCK:
-                        m = max(m, 0.0)
+                    m = max(highest[br, bc], 0.0)
                 else:  # over a ground model: its cells are read (NaN skipped)
                     k = index[br, bc]
                     m = -np.inf
