@@ -62,8 +62,15 @@ are exact).
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from typing import Any
+
+# Threads of the compiled kernels sleep when they run out of work instead of spinning (OpenMP's
+# default): the LoD1 burn launches many short parallel loops, and on a machine whose cores are
+# shared (the run's other steps beside this one) the spinning costs as much CPU as the burn
+# itself.  Read once, when the OpenMP runtime starts: a value set by the user wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numba
 import numpy as np
@@ -250,8 +257,7 @@ def prisms_of(footprints: Any, tops: np.ndarray) -> Prisms:
         return Prisms(edges=np.zeros((0, 4)), start=np.zeros(1, np.int64), heights=np.zeros(0),
                       extent=np.zeros((0, 4)))
     parts, owner = shapely.get_parts(geoms[keep], return_index=True)
-    rings, ring_poly = shapely.get_rings(parts, return_index=True)
-    coords, ring_of = shapely.get_coordinates(rings, return_index=True)
+    coords, ring_of, ring_poly = _ring_coordinates(parts)
     same = ring_of[1:] == ring_of[:-1]  # consecutive vertices of one ring: an edge
     edges = np.concatenate([coords[:-1][same], coords[1:][same]], axis=1)
     edge_poly = ring_poly[ring_of[:-1][same]]
@@ -261,13 +267,28 @@ def prisms_of(footprints: Any, tops: np.ndarray) -> Prisms:
                   extent=np.ascontiguousarray(shapely.bounds(parts), dtype=np.float64))
 
 
+def _ring_coordinates(parts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Vertices of the rings of ``parts`` (exterior, then holes), the ring of each vertex and
+    the part of each ring.  Polygons without holes (most footprints) are read whole: their one
+    ring's vertices are theirs, without a geometry object made per ring."""
+    if len(parts) and ((shapely.get_type_id(parts) == shapely.GeometryType.POLYGON).all()
+                       and not shapely.get_num_interior_rings(parts).any()):
+        coords, ring_of = shapely.get_coordinates(parts, return_index=True)
+        return coords, ring_of, np.arange(len(parts))
+    rings, ring_poly = shapely.get_rings(parts, return_index=True)
+    coords, ring_of = shapely.get_coordinates(rings, return_index=True)
+    return coords, ring_of, ring_poly
+
+
 #: Horizontal bands of a raster burned side by side (each band by one thread, race-free).
 _BANDS = 16
 
 
 @njit(parallel=True, cache=True, nogil=True)
 def _burn(index, cells, nrow, ncol, left, top, res, edges, start, heights, extent,
-          peak):  # pragma: no cover
+          peak, bare):  # pragma: no cover
+    """Footprints burnt into the blocks (each cell: the highest top over it) and each block's
+    highest cell into ``peak``; ``bare``: the cells hold 0 m before (no ground model)."""
     npoly = start.shape[0] - 1
     right, bottom = left + ncol * res, top - nrow * res
     r0s = np.empty(npoly, np.int64)
@@ -282,6 +303,8 @@ def _burn(index, cells, nrow, ncol, left, top, res, edges, start, heights, exten
         r0s[p] = max(0, int(math.floor((top - ymax) / res - 0.5)))
         r1s[p] = min(nrow - 1, int(math.ceil((top - ymin) / res - 0.5)))
     per = ((nrow + _BANDS - 1) // _BANDS + BLOCK - 1) // BLOCK * BLOCK  # whole blocks a band
+    # each block's highest cell is followed as cells are raised (a block belongs to one band)
+    highest = np.full(index.shape, -np.inf)
     for band in prange(_BANDS):
         lo, hi = band * per, min(nrow, (band + 1) * per) - 1
         xs = np.empty(most)  # one buffer for the crossings of every row of every footprint
@@ -305,25 +328,38 @@ def _burn(index, cells, nrow, ncol, left, top, res, edges, start, heights, exten
                             k -= 1
                         xs[k] = x
                         m += 1
+                br, rr = r >> BLOCK_SHIFT, r & (BLOCK - 1)
                 for k in range(0, m - 1, 2):
                     c0 = max(0, int(math.ceil((xs[k] - left) / res - 0.5)))
                     c1 = min(ncol - 1, int(math.floor((xs[k + 1] - left) / res - 0.5)))
-                    for c in range(c0, c1 + 1):
-                        k = index[r >> BLOCK_SHIFT, c >> BLOCK_SHIFT]
-                        if k >= 0 and cells[k, r & (BLOCK - 1), c & (BLOCK - 1)] < h:
-                            cells[k, r & (BLOCK - 1), c & (BLOCK - 1)] = h
-        # the band's blocks are burnt: their highest cells (NaN skipped)
+                    # the span block by block: one look-up of the block, then its cells
+                    for bc in range(c0 >> BLOCK_SHIFT, (c1 >> BLOCK_SHIFT) + 1):
+                        q = index[br, bc]
+                        if q < 0:
+                            continue
+                        cc0 = max(c0, bc << BLOCK_SHIFT) & (BLOCK - 1)
+                        cc1 = min(c1, (bc << BLOCK_SHIFT) + BLOCK - 1) & (BLOCK - 1)
+                        for cc in range(cc0, cc1 + 1):
+                            if cells[q, rr, cc] < h:
+                                cells[q, rr, cc] = h
+                                highest[br, bc] = max(highest[br, bc], cells[q, rr, cc])
+        # the band's blocks are burnt: their highest cells, without reading the cells again
+        # (bare: cells start at 0 m and are only ever raised, so the highest is the highest
+        # value written, or 0 m where none was)
         for br in range(lo >> BLOCK_SHIFT, (hi >> BLOCK_SHIFT) + 1):
             for bc in range(index.shape[1]):
-                k = index[br, bc]
-                if k < 0:
+                if index[br, bc] < 0:
                     continue
-                m = -np.inf
-                for rr in range(BLOCK):
-                    for cc in range(BLOCK):
-                        v = cells[k, rr, cc]
-                        if v > m:
-                            m = v
+                if bare:
+                    m = max(highest[br, bc], 0.0)
+                else:  # over a ground model: its cells are read (NaN skipped)
+                    k = index[br, bc]
+                    m = -np.inf
+                    for rr in range(BLOCK):
+                        for cc in range(BLOCK):
+                            v = cells[k, rr, cc]
+                            if v > m:
+                                m = v
                 peak[br, bc] = m
 
 
@@ -378,7 +414,7 @@ def _lod1_blocks(prisms: Prisms, bounds: tuple[float, float, float, float], *, r
     peak = np.zeros((nbr, nbc), dtype=np.float32)  # bare ground: 0 m
     if len(prisms.heights):  # burnt, then each band's blocks' highest cells
         _burn(index, cells, height, width, float(left), float(top), float(res), prisms.edges,
-              prisms.start, prisms.heights, prisms.extent, peak)
+              prisms.start, prisms.heights, prisms.extent, peak, ground is None)
     else:
         _block_peaks(index, cells, peak)
     return _Blocks(index=index, cells=cells, peak=peak, ground=0.0, shape=(height, width),

@@ -443,7 +443,25 @@ class _Sky:
     step_h: float
 
 
+#: The last weather's per-hour sky: the yields of both mounts and the shading table of one run
+#: ask for the same one (the sun's position is most of its cost).
+_LAST_SKY: list[tuple[pd.DataFrame, tuple, Any, _Sky]] = []
+#: The entries of ``meta`` the sky depends on.
+_SKY_META = ("latitude", "longitude", "altitude", "sun_offset_min")
+
+
 def _sky(data: pd.DataFrame, meta: dict[str, Any], params: SolarParams) -> _Sky:
+    key = tuple(meta.get(k) for k in _SKY_META)
+    for last_data, last_key, albedo, sky in _LAST_SKY:
+        if (last_key == key and albedo == params.albedo
+                and last_data.equals(data)):
+            return sky
+    sky = _sky_of(data, meta, params)
+    _LAST_SKY[:] = [(data.copy(), key, params.albedo, sky)]
+    return sky
+
+
+def _sky_of(data: pd.DataFrame, meta: dict[str, Any], params: SolarParams) -> _Sky:
     index = pd.DatetimeIndex(data.index)
     if index.tz is None:
         raise InputError(Problem("weather index has no time zone", layer="weather",
@@ -471,7 +489,9 @@ def _sky(data: pd.DataFrame, meta: dict[str, Any], params: SolarParams) -> _Sky:
     airmass = np.asarray(pvlib.atmosphere.get_relative_airmass(zen), dtype=float)
 
     def row(values: np.ndarray) -> np.ndarray:
-        return np.asarray(values, dtype=float)[up][None, :]
+        out = np.asarray(values, dtype=float)[up][None, :]
+        out.flags.writeable = False  # shared by the calls that find it in _LAST_SKY
+        return out
 
     return _Sky(zenith=row(zen), azimuth=row(solpos["azimuth"].to_numpy()),
                 dni=row(data["dni"].to_numpy()), ghi=row(data["ghi"].to_numpy()),

@@ -451,6 +451,49 @@ def test_lod1_burn_in_bands_is_exact_and_prisms_made_once_give_the_same_raster()
         assert a.left == b.left and a.top == b.top and np.array_equal(a.z, b.z)
 
 
+def test_lod1_block_peaks_are_the_highest_cells_of_each_block():
+    """Block maxima made as the footprints burn: a block fully covered by a 9 m roof peaks at
+    9 m, one half covered at 9 m too, one touched only by a 4 m corner at 4 m, a block stored
+    next to a roof that no roof cell reaches at 0 m; over a ground model of 5 m the cells are
+    read (a 3 m roof below the ground does not show)."""
+    b = horizon.BLOCK
+    full = shapely.box(0, 4096 - 2 * b, 2 * b, 4096)        # blocks (0, 0), (0, 1), (1, 0), (1, 1)
+    half = shapely.box(4 * b, 4096 - b, 4 * b + b / 2, 4096)  # half of block (0, 4)
+    corner = shapely.box(8 * b - 1, 4096 - 1, 8 * b + 1, 4096)  # a cell each of (0, 7), (0, 8)
+    prisms = horizon.prisms_of([full, half, corner], np.array([9.0, 9.0, 4.0]))
+    blocks = horizon._lod1_blocks(prisms, (0, 0, 4096, 4096))
+    assert blocks.peak[0, 0] == blocks.peak[1, 1] == 9.0 and blocks.peak[0, 4] == 9.0
+    assert blocks.peak[0, 7] == blocks.peak[0, 8] == 4.0
+    assert blocks.index[2, 0] >= 0 and blocks.peak[2, 0] == 0.0  # stored, no cell raised
+    assert blocks.index[9, 9] == -1 and blocks.peak[9, 9] == 0.0  # not stored
+    z = horizon.lod1_surface(prisms, None, (0, 0, 4096, 4096)).z
+    for (br, bc), k in np.ndenumerate(blocks.index):  # every block: its cells' maximum
+        if k >= 0:
+            assert blocks.peak[br, bc] == z[br * b:(br + 1) * b, bc * b:(bc + 1) * b].max()
+    ground = horizon.Surface(z=np.full((4096, 4096), 5.0, dtype=np.float32), left=0.0,
+                             top=4096.0, res=1.0)
+    low = horizon.prisms_of([full, corner], np.array([3.0, 8.0]))
+    over = horizon._lod1_blocks(low, (0, 0, 4096, 4096), ground=ground)
+    assert over.peak[0, 0] == 5.0 and over.peak[0, 7] == 8.0 and over.peak[5, 5] == 5.0
+
+
+def test_edges_of_footprints_with_holes_and_parts_follow_every_ring():
+    """Edges of a 10 m square with a 2 m hole (4 + 4 edges), a two-part footprint (4 + 4) and a
+    plain box (4): the fast path for footprints without holes gives the ring-by-ring edges."""
+    holed = shapely.Polygon([(0, 0), (10, 0), (10, 10), (0, 10)],
+                            [[(2, 2), (4, 2), (4, 4), (2, 4)]])
+    parts = shapely.MultiPolygon([shapely.box(20, 0, 21, 1), shapely.box(30, 0, 32, 2)])
+    plain = shapely.box(40, 0, 45, 5)
+    mixed = horizon.prisms_of([holed, parts, plain], np.array([3.0, 4.0, 5.0]))
+    assert mixed.start.tolist() == [0, 8, 12, 16, 20]
+    assert mixed.heights.tolist() == [3.0, 4.0, 4.0, 5.0]
+    simple = horizon.prisms_of([parts, plain], np.array([4.0, 5.0]))  # no holes: fast path
+    assert np.array_equal(simple.edges, mixed.edges[8:])
+    assert simple.start.tolist() == [0, 4, 8, 12]
+    z = horizon.lod1_surface(mixed, None, (0, 0, 50, 12)).z
+    assert int((z == 3.0).sum()) == 100 - 4 and int((z == 4.0).sum()) == 1 + 4
+
+
 def test_sky_floors_change_no_shading_factor(weather):
     """Below :func:`horizon_floors` a sector's horizon changes nothing: a south-facing plane
     tilted 25° sees no sky due north below 25° (and no sun there), and any horizons lowered
