@@ -1041,6 +1041,41 @@ def cache_folder() -> Path:
     return _cache.cache_root() / CACHE_NAME
 
 
+def cache_record(before: dict[str, int], *, on: bool = True, engine: str = "local"
+                 ) -> dict[str, Any]:
+    """What run.json says of the horizon cache over a step (``settings.horizon_cache``).
+
+    Parameters
+    ----------
+    before : dict
+        :func:`gis._cache.counts` taken when the step began.
+    on : bool
+        ``[pv] horizon_cache``.
+    engine : str
+        ``local`` or ``dask`` (whose worker processes keep their own counts).
+
+    Returns
+    -------
+    dict
+        ``enabled``, ``folder`` (or ``reason``), ``tiles_reused``, ``tiles_computed``,
+        ``files_ignored``, ``files_not_written`` and ``max_bytes`` (the folder's cap).
+    """
+    out: dict[str, Any] = {"enabled": bool(on) and not _cache.disabled_by_env()}
+    if not on:
+        out["reason"] = "[pv] horizon_cache = false"
+    elif _cache.disabled_by_env():
+        out["reason"] = f"{_cache.ENV_OFF} is set"
+    else:
+        out["folder"] = str(cache_folder())
+        out["max_bytes"] = _cache.MAX_BYTES
+    if engine == "dask":
+        out["tiles"] = "counted by the dask workers, not here"
+        return out
+    now = _cache.counts()
+    out.update({k: now[k] - before.get(k, 0) for k in now})
+    return out
+
+
 def _open_cache(cache: Any, dsm: Any, dem: Any) -> tuple[_cache.ArrayCache | None, dict]:
     """The tiles' cache (None when off) and what run.json says of it."""
     if _cache.disabled_by_env():
