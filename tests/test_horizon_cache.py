@@ -183,3 +183,42 @@ def test_hashing_is_cheap_against_the_march(cache_dir):
     rh = horizon.roof_horizons(geoms, roof_tops=tops, obstacles=far,
                                obstacle_tops=np.append(tops, 50.0), **KW)
     assert rh.cache["tiles_reused"] == 12
+
+
+def test_demo_run_twice_gives_the_same_outputs(demo_run, tmp_path):
+    """The shared demo run computed its tiles (in this session's cache folder): a second run
+    reuses every one and writes the same outputs."""
+    import json
+    import os
+
+    import pandas as pd
+    import pyogrio
+
+    from gis import pipeline
+
+    if _cache.disabled_by_env():
+        pytest.skip("GIS_PLANNER_NO_CACHE is set")
+    ctx, first = demo_run
+    out = tmp_path / "again"
+    pipeline.run(ctx.cfg.path, out_dir=out, offline=False)
+    record = json.loads((out / "run.json").read_text(encoding="utf-8"))["settings"]
+    cached = record["horizon_cache"]
+    assert cached["enabled"] and cached["folder"] == os.path.join(
+        os.environ[_cache.ENV_DIR], "horizons")
+    assert cached["tiles_computed"] == 0 and cached["tiles_reused"] >= 1
+    compared = 0
+    for path in sorted(first.rglob("*")):
+        other = out / path.relative_to(first)
+        if path.suffix in (".csv", ".json") and path.name != "run.json":
+            assert other.read_bytes() == path.read_bytes(), path.name
+            compared += 1
+        elif path.suffix == ".gpkg":
+            for layer, _ in pyogrio.list_layers(path):
+                a = pyogrio.read_dataframe(path, layer=layer)
+                b = pyogrio.read_dataframe(other, layer=layer)
+                pd.testing.assert_frame_equal(pd.DataFrame(a.drop(columns="geometry")),
+                                              pd.DataFrame(b.drop(columns="geometry")),
+                                              check_exact=True)
+                assert (a.geometry.to_wkb().values == b.geometry.to_wkb().values).all()
+            compared += 1
+    assert compared >= 10
