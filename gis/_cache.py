@@ -83,14 +83,15 @@ class Digest:
         return self._h.hexdigest()
 
 
-_FILE_DIGESTS: dict[tuple[str, int, int], str] = {}
+_FILE_DIGESTS: dict[tuple[str, int, int, int, int], str] = {}
 _FILE_LOCK = threading.Lock()
 
 
 def file_digest(path: str | os.PathLike) -> str:
-    """blake2b digest of a file's content, remembered per (path, size, modification time)."""
+    """blake2b digest of a file's content, remembered per (path, inode, size, modification and
+    change times) within a process."""
     st = os.stat(path)
-    memo = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+    memo = (str(Path(path).resolve()), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
     with _FILE_LOCK:
         if memo in _FILE_DIGESTS:
             return _FILE_DIGESTS[memo]

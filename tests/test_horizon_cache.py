@@ -224,3 +224,75 @@ def test_demo_run_twice_gives_the_same_outputs(demo_run, tmp_path):
                 pd.testing.assert_frame_equal(pd.DataFrame(a), pd.DataFrame(b), check_exact=True)
             compared += 1
     assert compared >= 10
+
+
+def _write_dsm(path, tower_m: float) -> None:
+    """A 400 m × 300 m DSM at 2 m: ground 0 m, a roof of 6 m at (100–140, 100–140) and a tower
+    ``tower_m`` high at (160–180, 100–140), EPSG:4548 near Tianjin."""
+    import rasterio
+    from rasterio.transform import from_origin
+
+    z = np.zeros((150, 200), dtype=np.float32)
+    z[80:100, 50:70] = 6.0  # rows from the north: y = 300 − 2 r
+    z[80:100, 80:90] = tower_m
+    with rasterio.open(path, "w", driver="GTiff", width=200, height=150, count=1,
+                       dtype="float32", crs="EPSG:4548",
+                       transform=from_origin(534000.0, 4331300.0, 2.0, 2.0)) as dst:
+        dst.write(z, 1)
+
+
+def test_dsm_content_is_in_the_key(cache_dir, tmp_path):
+    dsm = tmp_path / "dsm.tif"
+    _write_dsm(dsm, 20.0)
+    roof = [shapely.box(534100.0, 4331100.0, 534140.0, 4331140.0)]
+    kw = {"dsm": dsm, "crs": "EPSG:4548", "tile_m": 200.0, "max_distance_m": 100.0,
+          "sectors": 36, "spacing_m": 5.0}
+    first = horizon.roof_horizons(roof, **kw)
+    again = horizon.roof_horizons(roof, **kw)
+    assert (first.cache["tiles_computed"], again.cache["tiles_reused"]) == (1, 1)
+    assert again.horizon_deg.tobytes() == first.horizon_deg.tobytes()
+    assert again.z.tobytes() == first.z.tobytes() and np.allclose(first.z, 6.25)
+    _write_dsm(dsm, 40.0)  # the same file, a taller tower
+    taller = horizon.roof_horizons(roof, **kw)
+    assert taller.cache["tiles_computed"] == 1
+    plain = horizon.roof_horizons(roof, cache=False, **kw)
+    assert taller.horizon_deg.tobytes() == plain.horizon_deg.tobytes()
+    assert taller.horizon_deg.max() > first.horizon_deg.max() > 0  # the tower to the east
+
+
+def test_pv_switch(cache_dir, monkeypatch):
+    """``[pv] horizon_cache``: checked like every PV parameter, kept out of the parameters
+    recorded with the results, and obeyed by the shading."""
+    import dataclasses
+
+    import geopandas as gpd
+    import pandas as pd
+
+    from gis import rooftop
+    from gis._errors import InputError
+
+    off = rooftop.pv_params(horizon_cache=False)
+    assert off.horizon_cache is False and rooftop.pv_params().horizon_cache is True
+    assert dataclasses.asdict(off) == dataclasses.asdict(rooftop.pv_params())
+    assert dataclasses.replace(off, horizon_distance_m=100.0).horizon_cache is False
+    with pytest.raises(InputError, match="pv.horizon_cache"):
+        rooftop.pv_params(horizon_cache="no")
+    geoms, tops = _town()
+    buildings = gpd.GeoDataFrame({"height": tops, "category": "industrial"},
+                                 geometry=shapely.transform(geoms, lambda c: c + [534000,
+                                                                                  4331000]),
+                                 crs="EPSG:4548")
+    yields = pd.DataFrame({"roof_type": ["flat"], "tilt": [25.0], "azimuth": [180.0],
+                           "specific_yield_kwh_kwp": [1300.0]})
+    before = _cache.counts()
+    a = rooftop.pv_potential(buildings, params=off, known_yields=yields)
+    assert not cache_dir.exists()
+    assert horizon.cache_record(before, on=False)["reason"] == "[pv] horizon_cache = false"
+    b = rooftop.pv_potential(buildings, params=rooftop.pv_params(), known_yields=yields)
+    c = rooftop.pv_potential(buildings, params=rooftop.pv_params(), known_yields=yields)
+    assert len(list(cache_dir.glob("*.bin"))) >= 1
+    record = horizon.cache_record(before)
+    assert record["enabled"] and record["tiles_reused"] == record["tiles_computed"] // 2 >= 1
+    pd.testing.assert_frame_equal(a, b)
+    pd.testing.assert_frame_equal(b, c)
+    assert (a["shading_factor"] < 1).any()
