@@ -929,15 +929,7 @@ def roof_horizons(roofs: Any, *, roof_tops: np.ndarray | None = None,
     x, y = job.x, job.y
     z = np.full(len(job.owner), np.nan)
     horizon = np.zeros((len(job.owner), sectors), dtype=np.float32)
-    tx = np.floor(x / tile_m).astype(np.int64)
-    ty = np.floor(y / tile_m).astype(np.int64)
-    # tiles in (column, row) order, found by a one-dimensional key
-    span = int(ty.max() - ty.min()) + 1 if len(ty) else 1
-    key = (tx - tx.min()) * span + (ty - ty.min()) if len(tx) else tx
-    uniq, tile_of = np.unique(key, return_inverse=True)
-    keys = (np.stack([uniq // span + tx.min(), uniq % span + ty.min()], axis=1) if len(tx)
-            else np.zeros((0, 2), dtype=np.int64))
-    tile_of = tile_of.ravel()
+    keys, order, bounds = _tiles(x, y, tile_m)
     pad = max_distance_m + 2 * res
     if floor_deg is not None:
         # a margin keeps the obstacles left out strictly below the elevation given
@@ -947,10 +939,7 @@ def roof_horizons(roofs: Any, *, roof_tops: np.ndarray | None = None,
     store, stats = _open_cache(cache, dsm, dem)
     base = _cache_base(job, tile_m) if store is not None else None
     reused = 0
-    # tiles of the district, not buildings: one sort instead of a scan of every point per tile
-    order = np.argsort(tile_of, kind="stable")
-    bounds = np.searchsorted(tile_of[order], np.arange(len(keys) + 1))
-    for t, (i, j) in enumerate(keys):
+    for t, (i, j) in enumerate(keys):  # tiles of the district, not buildings
         sel = order[bounds[t]:bounds[t + 1]]
         box = (i * tile_m - pad, j * tile_m - pad, (i + 1) * tile_m + pad, (j + 1) * tile_m + pad)
         layout = [((len(sel),), np.float64), ((len(sel), sectors), np.float32)]
@@ -973,6 +962,22 @@ def roof_horizons(roofs: Any, *, roof_tops: np.ndarray | None = None,
     return RoofHorizons(owner=job.owner, x=x, y=y, z=z, horizon_deg=horizon,
                         max_distance_m=float(max_distance_m),
                         source="dsm" if dsm is not None else "lod1", cache=stats)
+
+
+def _tiles(x: np.ndarray, y: np.ndarray, tile_m: float
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Tiles holding points, in (column, row) order: ``(tiles, 2)`` column and row, the points
+    sorted by tile (in their order within one) and each tile's slice of that order."""
+    tx = np.floor(x / tile_m).astype(np.int64)
+    ty = np.floor(y / tile_m).astype(np.int64)
+    span = int(ty.max() - ty.min()) + 1 if len(ty) else 1  # a one-dimensional key
+    key = (tx - tx.min()) * span + (ty - ty.min()) if len(tx) else tx
+    uniq, tile_of = np.unique(key, return_inverse=True)
+    keys = (np.stack([uniq // span + tx.min(), uniq % span + ty.min()], axis=1) if len(tx)
+            else np.zeros((0, 2), dtype=np.int64))
+    tile_of = tile_of.ravel()
+    order = np.argsort(tile_of, kind="stable")  # one sort, not a scan of every point per tile
+    return keys, order, np.searchsorted(tile_of[order], np.arange(len(keys) + 1))
 
 
 @dataclass
