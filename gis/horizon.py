@@ -51,6 +51,18 @@ plane-of-array irradiation with these losses ÷ the same sum with a zero horizon
 reflection losses and the inverter), so an unobstructed point has a factor of exactly 1.  The
 look-ups are compiled (parallel over points); the sums without a horizon are made once per class.
 
+**Cache of tiles**: a planner reruns after changing targets, finance, land use or a few
+buildings, and the horizons of every roof far from a change are the same.  :func:`roof_horizons`
+keeps each tile's horizons (and eye heights) in a cache folder (:func:`cache_folder`, through
+:mod:`gis._cache`: atomic writes, a 2 GB cap, damaged files ignored), named by a blake2b digest
+of everything they depend on: the tile's points (position, roof top, lift, floor row), its
+grid, the footprint edges and tops that reach it (or the DSM/DEM file's content and the CRS),
+sectors, search distance, floors, resolution, the search constants, this module's source,
+:data:`CACHE_VERSION` and numba's and numpy's versions.  A tile whose digest is found is loaded
+instead of burnt and marched: the values are those a computation gives, bit for bit.  A change
+to one building recomputes the tiles whose surface reaches it (the tile plus the search
+distance), no more.
+
 Limits: LoD1 has flat roofs (a pitched roof is a prism at its ridge height) and no trees — trees
 only enter with a DSM; the sky is split into sectors (a sun within half a sector of an obstacle's
 edge is judged by the sector's centre ray); obstacles lower than 2° (or beyond the search
@@ -61,9 +73,11 @@ are exact).
 
 from __future__ import annotations
 
+import functools
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 # Threads of the compiled kernels sleep when they run out of work instead of spinning (OpenMP's
@@ -78,7 +92,7 @@ import pandas as pd
 import shapely
 from numba import njit, prange
 
-from gis import solar
+from gis import _cache, solar
 
 #: Obstacles seen lower than this [°] are not searched for (the default search distance is the
 #: distance at which the tallest obstacle falls below it); the sun that low carries little energy.
@@ -101,6 +115,11 @@ SKIP_LEVELS = 4
 _CHUNK_POINTS = 64
 #: Obstacles within this [°] of a sector's floor (:func:`horizon_floors`) are still searched.
 _FLOOR_MARGIN_DEG = 1e-3
+#: Version of the kernels in the keys of cached tiles (:func:`roof_horizons`): bump it when a
+#: change elsewhere than this module would change a horizon (this module's source is in the key).
+CACHE_VERSION = 1
+#: Folder of the cached tiles under the package's cache root.
+CACHE_NAME = "horizons"
 #: Elevation grid of the sky-view integral [°].
 _SVF_GRID = np.linspace(0.0, 90.0, 361)
 
@@ -827,6 +846,10 @@ class RoofHorizons:
         Search distance used [m].
     source : str
         ``"lod1"`` or ``"dsm"``.
+    cache : dict
+        ``enabled`` (with ``folder``, or the ``reason`` it is off), ``tiles``,
+        ``tiles_reused`` and ``tiles_computed``; ``files_ignored`` (unreadable or foreign
+        files, computed again) and ``files_not_written``.
     """
 
     owner: np.ndarray
@@ -836,6 +859,7 @@ class RoofHorizons:
     horizon_deg: np.ndarray
     max_distance_m: float
     source: str
+    cache: dict = field(default_factory=dict)
 
 
 def default_distance(tops: np.ndarray, ground: float = 0.0) -> float:
@@ -862,7 +886,8 @@ def roof_horizons(roofs: Any, *, roof_tops: np.ndarray | None = None,
                   spacing_m: float = 5.0, inset_m: float = 0.8, max_points: int = 16,
                   tile_m: float = 4000.0, lift_m: np.ndarray | None = None,
                   floor_deg: np.ndarray | None = None,
-                  floor_of: np.ndarray | None = None, insets: Any = None) -> RoofHorizons:
+                  floor_of: np.ndarray | None = None, insets: Any = None,
+                  cache: bool | str | os.PathLike | None = None) -> RoofHorizons:
     """Horizons of sample points on every roof, tile by tile.
 
     Parameters
@@ -899,79 +924,261 @@ def roof_horizons(roofs: Any, *, roof_tops: np.ndarray | None = None,
         points look only for obstacles seen higher than its row (:func:`horizon_floors`: where
         a lower horizon changes nothing in the roof's shading factors).  Below it a horizon
         is only known to be below it.  Default: every obstacle.
+    cache : bool, str or Path, optional
+        Keep each tile's horizons in a cache folder and load them on a later call whose tile
+        has the same inputs (module notes, "Cache of tiles"): None or True the default
+        folder (:func:`cache_folder`), a path that folder, False no cache.  The environment
+        variable ``GIS_PLANNER_NO_CACHE=1`` turns it off whatever is passed.  Horizons loaded
+        are the very values a computation gives (the key holds every input of the tile).
 
     Returns
     -------
     RoofHorizons
+        With ``cache``: whether the cache was used, its folder, and the tiles reused and
+        computed.
     """
     roofs = np.asarray(roofs, dtype=object)
+    job = _Job(dsm=dsm, dem=dem, crs=crs, res=float(res), sectors=int(sectors),
+               roof_tops=None if roof_tops is None else np.asarray(roof_tops, dtype=float),
+               lift_m=None if lift_m is None else np.asarray(lift_m, dtype=float))
     if dsm is None:
         if roof_tops is None:
             raise ValueError("roof_tops are required without a DSM")
         if obstacles is None:
             obstacles, obstacle_tops = roofs, roof_tops
-        obstacles = np.asarray(obstacles, dtype=object)
-        obstacle_tops = np.asarray(obstacle_tops, dtype=float)
+        job.obstacles = np.asarray(obstacles, dtype=object)
+        job.obstacle_tops = np.asarray(obstacle_tops, dtype=float)
         if max_distance_m is None:
-            max_distance_m = default_distance(obstacle_tops)
+            max_distance_m = default_distance(job.obstacle_tops)
         # without a DEM every top is absolute already: the edges are made once for all tiles;
         # with one, each tile finds its obstacles and their ground
-        prisms = prisms_of(obstacles, obstacle_tops) if dem is None else None
-        tree = shapely.STRtree(obstacles) if dem is not None else None
+        if dem is None:
+            job.prisms = prisms_of(job.obstacles, job.obstacle_tops)
+        else:
+            job.tree = shapely.STRtree(job.obstacles)
     elif max_distance_m is None:
         max_distance_m = MAX_DISTANCE_M
-    owner, x, y = roof_points(roofs, spacing_m=spacing_m, inset_m=inset_m, max_points=max_points,
-                              insets=insets)
-    z = np.full(len(owner), np.nan)
-    horizon = np.zeros((len(owner), sectors), dtype=np.float32)
+    job.max_distance_m = float(max_distance_m)
+    job.owner, job.x, job.y = roof_points(roofs, spacing_m=spacing_m, inset_m=inset_m,
+                                          max_points=max_points, insets=insets)
+    x, y = job.x, job.y
+    z = np.full(len(job.owner), np.nan)
+    horizon = np.zeros((len(job.owner), sectors), dtype=np.float32)
+    keys, order, bounds = _tiles(x, y, tile_m)
+    pad = max_distance_m + 2 * res
+    if floor_deg is not None:
+        # a margin keeps the obstacles left out strictly below the elevation given
+        job.floor_tan = np.tan(np.radians(np.clip(np.asarray(floor_deg, float)
+                                                  - _FLOOR_MARGIN_DEG, 0.0, 89.0)))
+        job.floor_of = np.asarray(floor_of, dtype=np.int64)
+    store, stats = _open_cache(cache, dsm, dem)
+    base = _cache_base(job, tile_m) if store is not None else None
+    reused = 0
+    for t, (i, j) in enumerate(keys):  # tiles of the district, not buildings
+        sel = order[bounds[t]:bounds[t + 1]]
+        box = (i * tile_m - pad, j * tile_m - pad, (i + 1) * tile_m + pad, (j + 1) * tile_m + pad)
+        layout = [((len(sel),), np.float64), ((len(sel), sectors), np.float32)]
+        tile_key = _tile_key(job, base, sel, box) if store is not None else None
+        hit = store.get(tile_key, layout) if store is not None else None
+        if hit is not None:
+            z[sel], horizon[sel] = hit
+            reused += 1
+            continue
+        z[sel], horizon[sel] = _tile_horizons(job, sel, box)
+        if store is not None:
+            store.put(tile_key, [z[sel], horizon[sel]])
+    if store is not None:
+        store.trim()
+        stats.update(files_ignored=store.ignored, files_not_written=store.not_written)
+    stats.update(tiles=len(keys), tiles_reused=reused, tiles_computed=len(keys) - reused)
+    _cache.count(tiles_reused=reused, tiles_computed=len(keys) - reused,
+                 files_ignored=stats.get("files_ignored", 0),
+                 files_not_written=stats.get("files_not_written", 0))
+    return RoofHorizons(owner=job.owner, x=x, y=y, z=z, horizon_deg=horizon,
+                        max_distance_m=float(max_distance_m),
+                        source="dsm" if dsm is not None else "lod1", cache=stats)
+
+
+def _tiles(x: np.ndarray, y: np.ndarray, tile_m: float
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Tiles holding points, in (column, row) order: ``(tiles, 2)`` column and row, the points
+    sorted by tile (in their order within one) and each tile's slice of that order."""
     tx = np.floor(x / tile_m).astype(np.int64)
     ty = np.floor(y / tile_m).astype(np.int64)
-    # tiles in (column, row) order, found by a one-dimensional key
-    span = int(ty.max() - ty.min()) + 1 if len(ty) else 1
+    span = int(ty.max() - ty.min()) + 1 if len(ty) else 1  # a one-dimensional key
     key = (tx - tx.min()) * span + (ty - ty.min()) if len(tx) else tx
     uniq, tile_of = np.unique(key, return_inverse=True)
     keys = (np.stack([uniq // span + tx.min(), uniq % span + ty.min()], axis=1) if len(tx)
             else np.zeros((0, 2), dtype=np.int64))
     tile_of = tile_of.ravel()
-    pad = max_distance_m + 2 * res
-    floor_tan = None
-    if floor_deg is not None:
-        # a margin keeps the obstacles left out strictly below the elevation given
-        floor_tan = np.tan(np.radians(np.clip(np.asarray(floor_deg, float) - _FLOOR_MARGIN_DEG,
-                                              0.0, 89.0)))
-        floor_of = np.asarray(floor_of, dtype=np.int64)
-    for t, (i, j) in enumerate(keys):  # tiles of the district, not buildings
-        sel = np.flatnonzero(tile_of == t)
-        box = (i * tile_m - pad, j * tile_m - pad, (i + 1) * tile_m + pad, (j + 1) * tile_m + pad)
-        if dsm is not None:
-            surface = raster_surface(dsm, box, crs=crs)
-            base = surface.sample(x[sel], y[sel])
-            blocks = _dense_blocks(surface.z, surface.left, surface.top, surface.res)
+    order = np.argsort(tile_of, kind="stable")  # one sort, not a scan of every point per tile
+    return keys, order, np.searchsorted(tile_of[order], np.arange(len(keys) + 1))
+
+
+@dataclass
+class _Job:
+    """What every tile of :func:`roof_horizons` shares."""
+
+    dsm: Any
+    dem: Any
+    crs: Any
+    res: float
+    sectors: int
+    roof_tops: np.ndarray | None
+    lift_m: np.ndarray | None
+    max_distance_m: float = 0.0
+    obstacles: np.ndarray | None = None
+    obstacle_tops: np.ndarray | None = None
+    prisms: Prisms | None = None
+    tree: Any = None
+    floor_tan: np.ndarray | None = None
+    floor_of: np.ndarray | None = None
+    owner: np.ndarray | None = None
+    x: np.ndarray | None = None
+    y: np.ndarray | None = None
+
+
+def _tile_horizons(job: _Job, sel: np.ndarray, box: tuple[float, float, float, float]
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Eye heights [m] and horizons [°] of the points ``sel``, on the surface over ``box``."""
+    x, y, owner, res = job.x[sel], job.y[sel], job.owner[sel], job.res
+    if job.dsm is not None:
+        surface = raster_surface(job.dsm, box, crs=job.crs)
+        base = surface.sample(x, y)
+        blocks = _dense_blocks(surface.z, surface.left, surface.top, surface.res)
+    else:
+        if job.dem is None:
+            blocks = _lod1_blocks(job.prisms, box, res=res)
+            ground = None
         else:
-            if dem is None:
-                blocks = _lod1_blocks(prisms, box, res=res)
-                ground = None
-            else:
-                grid = lod1_surface([], np.empty(0), box, res=res)
-                ground = raster_surface(dem, box, crs=crs, grid=grid)
-                near = tree.query(shapely.box(*box))
-                ground_at = ground.sample(*shapely.get_coordinates(
-                    shapely.point_on_surface(obstacles[near])).T)
-                blocks = _lod1_blocks(prisms_of(obstacles[near],
-                                                np.nan_to_num(ground_at) + obstacle_tops[near]),
-                                      box, res=res, ground=ground)
-            own_ground = (ground.sample(x[sel], y[sel]) if ground is not None
-                          else np.zeros(len(sel)))
-            base = np.nan_to_num(own_ground) + roof_tops[owner[sel]]
-        z[sel] = base + POINT_OFFSET_M + (lift_m[owner[sel]] if lift_m is not None else 0.0)
-        ok = np.isfinite(z[sel])
-        pts = sel[ok]
-        horizon[pts] = _horizons(blocks, x[pts], y[pts], z[pts], sectors=sectors,
-                                 max_distance_m=max_distance_m, floor_tan=floor_tan,
-                                 floor_of=None if floor_tan is None else floor_of[owner[pts]])
-    return RoofHorizons(owner=owner, x=x, y=y, z=z, horizon_deg=horizon,
-                        max_distance_m=float(max_distance_m),
-                        source="dsm" if dsm is not None else "lod1")
+            grid = lod1_surface([], np.empty(0), box, res=res)
+            ground = raster_surface(job.dem, box, crs=job.crs, grid=grid)
+            near = job.tree.query(shapely.box(*box))
+            ground_at = ground.sample(*shapely.get_coordinates(
+                shapely.point_on_surface(job.obstacles[near])).T)
+            blocks = _lod1_blocks(prisms_of(job.obstacles[near],
+                                            np.nan_to_num(ground_at) + job.obstacle_tops[near]),
+                                  box, res=res, ground=ground)
+        own_ground = ground.sample(x, y) if ground is not None else np.zeros(len(sel))
+        base = np.nan_to_num(own_ground) + job.roof_tops[owner]
+    z = base + POINT_OFFSET_M + (job.lift_m[owner] if job.lift_m is not None else 0.0)
+    horizon = np.zeros((len(sel), job.sectors), dtype=np.float32)
+    ok = np.isfinite(z)
+    horizon[ok] = _horizons(blocks, x[ok], y[ok], z[ok], sectors=job.sectors,
+                            max_distance_m=job.max_distance_m, floor_tan=job.floor_tan,
+                            floor_of=None if job.floor_tan is None else job.floor_of[owner[ok]])
+    return z, horizon
+
+
+# ---------------------------------------------------------------------------------------------
+# Cache of tiles
+
+
+def cache_folder() -> Path:
+    """Default folder of cached horizon tiles: ``horizons`` under the package's cache root
+    (``$GIS_PLANNER_CACHE_DIR``, else ``$XDG_CACHE_HOME/gis-planner``, else
+    ``~/.cache/gis-planner``)."""
+    return _cache.cache_root() / CACHE_NAME
+
+
+def cache_record(before: dict[str, int], *, on: bool = True, engine: str = "local"
+                 ) -> dict[str, Any]:
+    """What run.json says of the horizon cache over a step (``settings.horizon_cache``).
+
+    Parameters
+    ----------
+    before : dict
+        :func:`gis._cache.counts` taken when the step began.
+    on : bool
+        ``[pv] horizon_cache``.
+    engine : str
+        ``local`` or ``dask`` (whose worker processes keep their own counts).
+
+    Returns
+    -------
+    dict
+        ``enabled``, ``folder`` (or ``reason``), ``tiles_reused``, ``tiles_computed``,
+        ``files_ignored``, ``files_not_written`` and ``max_bytes`` (the folder's cap).
+    """
+    out: dict[str, Any] = {"enabled": bool(on) and not _cache.disabled_by_env()}
+    if not on:
+        out["reason"] = "[pv] horizon_cache = false"
+    elif _cache.disabled_by_env():
+        out["reason"] = f"{_cache.ENV_OFF} is set"
+    else:
+        out["folder"] = str(cache_folder())
+        out["max_bytes"] = _cache.MAX_BYTES
+    if engine == "dask":
+        out["tiles"] = "counted by the dask workers, not here"
+        return out
+    now = _cache.counts()
+    out.update({k: now[k] - before.get(k, 0) for k in now})
+    return out
+
+
+def _open_cache(cache: Any, dsm: Any, dem: Any) -> tuple[_cache.ArrayCache | None, dict]:
+    """The tiles' cache (None when off) and what run.json says of it."""
+    if _cache.disabled_by_env():
+        return None, {"enabled": False, "reason": f"{_cache.ENV_OFF} is set"}
+    if cache is False:
+        return None, {"enabled": False, "reason": "switched off"}
+    from gis.io import raster_ref
+
+    for raster in (dsm, dem):
+        if raster is not None and raster_ref(raster)[0].suffix.lower() == ".vrt":
+            # a VRT's content does not hold its sources' cells: no key can tell a change
+            return None, {"enabled": False, "reason": "a .vrt surface raster"}
+    folder = (Path(cache) if isinstance(cache, str | os.PathLike) else cache_folder())
+    return _cache.ArrayCache(folder), {"enabled": True, "folder": str(folder)}
+
+
+@functools.lru_cache(maxsize=1)
+def _code_digest() -> str:
+    """This module's source and the compilers' versions: a change to the kernels is a new key."""
+    return _cache.Digest(CACHE_VERSION, Path(__file__).read_bytes(), numba.__version__,
+                         np.__version__).hexdigest()
+
+
+def _cache_base(job: _Job, tile_m: float) -> _cache.Digest:
+    """The digest of what every tile of a call shares: code, settings, rasters' content."""
+    from gis.io import raster_ref
+
+    base = _cache.Digest(_code_digest(), job.sectors, job.max_distance_m, job.res, float(tile_m),
+                         MIN_OBSTACLE_ANGLE_DEG, SEARCH_FLOOR_DEG, SEARCH_FLOOR_FROM_M,
+                         STEP_GROWTH, BLOCK, SKIP_LEVELS, POINT_OFFSET_M, _FLOOR_MARGIN_DEG,
+                         job.floor_tan, job.roof_tops is None, job.lift_m is None)
+    for name, raster in (("dsm", job.dsm), ("dem", job.dem)):
+        if raster is not None:
+            path, band, declared = raster_ref(raster)
+            base.update(name, _cache.file_digest(path), band, str(declared), str(job.crs))
+    return base
+
+
+def _tile_key(job: _Job, base: _cache.Digest, sel: np.ndarray,
+              box: tuple[float, float, float, float]) -> str:
+    """Digest of every input of a tile's horizons: its points (position, roof top, lift,
+    floor row), its surface grid and the obstacles reaching it."""
+    owner = job.owner[sel]
+    left, top, width, height = _grid(box, job.res)
+    d = base.copy().update(box, left, top, width, height, job.x[sel], job.y[sel])
+    if job.roof_tops is not None:
+        d.update(job.roof_tops[owner])
+    if job.lift_m is not None:
+        d.update(job.lift_m[owner])
+    if job.floor_tan is not None:
+        d.update(job.floor_of[owner])
+    if job.prisms is not None:  # LoD1: the footprint edges the burn of this grid can reach
+        ext, m = job.prisms.extent, 2 * job.res
+        near = ((ext[:, 2] >= left - m) & (ext[:, 0] <= left + width * job.res + m)
+                & (ext[:, 3] >= top - height * job.res - m) & (ext[:, 1] <= top + m))
+        counts = np.diff(job.prisms.start)
+        d.update(job.prisms.edges[np.repeat(near, counts)], counts[near],
+                 job.prisms.heights[near])
+    elif job.tree is not None:  # LoD1 over a DEM: the obstacles this tile queries
+        near = job.tree.query(shapely.box(*box))
+        d.update(b"".join(shapely.to_wkb(job.obstacles[near]).tolist()),
+                 job.obstacle_tops[near])
+    return d.hexdigest()
 
 
 # ---------------------------------------------------------------------------------------------

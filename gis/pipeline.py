@@ -73,18 +73,22 @@ def step_pv(ctx: Context) -> None:
     """Rooftop PV potential per building, roll-ups and the PV targets."""
     if ctx.layers.buildings is None:
         return
-    from gis import rooftop
+    from gis import _cache, horizon, rooftop
 
     params = rooftop.pv_params(**ctx.cfg.pv)
     weather = _weather(ctx)
     p = ctx.targets["params"]
     irradiance = ctx.layers.rasters.get("irradiance")
+    tiles_before = _cache.counts()
     pv = _engine(ctx).pv_potential(
         ctx.layers.buildings, params=params, weather=weather, irradiance=irradiance,
         dsm=ctx.layers.rasters.get("dsm"), dem=ctx.layers.rasters.get("dem"),
         grid_co2_t_per_mwh=p["grid_co2_t_per_mwh"], coal_gce_per_kwh=p["coal_gce_per_kwh"],
         new_building_since=int(p["new_building_since"]))
     pv = _with_roof_planes(ctx, pv, params, weather)
+    # horizon tiles reused or computed: run.json only (no output depends on it)
+    ctx.extras.setdefault("resolved_settings", {})["horizon_cache"] = horizon.cache_record(
+        tiles_before, on=params.horizon_cache, engine=ctx.cfg.engine.kind)
     note = ctx.layers.yields_note
     if note:  # no weather near the district: yields missing, never 0
         pv = rooftop.without_yields(pv, note)

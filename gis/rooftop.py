@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import geopandas as gpd
 import numpy as np
@@ -184,6 +184,14 @@ class PVParams:
     transposition, temperature_model, faiman_u0, faiman_u1, gamma_pdc, losses_percent,
     inverter_efficiency, dc_ac_ratio, iam_model, albedo
         Passed to :class:`gis.solar.SolarParams`.
+
+    Attributes
+    ----------
+    horizon_cache : bool
+        Keep each tile's horizons between runs (``[pv] horizon_cache``, default true;
+        :func:`gis.horizon.roof_horizons`).  It changes no figure, so it is a class attribute,
+        not a field: the parameters recorded with the results are the same with it on or off
+        (``pv_params(horizon_cache=False)`` returns the subclass that has it off).
     """
 
     preset: str = "base"
@@ -227,6 +235,7 @@ class PVParams:
     dc_ac_ratio: float = 1.0
     iam_model: str = "physical"
     albedo: float | None = None
+    horizon_cache: ClassVar[bool] = True
 
     def solar(self, mount: str) -> solar.SolarParams:
         """The :class:`gis.solar.SolarParams` for one mount."""
@@ -244,6 +253,13 @@ class PVParams:
             if isinstance(value, tuple):
                 out[key] = list(value)
         return out
+
+
+@dataclass(frozen=True)
+class _PVParamsUncached(PVParams):
+    """:class:`PVParams` with the horizon cache off (``[pv] horizon_cache = false``)."""
+
+    horizon_cache: ClassVar[bool] = False
 
 
 #: DESIGN §6.2 presets; values not listed are the :class:`PVParams` defaults.
@@ -275,7 +291,8 @@ def pv_params(preset: str = "base", **overrides: Any) -> PVParams:
         pitched usable fraction 0.8 / 0.9 / 0.98, edge setback 1.0 / 0.8 / 0.5 m; minimum usable
         area 10 m² in all.
     **overrides
-        Any :class:`PVParams` field.
+        Any :class:`PVParams` field, and ``horizon_cache`` (true or false: keep the horizons of
+        each tile between runs, :attr:`PVParams.horizon_cache`).
 
     Raises
     ------
@@ -293,6 +310,10 @@ def pv_params(preset: str = "base", **overrides: Any) -> PVParams:
     gis._errors.InputError: error: column 'pv.module_efficency': unknown PV parameter -> did you mean 'module_efficiency'? ...
     """
     problems: list[Problem] = []
+    cache = overrides.pop("horizon_cache", True)
+    if not isinstance(cache, bool):
+        problems.append(Problem("must be true or false", column="pv.horizon_cache", value=cache,
+                                hint="write horizon_cache = false to compute every horizon"))
     if preset not in PRESETS:
         problems.append(Problem("unknown PV preset", column="pv.preset", value=preset,
                                 hint=f"use one of {', '.join(PRESETS)}"))
@@ -300,7 +321,7 @@ def pv_params(preset: str = "base", **overrides: Any) -> PVParams:
     known = {f.name: f for f in fields(PVParams)}
     for key in sorted(set(overrides) - set(known)):
         problems.append(Problem("unknown PV parameter", column=f"pv.{key}",
-                                hint=suggest(key, set(known) - {"preset"})))
+                                hint=suggest(key, (set(known) - {"preset"}) | {"horizon_cache"})))
     values = {**PRESETS[preset], "preset": preset}
     for key, value in overrides.items():
         if key not in known or key == "preset":
@@ -368,6 +389,8 @@ def pv_params(preset: str = "base", **overrides: Any) -> PVParams:
     if problems:
         raise InputError(problems)
     params = replace(PVParams(), **values)
+    if cache is False:
+        params = _PVParamsUncached(**{f.name: getattr(params, f.name) for f in fields(params)})
     for mount in (params.mount_flat, params.mount_pitched):
         params.solar(mount)  # raises InputError on unknown models or mounts
     return params
@@ -988,7 +1011,8 @@ def horizon_options(params: PVParams) -> dict[str, Any]:
     """Keyword arguments of :func:`gis.horizon.roof_horizons` from the ``[pv]`` settings."""
     return {"res": params.surface_resolution_m, "sectors": int(params.horizon_sectors),
             "max_distance_m": params.horizon_distance_m, "spacing_m": params.shading_grid_m,
-            "inset_m": params.edge_setback_m, "max_points": int(params.shading_max_points)}
+            "inset_m": params.edge_setback_m, "max_points": int(params.shading_max_points),
+            "cache": bool(params.horizon_cache)}
 
 
 def _roof_horizons(roof: _Roofs, todo: np.ndarray, buildings: gpd.GeoDataFrame,

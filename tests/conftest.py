@@ -11,6 +11,16 @@ SHARED = Path(__file__).resolve().parents[2] / "shared"
 TIANJIN_EPW = SHARED / "data" / "weather" / "CHN_TJ_Tianjin.545270_TMYx.2009-2023.epw"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _cache_folder(tmp_path_factory):
+    """Horizon tiles are cached in a folder of this test session, never in the user's cache
+    (and never shared with another session)."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("GIS_PLANNER_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+    yield
+    patch.undo()
+
+
 @pytest.fixture(scope="session")
 def tianjin_epw() -> Path:
     if not TIANJIN_EPW.exists():
