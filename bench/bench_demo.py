@@ -4,6 +4,7 @@ Usage (from anywhere; the runs start in the repository root)::
 
     python bench/bench_demo.py                     # local, then dask, then compare
     python bench/bench_demo.py --engines local     # only the default engine
+    python bench/bench_demo.py --engines local --floor --warm   # + I/O floor, + a rerun
 
 Each engine runs ``gis-planner run [RUNFILE] --out <root>/<engine>/out`` under ``/usr/bin/time``
 from the repository root, after removing ``<root>/<engine>`` (default root ``/tmp/bench-demo``).
@@ -13,6 +14,9 @@ layers (so its relative paths hold) and removed afterwards.  Then ``scorecard.js
 (every value, nested details included), ``zones.csv`` and ``buildings_pv.gpkg`` of the two runs
 are compared: equal text, numbers to a relative 1e-9 (summation order differs between the
 engines), geometries exactly (WKB); and which files each run wrote.
+
+The horizon cache of the runs is ``<root>/cache``, emptied first: the runs are cold (as a first
+run on new layers); ``--warm`` adds a rerun of the local engine that finds its tiles there.
 """
 
 from __future__ import annotations
@@ -45,9 +49,13 @@ def _dask_runfile() -> Path:
     return Path(name)
 
 
-def run(engine: str, root: Path, timeout: float) -> dict:
-    """Time one ``gis-planner run``; peak RSS of the largest process from ``/usr/bin/time``."""
-    folder = root / engine
+def run(engine: str, root: Path, timeout: float, *, label: str | None = None) -> dict:
+    """Time one ``gis-planner run``; peak RSS of the largest process from ``/usr/bin/time``.
+
+    The horizon cache is ``<root>/cache`` (``GIS_PLANNER_CACHE_DIR``), emptied by :func:`main`
+    before the first run: a first run is cold, a ``--warm`` rerun finds every tile there.
+    """
+    folder = root / (label or engine)
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     runfile = None if DEMO == REPO / "layers" / "demo" else DEMO / "run.toml"
@@ -60,8 +68,9 @@ def run(engine: str, root: Path, timeout: float) -> dict:
     rusage = folder / "time.txt"
     t0 = time.perf_counter()
     try:
+        env = {**os.environ, "GIS_PLANNER_CACHE_DIR": str(root / "cache")}
         proc = subprocess.run(["/usr/bin/time", "-v", "-o", str(rusage), *cmd], cwd=REPO,
-                              capture_output=True, text=True, timeout=timeout)
+                              capture_output=True, text=True, timeout=timeout, env=env)
     finally:
         if engine == "dask" and runfile is not None:
             runfile.unlink(missing_ok=True)
@@ -69,7 +78,7 @@ def run(engine: str, root: Path, timeout: float) -> dict:
     text = rusage.read_text()
     peak = re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)
     cpu = sum(float(m) for m in re.findall(r"(?:User|System) time \(seconds\): ([\d.]+)", text))
-    return {"engine": engine, "command": " ".join(cmd), "wall_s": round(wall, 1),
+    return {"engine": label or engine, "command": " ".join(cmd), "wall_s": round(wall, 1),
             "cpu_s": round(cpu, 1),
             "exit": proc.returncode, "peak_rss_mib": round(int(peak.group(1)) / 1024) if peak else None,
             "load_avg": round(os.getloadavg()[0], 2), "out": str(folder / "out"),
@@ -219,6 +228,9 @@ def main(argv: list[str] | None = None) -> None:
                         "DIR --scale 2 for a doubled demo); default: layers/demo")
     parser.add_argument("--floor", action="store_true",
                         help="after the local run, measure its I/O floor and print the ratio")
+    parser.add_argument("--warm", action="store_true",
+                        help="after the local run, run it again with the horizon cache it left "
+                        "(a planner's rerun) and print that run's ratio too")
     parser.add_argument("--compare-only", action="store_true",
                         help="only compare the outputs of the last runs under --root")
     args = parser.parse_args(argv)
@@ -230,6 +242,7 @@ def main(argv: list[str] | None = None) -> None:
                          ensure_ascii=False, default=str))
         return
     results = {}
+    shutil.rmtree(args.root / "cache", ignore_errors=True)  # first runs are cold
     for engine in args.engines:
         results[engine] = run(engine, args.root, args.timeout)
         print(json.dumps(results[engine], ensure_ascii=False), flush=True)
@@ -239,6 +252,10 @@ def main(argv: list[str] | None = None) -> None:
         floor["ratio_wall"] = round(local["wall_s"] / floor["floor_s"], 2)
         floor["ratio_cpu"] = round(local["cpu_s"] / floor["floor_cpu_s"], 2)
         print(json.dumps({"floor": floor}, ensure_ascii=False), flush=True)
+        if args.warm:
+            warm = run("local", args.root, args.timeout, label="local-warm")
+            warm["ratio_wall"] = round(warm["wall_s"] / floor["floor_s"], 2)
+            print(json.dumps(warm, ensure_ascii=False), flush=True)
     if set(args.engines) == {"local", "dask"} and all(r["exit"] == 0 for r in results.values()):
         print(json.dumps(compare(args.root / "local" / "out", args.root / "dask" / "out"),
                          ensure_ascii=False, default=str))
