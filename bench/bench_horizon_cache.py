@@ -28,22 +28,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-
-def _timed(owner, name: str, acc: dict) -> None:
-    fn = getattr(owner, name)
-
-    def wrapper(*args, **kwargs):
-        wall, cpu = time.perf_counter(), time.process_time()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            row = acc[name]
-            row[0] += time.perf_counter() - wall
-            row[1] += time.process_time() - cpu
-            row[2] += 1
-
-    setattr(owner, name, wrapper)
+from _timing import timed  # bench/ is on the path when run as a script
 
 
 def _disk(folder: Path) -> tuple[int, int]:
@@ -66,10 +51,10 @@ def main() -> None:
     buildings = ctx.layers.buildings
     irradiance = ctx.layers.rasters.get("irradiance")
     acc: dict = collections.defaultdict(lambda: [0.0, 0.0, 0])
-    _timed(horizon, "_tile_key", acc)
-    _timed(_cache.ArrayCache, "get", acc)
-    _timed(_cache.ArrayCache, "put", acc)
-    _timed(horizon, "_tile_horizons", acc)
+    timed(horizon, "_tile_key", acc)
+    timed(_cache.ArrayCache, "get", acc)
+    timed(_cache.ArrayCache, "put", acc)
+    timed(horizon, "_tile_horizons", acc)
 
     def pv(label: str, frame, params, ref=None):
         acc.clear()

@@ -18,10 +18,10 @@ from __future__ import annotations
 import argparse
 import collections
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
+from _timing import timed  # bench/ is on the path when run as a script
 
 #: (module, function) pairs timed when present; calls nest (``roof_horizons`` holds the rest)
 PARTS = (("rooftop", "shading_factors"), ("horizon", "sky_table"), ("horizon", "roof_points"),
@@ -29,22 +29,6 @@ PARTS = (("rooftop", "shading_factors"), ("horizon", "sky_table"), ("horizon", "
          ("horizon", "_pyramid"), ("horizon", "_horizon_kernel"), ("horizon", "roof_horizons"),
          ("horizon", "table_shading_factors"), ("horizon", "point_shading_factors"),
          ("rooftop", "_shading"))
-
-
-def _timed(module, name: str, acc: dict) -> None:
-    fn = getattr(module, name)
-
-    def wrapper(*args, **kwargs):
-        wall, cpu = time.perf_counter(), time.process_time()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            row = acc[name]
-            row[0] += time.perf_counter() - wall
-            row[1] += time.process_time() - cpu
-            row[2] += 1
-
-    setattr(module, name, wrapper)
 
 
 def main() -> None:
@@ -67,7 +51,7 @@ def main() -> None:
     modules = {"rooftop": rooftop, "horizon": horizon}
     for mod, name in PARTS:
         if hasattr(modules[mod], name):
-            _timed(modules[mod], name, acc)
+            timed(modules[mod], name, acc)
     caught = {}
     roof_horizons = rooftop._roof_horizons
 

@@ -99,20 +99,25 @@ def b_warnings(folder: Path) -> list[str]:
     return json.loads((folder / "run.json").read_text(encoding="utf-8"))["warnings"]
 
 
+def _same_error_serial_and_side(demo_dir, tmp_path, monkeypatch, replace: dict) -> None:
+    """The run fails with the same error either way, and leaves no output or staging folder."""
+    messages = []
+    for serial in (True, False):
+        out = tmp_path / f"out-{serial}"
+        with pytest.raises(InputError) as info:
+            _run(demo_dir, out, monkeypatch, serial=serial, replace=replace)
+        messages.append((str(info.value), info.value.problems))
+        assert not out.exists()  # nothing written, no staging folder left
+        assert list(tmp_path.glob(f".{out.name}.staging-*")) == []
+    assert messages[0] == messages[1]
+
+
 def test_an_error_in_a_forked_step_is_raised_as_in_a_serial_run(demo_dir, tmp_path, monkeypatch):
     def bad_ecology(ctx):
         raise InputError(Problem("the zones are wrong", file="zones.geojson", column="level",
                                  value="x", hint="fix them"))
 
-    messages = []
-    for serial in (True, False):
-        out = tmp_path / f"out-{serial}"
-        with pytest.raises(InputError) as info:
-            _run(demo_dir, out, monkeypatch, serial=serial, replace={"step_ecology": bad_ecology})
-        messages.append((str(info.value), info.value.problems))
-        assert not out.exists()  # nothing written, no staging folder left
-        assert list(tmp_path.glob(f".{out.name}.staging-*")) == []
-    assert messages[0] == messages[1]
+    _same_error_serial_and_side(demo_dir, tmp_path, monkeypatch, {"step_ecology": bad_ecology})
 
 
 def test_ground_sites_failing_ahead_of_their_turn_fail_there_as_in_a_serial_run(
@@ -121,14 +126,7 @@ def test_ground_sites_failing_ahead_of_their_turn_fail_there_as_in_a_serial_run(
         raise InputError(Problem("the roads are wrong", file="roads.gpkg", column="width",
                                  value=-1, hint="fix them"))
 
-    messages = []
-    for serial in (True, False):
-        out = tmp_path / f"out-{serial}"
-        with pytest.raises(InputError) as info:
-            _run(demo_dir, out, monkeypatch, serial=serial, replace={"_ground_sites": bad_sites})
-        messages.append((str(info.value), info.value.problems))
-        assert not out.exists()
-    assert messages[0] == messages[1]
+    _same_error_serial_and_side(demo_dir, tmp_path, monkeypatch, {"_ground_sites": bad_sites})
 
 
 def test_a_result_that_cannot_be_sent_back_is_made_here(demo_dir, tmp_path, monkeypatch):
