@@ -1,8 +1,11 @@
-"""Wall and CPU time of every call to a function, for the benchmarks that time parts of a step."""
+"""For the benchmarks that time parts of a step: a run's loaded layers, and the wall and CPU
+time of every call to a function."""
 
 from __future__ import annotations
 
+import tempfile
 import time
+from pathlib import Path
 
 
 def timed(owner, name: str, acc: dict) -> None:
@@ -21,3 +24,14 @@ def timed(owner, name: str, acc: dict) -> None:
             row[2] += 1
 
     setattr(owner, name, wrapper)
+
+
+def loaded(run: str | Path):
+    """The context of a run after its load step only (layers validated, nothing computed)."""
+    from gis import pipeline
+    from gis.config import load_runfile
+
+    cfg = load_runfile(Path(run).resolve())
+    steps = [(label, fn) for label, fn in pipeline.STEPS if label.startswith("load")]
+    with tempfile.TemporaryDirectory() as tmp:
+        return pipeline.run(cfg, out_dir=Path(tmp) / "out", force=True, steps=steps)

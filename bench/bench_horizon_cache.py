@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _timing import timed  # bench/ is on the path when run as a script
+from _timing import loaded, timed  # bench/ is on the path when run as a script
 
 
 def _disk(folder: Path) -> tuple[int, int]:
@@ -41,13 +41,9 @@ def main() -> None:
     ap.add_argument("--run", default="layers/demo/run.toml")
     args = ap.parse_args()
 
-    from gis import _cache, horizon, pipeline, rooftop
-    from gis.config import load_runfile
+    from gis import _cache, horizon, rooftop
 
-    cfg = load_runfile(Path(args.run).resolve())
-    steps = [(label, fn) for label, fn in pipeline.STEPS if label.startswith("load")]
-    with tempfile.TemporaryDirectory() as tmp:
-        ctx = pipeline.run(cfg, out_dir=Path(tmp) / "out", force=True, steps=steps)
+    ctx = loaded(args.run)
     buildings = ctx.layers.buildings
     irradiance = ctx.layers.rasters.get("irradiance")
     acc: dict = collections.defaultdict(lambda: [0.0, 0.0, 0])

@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import argparse
 import collections
-import tempfile
-from pathlib import Path
 
 import numpy as np
-from _timing import timed  # bench/ is on the path when run as a script
+from _timing import loaded, timed  # bench/ is on the path when run as a script
 
 #: (module, function) pairs timed when present; calls nest (``roof_horizons`` holds the rest)
 PARTS = (("rooftop", "shading_factors"), ("horizon", "sky_table"), ("horizon", "roof_points"),
@@ -38,13 +36,9 @@ def main() -> None:
     ap.add_argument("--compare", default=None)
     args = ap.parse_args()
 
-    from gis import horizon, pipeline, rooftop
-    from gis.config import load_runfile
+    from gis import horizon, rooftop
 
-    cfg = load_runfile(Path(args.run).resolve())
-    steps = [(label, fn) for label, fn in pipeline.STEPS if label.startswith("load")]
-    with tempfile.TemporaryDirectory() as tmp:
-        ctx = pipeline.run(cfg, out_dir=Path(tmp) / "out", force=True, steps=steps)
+    ctx = loaded(args.run)
     buildings = ctx.layers.buildings
     params = rooftop.pv_params(**ctx.cfg.pv)
     acc: dict = collections.defaultdict(lambda: [0.0, 0.0, 0])

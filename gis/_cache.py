@@ -83,27 +83,6 @@ class Digest:
         return self._h.hexdigest()
 
 
-_FILE_DIGESTS: dict[tuple[str, int, int, int, int], str] = {}
-_FILE_LOCK = threading.Lock()
-
-
-def file_digest(path: str | os.PathLike) -> str:
-    """blake2b digest of a file's content, remembered per (path, inode, size, modification and
-    change times) within a process."""
-    st = os.stat(path)
-    memo = (str(Path(path).resolve()), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-    with _FILE_LOCK:
-        if memo in _FILE_DIGESTS:
-            return _FILE_DIGESTS[memo]
-    h = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):  # chunks of 4 MiB, not features
-            h.update(chunk)
-    with _FILE_LOCK:
-        _FILE_DIGESTS[memo] = h.hexdigest()
-    return h.hexdigest()
-
-
 class ArrayCache:
     """Arrays stored under a key in a folder (see the module notes).
 

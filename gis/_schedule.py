@@ -40,15 +40,21 @@ SERIAL_ENV = "GIS_PLANNER_SERIAL"
 _MISSING = object()
 
 
+def serial_asked() -> bool:
+    """True when the steps must run one after the other, with no helper thread or process:
+    ``GIS_PLANNER_SERIAL`` is set, or the run is not in the main thread (the workspace's
+    runner)."""
+    return (os.environ.get(SERIAL_ENV, "").strip() not in ("", "0")
+            or threading.current_thread() is not threading.main_thread())
+
+
 def side_by_side_possible(engine_kind: str) -> bool:
     """True when steps may run in a forked process: Linux, the main thread, the local engine,
     and no ``GIS_PLANNER_SERIAL``.
 
     A dask engine keeps its client's threads and sockets in the process: its runs stay serial.
     """
-    return (os.environ.get(SERIAL_ENV, "").strip() in ("", "0")
-            and sys.platform.startswith("linux") and hasattr(os, "fork")
-            and threading.current_thread() is threading.main_thread()
+    return (not serial_asked() and sys.platform.startswith("linux") and hasattr(os, "fork")
             and engine_kind == "local")
 
 

@@ -1141,7 +1141,7 @@ def _code_digest() -> str:
 
 def _cache_base(job: _Job, tile_m: float) -> _cache.Digest:
     """The digest of what every tile of a call shares: code, settings, rasters' content."""
-    from gis.io import raster_ref
+    from gis.io import file_hash, raster_ref
 
     base = _cache.Digest(_code_digest(), job.sectors, job.max_distance_m, job.res, float(tile_m),
                          MIN_OBSTACLE_ANGLE_DEG, SEARCH_FLOOR_DEG, SEARCH_FLOOR_FROM_M,
@@ -1150,7 +1150,7 @@ def _cache_base(job: _Job, tile_m: float) -> _cache.Digest:
     for name, raster in (("dsm", job.dsm), ("dem", job.dem)):
         if raster is not None:
             path, band, declared = raster_ref(raster)
-            base.update(name, _cache.file_digest(path), band, str(declared), str(job.crs))
+            base.update(name, file_hash(path), band, str(declared), str(job.crs))
     return base
 
 
@@ -1262,6 +1262,14 @@ def _direct_kernel(seg, elevation, prefix, cls, hor, out):  # pragma: no cover
         out[p] = acc
 
 
+def orientation_classes(tilt: np.ndarray, azimuth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct (tilt, azimuth) pairs [°] as a ``(classes, 2)`` array, sorted by tilt then
+    azimuth, and each plane's class (one 1-D unique of tilt + i·azimuth)."""
+    pairs, cls = np.unique(np.asarray(tilt, float) + 1j * np.asarray(azimuth, float),
+                           return_inverse=True)
+    return np.stack([pairs.real, pairs.imag], axis=1), cls.ravel()
+
+
 def _orientation_classes(horizon_deg, tilt, azimuth) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Horizons as an (n, sectors) array, the distinct (tilt, azimuth) pairs and each point's pair.
 
@@ -1269,12 +1277,9 @@ def _orientation_classes(horizon_deg, tilt, azimuth) -> tuple[np.ndarray, np.nda
     """
     horizon_deg = np.atleast_2d(np.asarray(horizon_deg, dtype=float))
     n = horizon_deg.shape[0]
-    tilt = np.broadcast_to(np.asarray(tilt, float), (n,))
-    azimuth = np.broadcast_to(np.asarray(azimuth, float), (n,))
-    # one 1-D unique of tilt + i·azimuth (sorted by tilt, then azimuth, as rows would be)
-    pairs, cls = np.unique(tilt + 1j * azimuth, return_inverse=True)
-    classes = np.stack([pairs.real, pairs.imag], axis=1)
-    return horizon_deg, classes, cls.ravel()
+    classes, cls = orientation_classes(np.broadcast_to(np.asarray(tilt, float), (n,)),
+                                       np.broadcast_to(np.asarray(azimuth, float), (n,)))
+    return horizon_deg, classes, cls
 
 
 def sky_view_factor(horizon_deg: np.ndarray, tilt: Any, azimuth: Any) -> np.ndarray:

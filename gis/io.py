@@ -281,19 +281,34 @@ def _cjk_count(text: str) -> int:
 
 
 def file_hash(path: str | Path) -> str:
-    """SHA-256 of a file (for a shapefile: of all its sidecar files together)."""
+    """SHA-256 of a file (for a shapefile: of all its sidecar files together).
+
+    Remembered within a process while every part keeps its inode, size, modification and
+    change times: the load's provenance and the horizon cache's keys hash the same rasters.
+    """
     path = Path(path)
-    h = hashlib.sha256()
     parts = ([_sidecar(path, s) for s in _SIDECARS] if path.suffix.lower() == ".shp"
              else [path])
     if path.is_dir():  # FileGDB and other folder datasets
         parts = sorted(p for p in path.rglob("*") if p.is_file())
+    parts = [p for p in parts if p is not None and p.exists()]
+    memo = tuple((str(p.resolve()), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+                 for p, st in ((p, p.stat()) for p in parts))
+    with _HASH_LOCK:
+        if memo in _HASHES:
+            return _HASHES[memo]
+    h = hashlib.sha256()
     for part in parts:
-        if part is not None and part.exists():
-            with open(part, "rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(chunk)
+        with open(part, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    with _HASH_LOCK:
+        _HASHES[memo] = h.hexdigest()
     return h.hexdigest()
+
+
+_HASHES: dict[tuple, str] = {}
+_HASH_LOCK = threading.Lock()
 
 
 def read_vector(path: str | Path, *, layer: str | None = None, encoding: str | None = None,

@@ -1112,20 +1112,12 @@ def _red_to_green(n: int) -> list[str]:
         n, ["#d73027", "#fc8d59", "#fee08b", "#d9ef8b", "#91cf60", "#1a9850"][:max(n, 1)])
 
 
-def _to_lonlat(crs):
-    """The transformer from ``crs`` to WGS84 longitude/latitude, made once for every thread
-    (:func:`gis.io.lonlat_transformer`)."""
-    from gis import io
-
-    return io.lonlat_transformer(crs)
-
-
 def _lonlat_box(crs, bounds) -> tuple[float, float, float, float]:
     """``transform_bounds`` of one box; near the antimeridian through the transformer that
     knows its target CRS is geographic (PROJ then handles the wrap)."""
     from gis import io
 
-    box = _to_lonlat(crs).transform_bounds(*bounds)
+    box = io.lonlat_transformer(crs).transform_bounds(*bounds)
     if not np.all(np.abs(np.asarray(box)[[0, 2]]) < 179.0):
         box = io.transformer(crs, 4326).transform_bounds(*bounds)
     return box

@@ -15,7 +15,6 @@ import os
 import platform
 import shutil
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,7 +24,7 @@ from typing import Any
 
 import pandas as pd
 
-from gis import io
+from gis import _schedule, io
 from gis._errors import InputError, Problem
 from gis.config import RunConfig, load_runfile
 from gis.validate import Layers, load_run
@@ -523,7 +522,7 @@ def run(cfg: RunConfig | str | Path, *, out_dir: str | Path | None = None, offli
     first, rest = steps[0], steps[1:]
     loader = _preload_for_load(ctx) if first[1] is step_load else None
     try:
-        _timed(ctx, first)
+        _schedule.run_steps(ctx, [first])
     finally:
         if loader is not None:
             loader.finish()
@@ -592,15 +591,6 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _timed(ctx: Context, step: Step) -> None:
-    label, fn = step
-    if ctx.progress:
-        ctx.progress(label)
-    t0 = time.perf_counter()
-    fn(ctx)
-    ctx.timings[label] = time.perf_counter() - t0
-
-
 #: Imported in a thread while rooftop PV sits in compiled calls that release the interpreter
 #: lock (:class:`gis._schedule._Preload`), so that neither the exports nor the maps (forked
 #: later, see :func:`_plan`) wait for them.
@@ -619,12 +609,7 @@ def _preload_for_load(ctx: Context):
     here first: so the two threads never each hold a module another waits for — the load
     waits at most for a module the thread is still importing.
     """
-    import threading
-
-    from gis import _schedule
-
-    if (os.environ.get(_schedule.SERIAL_ENV, "").strip() not in ("", "0")
-            or threading.current_thread() is not threading.main_thread()):
+    if _schedule.serial_asked():
         return None
     import pyarrow.pandas_compat  # noqa: F401 - used by the reads; see above
     import pyogrio  # noqa: F401
@@ -657,8 +642,6 @@ def _features(ctx: Context) -> int:
 def _run_steps(ctx: Context, steps: list[Step]) -> None:
     """Run the steps after loading: side by side where :func:`_plan` allows and the layers hold
     at most :data:`SIDE_BY_SIDE_MAX_FEATURES` buildings and parcels, else in order."""
-    from gis import _schedule
-
     if (not _schedule.side_by_side_possible(ctx.cfg.engine.kind)
             or _features(ctx) > SIDE_BY_SIDE_MAX_FEATURES):
         _schedule.run_steps(ctx, steps)
@@ -678,14 +661,12 @@ def _plan(steps: list[Step]) -> list:
     options, candidates and its gaps (entries in ha); rooftop PV reads only the layers.  So
     ecology and the network run in a forked process while rooftop PV runs here, and there
     after them the ground-PV sites (:func:`prepare_ground`: they read ecology's classes and
-    zones, nothing of rooftop PV).  Ground PV and finance reads both branches, the scorecard every entry, the exports everything before them.
-    The maps and report read the exports' ranked sites and file names only, so they run in a
+    zones, nothing of rooftop PV).  Ground PV and finance reads both branches, the scorecard
+    every entry, the exports everything before them.  The maps and report read the exports' ranked sites and file names only, so they run in a
     forked process once the exports are planned (:func:`_export_jobs`) while the files are
     written here, and the QGIS styles (which read every GeoPackage written, and no page) after
     them.  The provenance reads everything.
     """
-    from gis import _schedule
-
     fns = [fn for _, fn in steps]
     out: list = []
     i = 0

@@ -932,13 +932,13 @@ def _plane_classes(planes: _Planes, todo: np.ndarray, weather: tuple[pd.DataFram
     tilt, az_a = _class_angles(planes.module_tilt[rows], planes.module_az[rows], params)
     az_b = _class_angles(planes.module_tilt[rows], planes.az_b[rows], params)[1]
     gable = planes.gable[rows]
-    pairs, cls = np.unique(np.concatenate([tilt + 1j * az_a, (tilt + 1j * az_b)[gable]]),
-                           return_inverse=True)
-    cls = cls.ravel()
+    classes, cls = horizon.orientation_classes(np.concatenate([tilt, tilt[gable]]),
+                                               np.concatenate([az_a, az_b[gable]]))
     cls_a = cls[: len(rows)]
     cls_b = np.full(len(rows), -1, dtype=np.int64)
     cls_b[gable] = cls[len(rows):]
-    table = horizon.sky_table(weather, pairs.real, pairs.imag, sectors=int(params.horizon_sectors),
+    table = horizon.sky_table(weather, classes[:, 0], classes[:, 1],
+                              sectors=int(params.horizon_sectors),
                               params=params.solar(params.mount_flat))
     return table, cls_a.astype(np.int64), cls_b
 
