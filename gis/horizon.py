@@ -707,64 +707,94 @@ def _pool_levels(flat, offset, rows, cols):  # pragma: no cover
                 flat[dst + r * mc + c] = m
 
 
+@njit(cache=True, inline="always")
+def _ray_step(d, best, level, x0, y0, eye, rise, stop, dx, dy, rdx, rdy, index, cells, ground,
+              nrow, ncol, flat, offset, cols, left, top, res, max_d, floor, floor_from,
+              eps):  # pragma: no cover
+    """One step of a ray (:func:`_horizon_kernel`) from distance ``d`` [m], with the horizon
+    ``best`` (tangent) found so far and the pyramid ``level`` it looks at: the next ``d``,
+    ``best`` and ``level``, and True when the ray is done."""
+    if d > max_d:
+        return d, best, level, True
+    # the line a cell must rise above: the horizon found, and far off the floor
+    line = max(best, floor) if d >= floor_from else best
+    lim = line * d
+    # below ``stop`` this sector's horizon changes nothing that is asked of it: a ray may stop
+    # once no cell can rise above it (it still samples as it would without it, so the
+    # horizons above it are the same to the last digit)
+    if max(lim, stop * d) >= rise:
+        return d, best, level, True  # no cell can rise above it
+    u = (x0 + d * dx - left) / res
+    v = (top - (y0 + d * dy)) / res
+    if u < 0.0 or v < 0.0:
+        return d, best, level, True
+    col = int(u)  # floor: u, v ≥ 0
+    row = int(v)
+    if col >= ncol or row >= nrow:
+        return d, best, level, True
+    sh = BLOCK_SHIFT + level
+    bc, br = col >> sh, row >> sh
+    h = flat[offset[level] + br * cols[level] + bc] - eye
+    while h > lim and level > 0:  # something in it might: the finer block on the ray
+        level -= 1
+        sh -= 1
+        bc, br = col >> sh, row >> sh
+        h = flat[offset[level] + br * cols[level] + bc] - eye
+    if h <= lim:
+        # nothing in the block rises above the line: go to its far side, and try the next
+        # block one level coarser
+        d += _to_exit(u, v, bc, br, rdx, rdy, 1 << sh) + eps
+        if level < offset.shape[0] - 2:
+            level += 1
+        return d, best, level, False
+    k = index[row >> BLOCK_SHIFT, col >> BLOCK_SHIFT]
+    val = cells[k, row & (BLOCK - 1), col & (BLOCK - 1)] if k >= 0 else ground
+    if val == val:  # not NaN
+        tan = (val - eye) / d
+        if tan > line:
+            best = tan
+    d += max(0.5 * res, STEP_GROWTH * d)
+    return d, best, level, False
+
+
 @njit(parallel=True, cache=True, nogil=True)
 def _horizon_kernel(index, cells, ground, nrow, ncol, flat, offset, cols, left, top, res, px, py,
                     pz, dir_x, dir_y, max_d, zmax, floor, floor_from, floors, floor_of,
                     out):  # pragma: no cover
+    """Each point's rays, two opposite sectors at a time: each step waits on the one before
+    it (position, look-up, jump), and two independent rays stepped in turn keep the core busy
+    while one waits (the demo's march ≈ 14 % faster, bench/README.md); each ray's steps are
+    those it takes alone, so the horizons are the same to the last digit."""
     eps = 1e-6 * res
-    top_level = offset.shape[0] - 2
+    sectors = dir_x.shape[0]
+    half = (sectors + 1) // 2
     for p in prange(px.shape[0]):
         rise = zmax - pz[p]
         eye = pz[p]
         x0, y0 = px[p], py[p]
-        for s in range(dir_x.shape[0]):
-            best = 0.0
-            # below it this sector's horizon changes nothing that is asked of it: a ray may
-            # stop once no cell can rise above it (it still samples as it would without it,
-            # so the horizons above it are the same to the last digit)
-            stop = floors[floor_of[p], s]
-            dx, dy = dir_x[s], dir_y[s]
-            rdx = res / dx if abs(dx) > 1e-12 else 0.0
-            rdy = res / dy if abs(dy) > 1e-12 else 0.0
-            d = 0.5 * res
-            level = 0
-            while d <= max_d:
-                # the line a cell must rise above: the horizon found, and far off the floor
-                line = max(best, floor) if d >= floor_from else best
-                lim = line * d
-                if max(lim, stop * d) >= rise:
-                    break  # no cell can rise above it
-                u = (x0 + d * dx - left) / res
-                v = (top - (y0 + d * dy)) / res
-                if u < 0.0 or v < 0.0:
-                    break
-                col = int(u)  # floor: u, v ≥ 0
-                row = int(v)
-                if col >= ncol or row >= nrow:
-                    break
-                sh = BLOCK_SHIFT + level
-                bc, br = col >> sh, row >> sh
-                h = flat[offset[level] + br * cols[level] + bc] - eye
-                while h > lim and level > 0:  # something in it might: the finer block on the ray
-                    level -= 1
-                    sh -= 1
-                    bc, br = col >> sh, row >> sh
-                    h = flat[offset[level] + br * cols[level] + bc] - eye
-                if h <= lim:
-                    # nothing in the block rises above the line: go to its far side, and try
-                    # the next block one level coarser
-                    d += _to_exit(u, v, bc, br, rdx, rdy, 1 << sh) + eps
-                    if level < top_level:
-                        level += 1
-                    continue
-                k = index[row >> BLOCK_SHIFT, col >> BLOCK_SHIFT]
-                val = cells[k, row & (BLOCK - 1), col & (BLOCK - 1)] if k >= 0 else ground
-                if val == val:  # not NaN
-                    tan = (val - eye) / d
-                    if tan > line:
-                        best = tan
-                d += max(0.5 * res, STEP_GROWTH * d)
-            out[p, s] = best
+        stops = floors[floor_of[p]]
+        for a in range(half):
+            b = a + half if a + half < sectors else a  # odd count: the last ray twice
+            dxa, dya, dxb, dyb = dir_x[a], dir_y[a], dir_x[b], dir_y[b]
+            rdxa = res / dxa if abs(dxa) > 1e-12 else 0.0
+            rdya = res / dya if abs(dya) > 1e-12 else 0.0
+            rdxb = res / dxb if abs(dxb) > 1e-12 else 0.0
+            rdyb = res / dyb if abs(dyb) > 1e-12 else 0.0
+            da, besta, levela, donea = 0.5 * res, 0.0, 0, False
+            db, bestb, levelb, doneb = 0.5 * res, 0.0, 0, False
+            while not (donea and doneb):
+                if not donea:
+                    da, besta, levela, donea = _ray_step(
+                        da, besta, levela, x0, y0, eye, rise, stops[a], dxa, dya, rdxa, rdya,
+                        index, cells, ground, nrow, ncol, flat, offset, cols, left, top, res,
+                        max_d, floor, floor_from, eps)
+                if not doneb:
+                    db, bestb, levelb, doneb = _ray_step(
+                        db, bestb, levelb, x0, y0, eye, rise, stops[b], dxb, dyb, rdxb, rdyb,
+                        index, cells, ground, nrow, ncol, flat, offset, cols, left, top, res,
+                        max_d, floor, floor_from, eps)
+            out[p, a] = besta
+            out[p, b] = bestb
 
 
 def _horizons(blocks: _Blocks, x: np.ndarray, y: np.ndarray, z: np.ndarray, *, sectors: int,

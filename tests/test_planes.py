@@ -328,6 +328,8 @@ def test_run_file_with_a_dsm_end_to_end(tmp_path):
     done = subprocess.run([sys.executable, "-m", "gis.cli", "run", str(tmp_path / "run.toml")],
                           capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
+    # the console entry ends the process at once after a local run: what it printed got out
+    assert "scorecard" in done.stdout and done.stdout.rstrip().endswith("index.html)")
     out = tmp_path / "out"
     layer = gpd.read_file(out / "roof_planes.gpkg", layer="roof_planes")
     assert list(layer.columns[:len(gp.PLANE_COLUMNS)]) == list(gp.PLANE_COLUMNS)
