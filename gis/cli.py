@@ -159,14 +159,15 @@ def validate(runfile: Annotated[Path, typer.Argument(help="run file (TOML)")]) -
 @_guard
 def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="folder for the demo layers")] = REPO_DEMO,
-    scale: Annotated[float, typer.Option(help="fraction of buildings and parcels (1 = full)")] = 1.0,
+    scale: Annotated[float, typer.Option(help="multiplies the parcels (0 < F ≤ 5; 1 = the demo); "
+                                                 "buildings follow as the parcels hold them")] = 1.0,
     seed: Annotated[int, typer.Option(help="random seed")] = 2023,
 ) -> None:
     """Write the synthetic demo district (modelled on Dongli) and a run file for it."""
     from gis import demo as demo_mod
 
-    if not 0 < scale <= 1:
-        raise InputError("--scale must be in (0, 1]")
+    if not 0 < scale <= 5:
+        raise InputError("--scale must be in (0, 5]")
     runfile = demo_mod.make_demo(out_dir, scale=scale, seed=seed)
     out.print(f"demo layers and run file written: {runfile}", markup=False)
 

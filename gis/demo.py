@@ -186,8 +186,11 @@ def demo_layers(*, scale: float = 1.0, seed: int = 2023) -> dict[str, gpd.GeoDat
     Parameters
     ----------
     scale : float
-        Multiplies the number of buildings and land-use parcels (1 gives about 60 000 buildings
-        and 20 000 parcels); the district, its streets and zones stay the same.
+        Scales the number of land-use parcels (about × ``scale``; 1 gives 57 390 buildings and 17 836
+        parcels; at most 5); the district, its streets and zones stay the same.  Buildings
+        follow as the smaller parcels hold them: below 1 in proportion, above it less, as
+        footprints keep their sizes on the same land (72 703 buildings at 1.5, 85 431 at 2,
+        104 082 at 3).
     seed : int
         Seed of the random numbers; the same ``(scale, seed)`` gives the same layers.
 
@@ -234,7 +237,7 @@ def make_demo(
     out_dir : str or pathlib.Path
         Folder to write into (created if missing).  Existing demo files are replaced.
     scale : float
-        Multiplies the number of buildings and parcels (see :func:`demo_layers`).
+        Multiplies the number of parcels, buildings as they hold them (see :func:`demo_layers`).
     seed : int
         Seed of the random numbers; the same arguments give the same attribute values and
         geometries (and, within a day, the same bytes).

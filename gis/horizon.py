@@ -29,7 +29,9 @@ sky and no sun that low in the sector shines on it — due north of a south-faci
 25°, everything below 25°); a roof's rays stop once nothing ahead can rise above the floor of
 its planes, but sample exactly as without it, so every horizon above the floor and every
 shading factor are the same to the last digit.  The kernels (block maxima, rays) are compiled
-with numba and run in parallel (points handed out in chunks of 64).  :func:`roof_horizons`
+with numba and run in parallel (points handed out in chunks of 64); each point's rays are marched
+two opposite sectors at a time, step by step in turn (a step waits on the one before it, and two
+independent rays keep the core busy meanwhile), each taking exactly the steps it takes alone.  :func:`roof_horizons`
 does this tile by tile (tiles of ``tile_m``), each tile's surface covering the tile plus the
 search distance; an LoD1 tile keeps only the blocks of 16 × 16 cells that footprints reach
 (bare ground elsewhere), so its cost follows the buildings, not the tile's area.

@@ -235,3 +235,10 @@ def test_every_geopackage_of_a_run_carries_a_qgis_style_and_the_project_opens_th
     assert renderers == {name: expected.get(name, "graduatedSymbol") for name in renderers}
     assert seen["project_read"] and all(i["valid"] for i in seen["project"].values())
     assert len(seen["project"]) == len(seen["layers"])
+
+
+def test_demo_scale_beyond_the_generator_is_refused(tmp_path):
+    result = cli("demo", "--out", tmp_path / "d", "--scale", "6")
+    assert result.returncode == 2, result.stderr
+    assert "--scale must be in (0, 5]" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "d").exists()
