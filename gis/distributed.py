@@ -18,7 +18,8 @@ How the work is split
   (:func:`class_yields`, passed as ``known_yields``), the flat-roof ground coverage ratio at that
   latitude, and the unshaded reference of the irradiance raster.  A partition therefore never sees a "local" site
   and per-building figures are independent of how the layer is cut.
-* Zone shares are not additive.  Parcels are partitioned; each partition yields the **area sums**
+* Zone shares are not additive.  Parcels are partitioned (above :data:`CLIENT_ZONE_ROWS`
+  parcels, or when ``partitions`` is given); each partition yields the **area sums**
   per accounting unit (zone feature, level union, street); the sums are added over partitions
   and only then divided by the unit areas.  Forest stands (a small layer) are accounted in one
   task.  OSM layers, whose overlapping polygons are flattened across the whole layer first, run
@@ -33,6 +34,14 @@ worker's peak memory from adding to another's.  The price is pickling partitions
 processes (geometries travel as WKB) and about two seconds of start-up.  With ``address`` the
 engine connects to a running scheduler instead (the raster must then be readable at the same
 path on every worker) and never shuts that cluster down.
+
+What the transfers cost was measured (10⁵ buildings, ``bench/README.md``): partitions are
+scattered with ``hash=False`` (dask would otherwise tokenise them by pickling every geometry
+on the client: ≈ 6 s per 10⁵ buildings), the PV table comes back without its geometry (the
+client puts back the input's footprints), the cluster starts in a thread while the client
+prepares the partitions, each local worker's numba kernels run on its share of the cores (two
+workers × two threads on two cores only wait on each other), and parcel layers up to
+:data:`CLIENT_ZONE_ROWS` are accounted in the client.
 
 Province-scale runs
 -------------------
@@ -51,9 +60,11 @@ Each output partition is one GeoParquet file (``part.<i>.parquet``); the folder 
 from __future__ import annotations
 
 import math
+import os
 import re
 import shutil
 import tempfile
+import threading
 import weakref
 from dataclasses import replace
 from pathlib import Path
@@ -72,6 +83,13 @@ LOCAL_WORKERS = 2
 #: Buildings or parcels per partition when the run file gives no ``partitions``.
 ROWS_PER_PARTITION = 100_000
 
+#: Parcels accounted in the client process, whole, when the run file gives no ``partitions``:
+#: shipping them to the workers costs more than the accounting itself (2.5 × 10⁵ parcels:
+#: 3.2 s in one process, 13.4 s through two workers; 2.5 × 10⁴: 0.75 s against 1.7 s).
+CLIENT_ZONE_ROWS = 1_000_000
+#: Key of the shared PV inputs that carries the kernel threads of each worker (not an
+#: argument of :func:`gis.rooftop.pv_potential`).
+_KERNEL_THREADS = "_kernel_threads"
 #: Ratio columns of the zone table and the additive column each is derived from.
 _RATIOS = {
     "bluegreen_share": "bluegreen_ha",
@@ -180,7 +198,26 @@ def _pv_partition(part: gpd.GeoDataFrame, shared: dict[str, Any],
                   obstacles: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
     from gis import rooftop
 
+    shared = dict(shared)
+    threads = shared.pop(_KERNEL_THREADS, None)
+    if threads:
+        # the horizon kernels' threads (numba; thread-local setting): the local cluster's
+        # workers share the cores, and more threads than cores only wait on each other
+        import numba
+
+        numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
     return rooftop.pv_potential(part, **shared, obstacles=obstacles)
+
+
+def _pv_partition_table(part: gpd.GeoDataFrame, shared: dict[str, Any],
+                        obstacles: gpd.GeoDataFrame | None = None) -> pd.DataFrame:
+    """:func:`_pv_partition` without its geometry column, which is the input's footprints: the
+    client puts those back instead of receiving them (as WKB) from the worker."""
+    out = _pv_partition(part, shared, obstacles)
+    name = out.geometry.name
+    if name != "geometry" or out.columns[-1] != name:
+        raise RuntimeError(f"unexpected geometry column {name!r} in the PV table")
+    return pd.DataFrame(out.drop(columns=name))
 
 
 def _pv_partition_to_file(part: gpd.GeoDataFrame, shared: dict[str, Any], path: str,
@@ -190,6 +227,12 @@ def _pv_partition_to_file(part: gpd.GeoDataFrame, shared: dict[str, Any], path: 
     out = _pv_partition(part, shared, obstacles)
     out.to_parquet(path)
     return len(out)
+
+
+def _import_task_modules() -> None:
+    import gis._zonal  # noqa: F401 - exactextract, for the irradiance raster
+    import gis.ecology  # noqa: F401
+    import gis.rooftop  # noqa: F401
 
 
 def _zone_partition(part: gpd.GeoDataFrame, zones: gpd.GeoDataFrame, kwargs: dict[str, Any]
@@ -235,27 +278,69 @@ class Engine:
         self.processes = bool(processes)
         self._client = None
         self._finalizer: weakref.finalize | None = None
+        self._starting: threading.Thread | None = None
+        self._start_error: BaseException | None = None
+        self._warm: list = []
 
     # -- cluster lifecycle ---------------------------------------------------------------------
     @property
     def client(self):
         """The :class:`distributed.Client` (started on first use)."""
+        if self._starting is not None:
+            self._starting.join()
+            self._starting = None
+            if self._start_error is not None:
+                error, self._start_error = self._start_error, None
+                raise error
         if self._client is None:
-            from distributed import Client, LocalCluster
-
-            if self.spec.address:
-                client = Client(self.spec.address)
-                cluster = None
-            else:
-                cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1,
-                                       processes=self.processes, dashboard_address=None)
-                client = Client(cluster)
-            self._client = client
-            self._finalizer = weakref.finalize(self, _shutdown, client, cluster)
+            self._connect()
         return self._client
+
+    def start(self) -> None:
+        """Start the cluster in a thread and return at once; the first use waits for it.
+
+        The workers' processes start, and import the modules their tasks use, while this
+        process prepares the partitions (≈ 3.5 s of start-up and ≈ 3 s of imports per worker
+        that would otherwise come before the first result).
+        """
+        if self._client is not None or self._starting is not None:
+            return
+        import distributed  # noqa: F401 - here, not in the thread: no two threads importing it
+
+        self._starting = threading.Thread(target=self._connect_in_thread, daemon=True,
+                                          name="gis-dask-start")
+        self._starting.start()
+
+    def _connect_in_thread(self) -> None:
+        try:
+            self._connect()
+        except BaseException as exc:  # raised again by the first use (:attr:`client`)
+            self._start_error = exc
+
+    def _connect(self) -> None:
+        from distributed import Client, LocalCluster
+
+        if self.spec.address:
+            client = Client(self.spec.address)
+            cluster = None
+        else:
+            cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1,
+                                   processes=self.processes, dashboard_address=None)
+            client = Client(cluster)
+        self._finalizer = weakref.finalize(self, _shutdown, client, cluster)
+        self._client = client
+        if cluster is not None:
+            # the tasks' modules, imported while the client prepares the partitions
+            self._warm = [client.submit(_import_task_modules, pure=False, workers=[w],
+                                        allow_other_workers=False) for w in client.nthreads()]
 
     def close(self) -> None:
         """Close the client and, for a local cluster, shut the cluster down."""
+        if self._starting is not None:
+            self._starting.join()
+            self._starting = None
+            self._start_error = None
+        self._warm = []
         if self._finalizer is not None:
             self._finalizer()
         self._client = None
@@ -266,6 +351,13 @@ class Engine:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def _kernel_threads(self) -> int | None:
+        """Threads of each worker's compiled kernels: the cores shared among the local
+        cluster's workers (None, the kernels' default, on a cluster elsewhere)."""
+        if self.spec.address:
+            return None
+        return max(1, (os.cpu_count() or 1) // max(1, self.workers))
 
     def _nworkers(self) -> int:
         if self.spec.address:
@@ -295,21 +387,30 @@ class Engine:
         if n == 0 or buildings.crs is None or buildings.crs.is_geographic:
             # nothing to split, or the local function's own error message
             return rooftop.pv_potential(buildings, **kwargs)
+        self.start()  # the cluster starts while the shared inputs and partitions are prepared
         shared = _pv_shared(buildings.crs, buildings.total_bounds, kwargs)
         shared["params"] = _horizon_distance(shared["params"], buildings, shared.get("dsm"))
+        shared[_KERNEL_THREADS] = self._kernel_threads()
         k = default_partitions(n, self.spec, workers=self._nworkers())
         parts, order = split(buildings, k)
         obstacles = _partition_obstacles(buildings, parts, shared)
         client = self.client
-        shared_f = client.scatter(shared, broadcast=True)
-        futures = [client.submit(_pv_partition, part, shared_f, obs, pure=False)
-                   for part, obs in zip(client.scatter(parts), obstacles, strict=True)]
-        parts = client.gather(futures)
-        out = pd.concat(parts)
+        # hash=False: keys are not derived from the content, which dask would otherwise tokenise
+        # by pickling every geometry on the client (≈ 6 s per 10⁵ buildings)
+        shared_f = client.scatter(shared, broadcast=True, hash=False)
+        parts_f = client.scatter(parts, hash=False)
+        shipped = iter(client.scatter([obs for obs in obstacles if obs is not None], hash=False))
+        obstacles_f = [None if obs is None else next(shipped) for obs in obstacles]
+        del parts, obstacles
+        futures = [client.submit(_pv_partition_table, part, shared_f, obs, pure=False)
+                   for part, obs in zip(parts_f, obstacles_f, strict=True)]
+        out = pd.concat(client.gather(futures))
+        del futures, parts_f, obstacles_f
         inverse = np.empty(n, dtype=np.int64)
         inverse[order] = np.arange(n)
         out = out.iloc[inverse]
-        return gpd.GeoDataFrame(out, geometry=out.geometry.name, crs=buildings.crs)
+        # the footprints come back from the input (the PV table's geometry is the input's)
+        return gpd.GeoDataFrame(out, geometry=buildings.geometry.array.copy(), crs=buildings.crs)
 
     def pv_potential_parquet(self, in_path: str | Path, out_path: str | Path,
                              **kwargs: Any) -> Path:
@@ -347,8 +448,9 @@ class Engine:
         shared["params"] = _horizon_distance(shared["params"], slim, shared.get("dsm"))
         obstacles_f = None
         if rooftop.shading_source(slim, shared["params"], dsm=shared.get("dsm")) == "lod1":
-            obstacles_f = client.scatter(slim, broadcast=True)
-        shared_f = client.scatter(shared, broadcast=True)
+            obstacles_f = client.scatter(slim, broadcast=True, hash=False)
+        shared[_KERNEL_THREADS] = self._kernel_threads()
+        shared_f = client.scatter(shared, broadcast=True, hash=False)
         out_path = Path(out_path)
         with _atomic_dir(out_path) as tmp:
             tasks = [dask.delayed(_pv_partition_to_file)(part, shared_f,
@@ -365,7 +467,8 @@ class Engine:
 
         Area sums per accounting unit are computed per partition and added; shares are derived
         from the totals.  Stands are accounted in one task; ``scheme = "osm"`` runs whole in one
-        task (its overlaps are flattened across the layer).
+        task (its overlaps are flattened across the layer).  Up to :data:`CLIENT_ZONE_ROWS`
+        parcels, unless the engine's ``partitions`` is set, the accounting runs here, whole.
 
         Parameters
         ----------
@@ -382,6 +485,8 @@ class Engine:
         from gis import ecology
 
         n = len(landuse)
+        if not self.spec.partitions and n <= CLIENT_ZONE_ROWS:
+            return ecology.zone_accounts(landuse, zones, **kwargs)
         if n == 0 or str(kwargs.get("scheme")) == "osm":
             client = self.client
             return client.submit(ecology.zone_accounts, landuse, zones, pure=False,
@@ -393,9 +498,9 @@ class Engine:
         k = default_partitions(n, self.spec, workers=self._nworkers())
         parts, _ = split(landuse, k)
         client = self.client
-        zones_f = client.scatter(zones, broadcast=True)
+        zones_f = client.scatter(zones, broadcast=True, hash=False)
         futures = []
-        for i, part in enumerate(client.scatter(parts)):
+        for i, part in enumerate(client.scatter(parts, hash=False)):
             # stands go with the first partition only: their stock is summed there once
             kw = {**kwargs, "stands": stands if i == 0 else None}
             futures.append(client.submit(_zone_partition, part, zones_f, kw, pure=False))

@@ -540,9 +540,7 @@ def run(cfg: RunConfig | str | Path, *, out_dir: str | Path | None = None, offli
             _swap_in(ctx.stage, ctx.out_dir, keep_previous=not force)
     finally:
         pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": None})
-        engine = ctx.extras.pop("engine", None)
-        if engine is not None:
-            engine.close()
+        _close_engine(ctx)
         if ctx.stage.exists():
             shutil.rmtree(ctx.stage, ignore_errors=True)
     ctx.stage = None
@@ -644,13 +642,25 @@ def _run_steps(ctx: Context, steps: list[Step]) -> None:
     at most :data:`SIDE_BY_SIDE_MAX_FEATURES` buildings and parcels, else in order."""
     if (not _schedule.side_by_side_possible(ctx.cfg.engine.kind)
             or _features(ctx) > SIDE_BY_SIDE_MAX_FEATURES):
-        _schedule.run_steps(ctx, steps)
+        _run_serial(ctx, steps)
         return
     for item in _plan(steps):
         if isinstance(item, _schedule.Group):
             _schedule.run_group(ctx, item)
         else:
             _schedule.run_steps(ctx, [item])
+
+
+def _run_serial(ctx: Context, steps: list[Step]) -> None:
+    """Run the steps one after the other; close the dask engine right after the last step that
+    uses it (:data:`ENGINE_STEPS`), so that the later steps run without the cluster's worker
+    processes, their memory and the client's threads (a failing step leaves it to the clean-up
+    in :func:`run`)."""
+    fns = [fn for _, fn in steps]
+    last = max((i for i, fn in enumerate(fns) if fn in ENGINE_STEPS), default=-1)
+    _schedule.run_steps(ctx, steps[:last + 1])
+    _close_engine(ctx)
+    _schedule.run_steps(ctx, steps[last + 1:])
 
 
 def _plan(steps: list[Step]) -> list:
@@ -736,6 +746,17 @@ def _output_dir_problems(ctx: Context) -> list[Problem]:
                                     column="output.dir", value=str(out),
                                     hint="choose a new or empty folder"))
     return problems
+
+
+#: The steps that run work through :func:`_engine` (a dask engine is closed after the last).
+ENGINE_STEPS = (step_pv, step_ecology)
+
+
+def _close_engine(ctx: Context) -> None:
+    """Shut the run's dask engine down, if one was started (a later use starts a new one)."""
+    engine = ctx.extras.pop("engine", None)
+    if engine is not None:
+        engine.close()
 
 
 def _engine(ctx: Context):

@@ -165,6 +165,28 @@ def test_zone_accounts_equal_local(engine):
     assert "; 8 parcels without TBDLMJ counted geometrically;" in barrier["basis"]
 
 
+def test_small_parcel_layers_are_accounted_in_the_client():
+    # without ``partitions``, a layer up to CLIENT_ZONE_ROWS parcels never reaches the cluster
+    landuse, zones, streets, _ = _landuse_zones()
+    eng = distributed.Engine(EngineSpec("dask"))
+    kw = dict(scheme="gbt21010", streets=streets)
+    dist = eng.zone_accounts(landuse, zones, **kw)
+    assert eng._client is None and eng._starting is None
+    _assert_same(ecology.zone_accounts(landuse, zones, **kw), dist)
+    assert len(landuse) <= distributed.CLIENT_ZONE_ROWS
+
+
+def test_kernel_threads_share_the_cores():
+    import os
+
+    cores = os.cpu_count() or 1
+    assert distributed.Engine(EngineSpec("dask"), workers=2)._kernel_threads() == max(1, cores // 2)
+    assert distributed.Engine(EngineSpec("dask"), workers=1)._kernel_threads() == cores
+    assert distributed.Engine(EngineSpec("dask"), workers=4 * cores)._kernel_threads() == 1
+    # a cluster elsewhere: its own machines, the kernels' default
+    assert distributed.Engine(EngineSpec("dask", address="tcp://h:8786"))._kernel_threads() is None
+
+
 def test_pv_parquet_partitions(engine, tmp_path):
     buildings = _buildings(120, seed=3)
     kw = dict(params=rooftop.pv_params("conservative"), grid_co2_t_per_mwh=0.58,
@@ -216,3 +238,85 @@ def test_pv_potential_with_shading_by_neighbours_equals_local(engine):
     shared = {"params": params}
     obstacles = distributed._partition_obstacles(buildings, parts, shared)
     assert min(len(o) for o in obstacles) < len(buildings)
+
+
+# ---------------------------------------------------------------------------------------------
+# The engine's life in a run: closed right after the last step that uses it
+# ---------------------------------------------------------------------------------------------
+def _dask_run(demo_dir, tmp_path, steps):
+    from dataclasses import replace
+
+    from gis import pipeline
+    from gis.config import load_runfile
+
+    cfg = load_runfile(demo_dir / "run.toml")
+    cfg = replace(cfg, engine=replace(cfg.engine, kind="dask"))
+    return pipeline.run(cfg, out_dir=tmp_path / "out", offline=True, steps=steps)
+
+
+def _probe(seen: dict, name: str):
+    """A step that notes the run's engine, its client and the client's status as it finds them."""
+    def probe(ctx):
+        eng = ctx.extras.get("engine")
+        client = eng.client if eng is not None and eng._client is not None else None
+        seen[name] = (eng, client, client.status if client is not None else None)
+    return probe
+
+
+def test_run_closes_the_engine_after_its_last_step(demo_dir, tmp_path):
+    from gis import pipeline
+
+    seen: dict = {}
+    load, pv, ecology = pipeline.STEPS[0], pipeline.STEPS[1], pipeline.STEPS[2]
+    assert (pv[1], ecology[1]) == pipeline.ENGINE_STEPS
+    ctx = _dask_run(demo_dir, tmp_path, [load, pv, ("probe 1", _probe(seen, "after pv")),
+                                         ecology, ("probe 2", _probe(seen, "after ecology"))])
+    eng, client, status = seen["after pv"]
+    assert isinstance(eng, distributed.Engine) and status == "running"
+    assert seen["after ecology"] == (None, None, None)  # closed before the next step began
+    assert eng._client is None and client.status == "closed"
+    assert "engine" not in ctx.extras
+    assert len(ctx.results["pv"]) == len(ctx.layers.buildings) > 0
+    assert len(ctx.results["zones"]) > 0
+
+
+def test_run_without_ecology_closes_the_engine_after_pv(demo_dir, tmp_path):
+    from gis import pipeline
+
+    seen: dict = {}
+    pv_probe = _probe(seen, "pv")
+
+    def pv_then_probe(ctx):  # the engine as rooftop PV leaves it
+        pipeline.step_pv(ctx)
+        pv_probe(ctx)
+
+    steps = [pipeline.STEPS[0], ("rooftop PV", pv_then_probe),
+             ("probe", _probe(seen, "after"))]
+    # a step the pipeline does not know as an engine step: the engine outlives it, closed at
+    # the end of the run
+    _dask_run(demo_dir, tmp_path, steps)
+    eng, client, status = seen["pv"]
+    assert status == "running" and seen["after"][:2] == (eng, client)
+    assert client.status == "closed" and eng._client is None
+
+    seen.clear()
+    _dask_run(demo_dir, tmp_path, [pipeline.STEPS[0], pipeline.STEPS[1],
+                                   ("probe", _probe(seen, "after"))])
+    assert seen["after"] == (None, None, None)
+
+
+def test_failing_run_closes_the_engine(demo_dir, tmp_path):
+    from gis import pipeline
+
+    seen: dict = {}
+
+    def fail(ctx):
+        _probe(seen, "before failing")(ctx)
+        raise RuntimeError("a step failed")
+
+    with pytest.raises(RuntimeError, match="a step failed"):
+        _dask_run(demo_dir, tmp_path, [pipeline.STEPS[0], pipeline.STEPS[1], ("fails", fail),
+                                       pipeline.STEPS[2]])
+    eng, client, status = seen["before failing"]
+    assert status == "running"  # ecology was still to come
+    assert eng._client is None and client.status == "closed"
