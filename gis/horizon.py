@@ -29,10 +29,10 @@ sky and no sun that low in the sector shines on it — due north of a south-faci
 25°, everything below 25°); a roof's rays stop once nothing ahead can rise above the floor of
 its planes, but sample exactly as without it, so every horizon above the floor and every
 shading factor are the same to the last digit.  The kernels (block maxima, rays) are compiled
-with numba and run in parallel (points handed out in chunks of 64); each point's rays are marched
-two opposite sectors at a time, step by step in turn (a step waits on the one before it, and two
-independent rays keep the core busy meanwhile), each taking exactly the steps it takes alone.  :func:`roof_horizons`
-does this tile by tile (tiles of ``tile_m``), each tile's surface covering the tile plus the
+with numba and run in parallel (points handed out in chunks of 64); each point's rays are
+marched two opposite sectors at a time, step by step in turn (a step waits on the one before it,
+and two independent rays keep the core busy meanwhile), each taking exactly the steps it takes
+alone.  :func:`roof_horizons` does this tile by tile (tiles of ``tile_m``), each tile's surface covering the tile plus the
 search distance; an LoD1 tile keeps only the blocks of 16 × 16 cells that footprints reach
 (bare ground elsewhere), so its cost follows the buildings, not the tile's area.
 
@@ -765,11 +765,19 @@ def _horizon_kernel(index, cells, ground, nrow, ncol, flat, offset, cols, left, 
                     out):  # pragma: no cover
     """Each point's rays, two opposite sectors at a time: each step waits on the one before
     it (position, look-up, jump), and two independent rays stepped in turn keep the core busy
-    while one waits (the demo's march ≈ 14 % faster, bench/README.md); each ray's steps are
+    while one waits (the demo's march 7–14 % faster, bench/README.md); each ray's steps are
     those it takes alone, so the horizons are the same to the last digit."""
     eps = 1e-6 * res
     sectors = dir_x.shape[0]
     half = (sectors + 1) // 2
+    # cell size ÷ each sector's direction (0: parallel to that axis), for :func:`_to_exit`
+    rdx = np.zeros(sectors)
+    rdy = np.zeros(sectors)
+    for s in range(sectors):
+        if abs(dir_x[s]) > 1e-12:
+            rdx[s] = res / dir_x[s]
+        if abs(dir_y[s]) > 1e-12:
+            rdy[s] = res / dir_y[s]
     for p in prange(px.shape[0]):
         rise = zmax - pz[p]
         eye = pz[p]
@@ -777,24 +785,19 @@ def _horizon_kernel(index, cells, ground, nrow, ncol, flat, offset, cols, left, 
         stops = floors[floor_of[p]]
         for a in range(half):
             b = a + half if a + half < sectors else a  # odd count: the last ray twice
-            dxa, dya, dxb, dyb = dir_x[a], dir_y[a], dir_x[b], dir_y[b]
-            rdxa = res / dxa if abs(dxa) > 1e-12 else 0.0
-            rdya = res / dya if abs(dya) > 1e-12 else 0.0
-            rdxb = res / dxb if abs(dxb) > 1e-12 else 0.0
-            rdyb = res / dyb if abs(dyb) > 1e-12 else 0.0
             da, besta, levela, donea = 0.5 * res, 0.0, 0, False
             db, bestb, levelb, doneb = 0.5 * res, 0.0, 0, False
             while not (donea and doneb):
                 if not donea:
                     da, besta, levela, donea = _ray_step(
-                        da, besta, levela, x0, y0, eye, rise, stops[a], dxa, dya, rdxa, rdya,
-                        index, cells, ground, nrow, ncol, flat, offset, cols, left, top, res,
-                        max_d, floor, floor_from, eps)
+                        da, besta, levela, x0, y0, eye, rise, stops[a], dir_x[a], dir_y[a],
+                        rdx[a], rdy[a], index, cells, ground, nrow, ncol, flat, offset, cols,
+                        left, top, res, max_d, floor, floor_from, eps)
                 if not doneb:
                     db, bestb, levelb, doneb = _ray_step(
-                        db, bestb, levelb, x0, y0, eye, rise, stops[b], dxb, dyb, rdxb, rdyb,
-                        index, cells, ground, nrow, ncol, flat, offset, cols, left, top, res,
-                        max_d, floor, floor_from, eps)
+                        db, bestb, levelb, x0, y0, eye, rise, stops[b], dir_x[b], dir_y[b],
+                        rdx[b], rdy[b], index, cells, ground, nrow, ncol, flat, offset, cols,
+                        left, top, res, max_d, floor, floor_from, eps)
             out[p, a] = besta
             out[p, b] = bestb
 
