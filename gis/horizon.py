@@ -1247,6 +1247,12 @@ def _visible_sky(integrals: np.ndarray, cls: np.ndarray, horizon_deg: np.ndarray
     return out
 
 
+def _no_horizon(rows: int, sectors: int) -> np.ndarray:
+    """Zero horizons as float32, the dtype of computed horizons: the kernels then compile once
+    for both (each float64 specialisation cost ≈ 1 s on a first run); zero is exact in both."""
+    return np.zeros((rows, sectors), np.float32)
+
+
 def _float_array(values: Any) -> np.ndarray:
     """Contiguous float32 or float64 (horizons stay float32: the kernels widen each value
     exactly, and the points' horizons are not copied)."""
@@ -1346,7 +1352,7 @@ def sky_view_factor(horizon_deg: np.ndarray, tilt: Any, azimuth: Any) -> np.ndar
     integrals = _svf_integrals(classes[:, 0], classes[:, 1], sectors)
     seen = _visible_sky(integrals, cls, horizon_deg)
     full = _visible_sky(integrals, np.arange(len(classes)),
-                        np.zeros((len(classes), sectors)))[cls]  # once per class
+                        _no_horizon(len(classes), sectors))[cls]  # once per class
     return np.divide(seen, full, out=np.ones(len(horizon_deg)), where=full > 0)
 
 
@@ -1441,7 +1447,7 @@ def shaded_irradiation(table: SkyTable, cls: np.ndarray, horizon_deg: np.ndarray
     seen = _visible_sky(table.svf_integrals, cls, horizon_deg)
     # the sky without a horizon is the same for every point of a class: once per class
     classes = np.arange(len(table.tilt))
-    full = _visible_sky(table.svf_integrals, classes, np.zeros((len(classes), table.sectors)))[cls]
+    full = _visible_sky(table.svf_integrals, classes, _no_horizon(len(classes), table.sectors))[cls]
     svf = np.divide(seen, full, out=np.ones(len(cls)), where=full > 0)
     return direct + table.diffuse[cls] * svf + table.ground[cls]
 
@@ -1451,7 +1457,7 @@ def table_shading_factors(table: SkyTable, cls: np.ndarray, horizon_deg: np.ndar
     """Shading factor [-] of points: shaded ÷ unshaded (zero horizon) irradiation of their class."""
     shaded = shaded_irradiation(table, cls, horizon_deg)
     classes = np.arange(len(table.tilt))  # the unshaded sum is one per class
-    free = shaded_irradiation(table, classes, np.zeros((len(classes), table.sectors)))[cls]
+    free = shaded_irradiation(table, classes, _no_horizon(len(classes), table.sectors))[cls]
     return np.clip(np.divide(shaded, free, out=np.ones(len(cls)), where=free > 0), 0.0, 1.0)
 
 

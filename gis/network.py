@@ -433,7 +433,8 @@ def _rows_without(indptr: np.ndarray, indices: np.ndarray, weights: np.ndarray,
     for r in range(len(sources)):
         s = sources[r]
         row = out[r]
-        row[:] = dist[s]
+        for j in range(n):  # element by element: a slice copy compiles numba's broadcasting (≈ 3 s)
+            row[j] = dist[s, j]
         flag = through[r]
         size = 0
         for j in range(n):
@@ -943,7 +944,8 @@ def _cost_distance(cost: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np
                 continue
             if count == cap:  # a larger tree, the slots kept
                 grown = np.full(4 * cap - 1, np.inf)
-                grown[2 * cap - 1:3 * cap - 1] = vals[cap - 1:]
+                for j in range(cap):  # a loop: a slice copy compiles numba's broadcasting
+                    grown[2 * cap - 1 + j] = vals[cap - 1 + j]
                 for j in range(2 * cap - 2, -1, -1):
                     a, b = grown[2 * j + 1], grown[2 * j + 2]
                     grown[j] = a if a < b else b

@@ -143,6 +143,18 @@ def test_long_wall_south_blocks_below_atan_h_over_d(weather):
     assert (parts["sun_elevation"][south & visible] > math.degrees(math.atan(h / d))).all()
 
 
+def test_unshaded_reference_uses_the_dtype_of_computed_horizons():
+    # the per-class "no horizon" rows go through the same kernels as computed horizons: with
+    # the same dtype the kernels compile once (a second float64 specialisation of the direct
+    # and sky kernels cost ≈ 2 s on a first run), and zero is exact in both
+    s = horizon.lod1_surface([shapely.box(-10, -30, 10, -20)], np.array([12.0]), (-50, -50, 50, 50))
+    h = horizon.horizon_angles(s, np.array([0.0]), np.array([0.0]), np.array([0.0]), sectors=8,
+                               max_distance_m=100.0)
+    zero = horizon._no_horizon(3, 8)
+    assert zero.dtype == h.dtype == np.float32
+    assert zero.shape == (3, 8) and not zero.any()
+
+
 def test_isolated_roof_has_factor_exactly_one(weather):
     b = layer([{"id": "a", "category": "public", "floors": 4, "geometry": box(0, 0, 40, 20)},
                {"id": "p", "category": "rural_residential", "floors": 1, "roof_tilt": 30,
