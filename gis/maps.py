@@ -33,6 +33,7 @@ from branca.element import Element
 from folium import plugins
 
 from gis._errors import InputError, Problem
+from gis._geom import dissolve_sum
 from gis._templates import Markup, render
 from gis.config import CATEGORY_ZH, LEVEL_ZH
 
@@ -1189,21 +1190,20 @@ def _landuse_aggregate(lu: gpd.GeoDataFrame, group: pd.Series, *, max_parcels: i
     geoms = lu.geometry.values
     area_m2 = shapely.area(np.asarray(geoms))
     pts = shapely.point_on_surface(np.asarray(geoms))
-    frame = gpd.GeoDataFrame({
+    frame = pd.DataFrame({
         "ix": np.floor(shapely.get_x(pts) / grid_m).astype(np.int64),
         "iy": np.floor(shapely.get_y(pts) / grid_m).astype(np.int64),
         "group": group.to_numpy(),
         "parcels": np.ones(n, dtype=np.int64),
         "area_m2": area_m2,
-    }, geometry=np.asarray(geoms), crs=lu.crs)
+    })
     # "disjoint_subset" gives the same union as "unary" for any input, faster for parcels that
     # mostly do not overlap.
-    dissolved = frame.dissolve(by=["ix", "iy", "group"], aggfunc={"parcels": "sum",
-                                                                   "area_m2": "sum"},
-                               method="disjoint_subset").reset_index()
+    dissolved, union = dissolve_sum(frame, np.asarray(geoms), ["ix", "iy", "group"],
+                                    ["parcels", "area_m2"], method="disjoint_subset")
     tolerance = max(simplify_m, grid_m / 100)
-    dissolved["geometry"] = shapely.simplify(dissolved.geometry.values, tolerance,
-                                             preserve_topology=True)
+    dissolved = gpd.GeoDataFrame(dissolved, geometry=shapely.simplify(
+        union, tolerance, preserve_topology=True), crs=lu.crs)
     if int(shapely.get_num_coordinates(dissolved.geometry.values).sum()) <= (
             _COORDS_PER_PARCEL * max_parcels):
         out = gpd.GeoDataFrame({
@@ -1250,20 +1250,21 @@ def _landuse_dominant_grid(geoms, group: pd.Series, area_m2: np.ndarray, *, max_
            .drop_duplicates(["cx", "cy"]))
     top = top[top["covered"] >= 0.5 * size**2]
     tx, ty = top["cx"].to_numpy(), top["cy"].to_numpy()
-    cells = gpd.GeoDataFrame({
+    cells = pd.DataFrame({
         "bx": tx // 10, "by": ty // 10,
         "group": top["group"].to_numpy(), "cells": np.ones(len(top), dtype=np.int64),
         "m2": top["m2"].to_numpy(),
-    }, geometry=shapely.box(tx * size, ty * size, (tx + 1) * size, (ty + 1) * size))
+    })
     # the cells tile exactly (integer multiples of the size), so a coverage union is exact
-    merged = cells.dissolve(by=["bx", "by", "group"], aggfunc={"cells": "sum", "m2": "sum"},
-                            method="coverage").reset_index()
+    merged, union = dissolve_sum(
+        cells, shapely.box(tx * size, ty * size, (tx + 1) * size, (ty + 1) * size),
+        ["bx", "by", "group"], ["cells", "m2"], method="coverage")
     out = gpd.GeoDataFrame({
         "group": merged["group"].astype("string"),
         "n": _group_label(merged["group"]),
         "x": _num(merged["cells"], 0, f"× {size:g} m"),
         "s": _num(merged["m2"] / 1e4, 2, "ha"),
-    }, geometry=shapely.simplify(merged.geometry.values, 0.01), crs=geoms.crs)
+    }, geometry=shapely.simplify(union, 0.01), crs=geoms.crs)
     note = (f"用地：{n:,} 个地块概括为 {size:g} m 网格，每格显示面积最大的地类 — land use: "
             f"{n:,} parcels (more than the page's {max_parcels:,}, too mixed to dissolve) "
             f"generalised to a {size:g} m grid: each cell drawn in the group with the largest "

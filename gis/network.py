@@ -55,6 +55,7 @@ from scipy import sparse
 from scipy.sparse import csgraph
 
 from gis import io
+from gis._geom import union_by_group
 from gis.config import NETWORK_HABITATS, RESISTANCE_GROUPS
 
 #: Links and paths whose probability falls below this are left out of PC.
@@ -290,19 +291,12 @@ def find_patches(classified: gpd.GeoDataFrame, units: gpd.GeoDataFrame, *,
 def _dissolve(parts: np.ndarray, comp: np.ndarray, unit: np.ndarray, crs) -> gpd.GeoDataFrame:
     """Union of the parts of every component (0, 1, … in order) and its unit.
 
-    What ``GeoDataFrame.dissolve("comp", aggfunc="first")`` gives (``shapely.union_all`` of
-    each group's parts in their order), with one vectorised union per group size instead of a
-    Python call per group.
+    What ``GeoDataFrame.dissolve("comp", aggfunc="first")`` gives, through
+    :func:`gis._geom.union_by_group`.
     """
-    order = np.argsort(comp, kind="stable")
-    counts = np.bincount(comp)
-    starts = np.r_[0, np.cumsum(counts)[:-1]]
-    geom = np.empty(len(counts), dtype=object)
-    for size in np.unique(counts):  # a few distinct group sizes
-        groups = np.flatnonzero(counts == size)
-        cols = starts[groups][:, None] + np.arange(size)[None, :]
-        geom[groups] = shapely.union_all(parts[order[cols]], axis=1)
-    return gpd.GeoDataFrame({"unit": unit[order[starts]]}, geometry=geom, crs=crs)
+    first = np.unique(comp, return_index=True)[1]  # each component's first part
+    return gpd.GeoDataFrame({"unit": unit[first]}, geometry=union_by_group(parts, comp),
+                            crs=crs)
 
 
 def _touching_components(parts: np.ndarray, group: np.ndarray) -> np.ndarray:
