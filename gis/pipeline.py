@@ -379,8 +379,13 @@ def _export_jobs(ctx: Context) -> list[Callable[[], Any]]:
             if name == "afforestation":
                 lists.append(list_jobs[0])  # its .csv
     if ctx.prepared.get("exports_alongside"):
-        # the maps, made meanwhile in another process, read these CSV files when written
-        return lists + [job for job in first + jobs if job not in lists]
+        # the maps, made meanwhile in another process, read these CSV files when written;
+        # sites.csv is written there, first: its rows are the PV map's site list, formatted
+        # once for both (:func:`step_publish`)
+        if pv is not None:
+            ctx.prepared["pages_jobs"] = [lists.pop(0)]
+        pages = ctx.prepared.get("pages_jobs", [])
+        return lists + [job for job in first + jobs if job not in lists and job not in pages]
     return first + jobs
 
 
@@ -390,9 +395,14 @@ def _site_rank(pv) -> str:
 
 
 def step_publish(ctx: Context) -> None:
-    """Maps, report and dashboard."""
+    """Maps, report and dashboard.
+
+    Beside the exports (:func:`_prepare_exports`) this step first writes ``sites.csv``, which
+    the PV map's site panel then reads back instead of formatting the same rows again.
+    """
     from gis import dashboard
 
+    io.run_jobs(ctx.prepared.pop("pages_jobs", []), threads=1)
     written = dashboard.publish(
         ctx.stage or ctx.out_dir, pv=ctx.results.get("pv"), zones=ctx.results.get("zones"),
         landuse=ctx.results.get("landuse"), candidates=ctx.extras.get("afforestation"),
@@ -712,6 +722,7 @@ def _prepare_exports(ctx: Context) -> None:
 def _finish_exports(ctx: Context) -> None:
     ctx.prepared.pop("export_jobs", None)
     ctx.prepared.pop("exports_alongside", None)
+    # "pages_jobs" stays: a failed maps process is rerun here after this, and writes sites.csv
 
 
 def _swap_in(stage: Path, out_dir: Path, *, keep_previous: bool) -> None:

@@ -245,3 +245,51 @@ def test_layers_above_the_size_limit_run_one_step_after_the_other(demo_dir, tmp_
     assert pipeline._features(ctx) > 10
     assert {ctx.results[f"step_{n}_pid"] for n in ("pv", "ecology", "network", "publish")} \
         == {os.getpid()}
+
+
+def test_the_site_list_is_formatted_once_beside_the_exports(demo_dir, tmp_path, monkeypatch):
+    # sites.csv is written by the maps' process, whose site panel reads it back: no caller
+    # formats more than the two rows the read-back is checked with (the panel formatted all
+    # the rows again when the exports' process had not written the file yet)
+    from gis import sites
+
+    sizes = tmp_path / "sizes.txt"
+    original = sites.csv_text
+
+    def counted(gdf):
+        with open(sizes, "a", encoding="utf-8") as fh:
+            fh.write(f"{os.getpid()} {len(gdf)}\n")
+        return original(gdf)
+
+    monkeypatch.setattr(sites, "csv_text", counted)
+    ctx, _ = _run(demo_dir, tmp_path / "out", monkeypatch, serial=False,
+                  replace={"step_publish": _warn_after("step_publish", "maps made")})
+    calls = [tuple(map(int, line.split())) for line in sizes.read_text().splitlines()]
+    maps_pid = ctx.results["step_publish_pid"]
+    assert maps_pid != os.getpid() and calls and all(pid == maps_pid for pid, _ in calls)
+    assert max(n for _, n in calls) <= 2
+    text = (tmp_path / "out" / "sites.csv").read_text(encoding="utf-8-sig")
+    assert text.count("\n") == len(ctx.results["sites"]) + 1
+
+
+def test_sites_csv_is_written_when_the_maps_are_made_again_here(demo_dir, tmp_path,
+                                                                monkeypatch):
+    # the maps' process wrote sites.csv but could not send its results back (a lambda): the
+    # maps are made again here, and sites.csv with them, the same bytes as a serial run's
+    me, ran = os.getpid(), tmp_path / "ran.txt"
+
+    def publish_unsent(ctx):
+        ORIGINAL["step_publish"](ctx)
+        with open(ran, "a", encoding="utf-8") as fh:
+            fh.write(f"{os.getpid()}\n")
+        if os.getpid() != me:
+            (ctx.stage / "sites.csv").unlink()  # what the rerun must write again
+            ctx.extras["callback"] = lambda: None
+
+    _run(demo_dir, tmp_path / "serial", monkeypatch, serial=True, replace={})
+    _run(demo_dir, tmp_path / "side", monkeypatch, serial=False,
+         replace={"step_publish": publish_unsent})
+    pids = [int(p) for p in ran.read_text().split()]
+    assert len(pids) == 2 and pids[0] != me and pids[1] == me  # forked, then made here
+    assert ((tmp_path / "side" / "sites.csv").read_bytes()
+            == (tmp_path / "serial" / "sites.csv").read_bytes())
