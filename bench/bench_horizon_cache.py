@@ -50,7 +50,8 @@ def main() -> None:
     timed(horizon, "_tile_key", acc)
     timed(_cache.ArrayCache, "get", acc)
     timed(_cache.ArrayCache, "put", acc)
-    timed(horizon, "_tile_horizons", acc)
+    timed(horizon, "_tile_surface", acc)
+    timed(horizon, "_tile_march", acc)  # in the worker thread: its wall overlaps the rest
 
     def pv(label: str, frame, params, ref=None):
         acc.clear()

@@ -78,6 +78,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -1009,19 +1010,28 @@ def roof_horizons(roofs: Any, *, roof_tops: np.ndarray | None = None,
     store, stats = _open_cache(cache, dsm, dem)
     base = _cache_base(job, tile_m) if store is not None else None
     reused = 0
-    for t, (i, j) in enumerate(keys):  # tiles of the district, not buildings
-        sel = order[bounds[t]:bounds[t + 1]]
-        box = (i * tile_m - pad, j * tile_m - pad, (i + 1) * tile_m + pad, (j + 1) * tile_m + pad)
-        layout = [((len(sel),), np.float64), ((len(sel), sectors), np.float32)]
-        tile_key = _tile_key(job, base, sel, box) if store is not None else None
-        hit = store.get(tile_key, layout) if store is not None else None
-        if hit is not None:
-            z[sel], horizon[sel] = hit
-            reused += 1
-            continue
-        z[sel], horizon[sel] = _tile_horizons(job, sel, box)
-        if store is not None:
-            store.put(tile_key, [z[sel], horizon[sel]])
+    with _TileMarch() as march:
+        for t, (i, j) in enumerate(keys):  # tiles of the district, not buildings
+            sel = order[bounds[t]:bounds[t + 1]]
+            box = (i * tile_m - pad, j * tile_m - pad, (i + 1) * tile_m + pad,
+                   (j + 1) * tile_m + pad)
+            layout = [((len(sel),), np.float64), ((len(sel), sectors), np.float32)]
+            tile_key = _tile_key(job, base, sel, box) if store is not None else None
+            hit = store.get(tile_key, layout) if store is not None else None
+            if hit is not None:
+                z[sel], horizon[sel] = hit
+                reused += 1
+                continue
+            surface = _tile_surface(job, sel, box)
+            z[sel] = surface.z
+            for done_sel, done_key, done in march.submit(job, surface, (sel, tile_key)):
+                horizon[done_sel] = done
+                if store is not None:
+                    store.put(done_key, [z[done_sel], done])
+        for done_sel, done_key, done in march.drain():
+            horizon[done_sel] = done
+            if store is not None:
+                store.put(done_key, [z[done_sel], done])
     if store is not None:
         store.trim()
         stats.update(files_ignored=store.ignored, files_not_written=store.not_written)
@@ -1073,9 +1083,80 @@ class _Job:
     y: np.ndarray | None = None
 
 
-def _tile_horizons(job: _Job, sel: np.ndarray, box: tuple[float, float, float, float]
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """Eye heights [m] and horizons [°] of the points ``sel``, on the surface over ``box``."""
+@dataclass
+class _TileSurface:
+    """A tile's surface as blocks and its points' eyes, ready for the ray march."""
+
+    blocks: _Blocks
+    x: np.ndarray
+    y: np.ndarray
+    z: np.ndarray
+    floor_of: np.ndarray | None
+
+
+def _tile_march(job: _Job, surface: _TileSurface) -> np.ndarray:
+    """Horizons [°] of a tile's points (rows of points without an eye height stay 0)."""
+    horizon = np.zeros((len(surface.z), job.sectors), dtype=np.float32)
+    ok = np.isfinite(surface.z)
+    horizon[ok] = _horizons(surface.blocks, surface.x[ok], surface.y[ok], surface.z[ok],
+                            sectors=job.sectors, max_distance_m=job.max_distance_m,
+                            floor_tan=job.floor_tan,
+                            floor_of=None if surface.floor_of is None else surface.floor_of[ok])
+    return horizon
+
+
+class _TileMarch:
+    """Each tile's ray march in a worker thread while this one prepares the next tile (its
+    key, LoD1 burn and pyramid) and stores the one before: the march releases the GIL, and
+    the preparation (≈ 15 % of a cold run's horizons) no longer leaves the second core idle.
+
+    Only one march runs at a time, and each tile gets exactly the horizons of a march in
+    this thread.  Parallel compiled code from two threads at once needs numba's ``omp`` or
+    ``tbb`` threading layer (``workqueue`` aborts the process): with any other layer the
+    march runs here, one tile after the other.
+    """
+
+    def __init__(self) -> None:
+        self._pool = None
+        self._running = None  # (future or result, tag)
+
+    def __enter__(self) -> _TileMarch:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def submit(self, job: _Job, surface: _TileSurface, tag: tuple) -> list[tuple]:
+        """Start a tile's march; return ``(*tag, horizons)`` of the tiles done meanwhile (the
+        one before, or this one when it marched here)."""
+        if not self._concurrent():
+            return [(*tag, _tile_march(job, surface))]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gis-march")
+        done = self.drain()  # one march at a time: the tile before ends first
+        self._running = (self._pool.submit(_tile_march, job, surface), tag)
+        return done
+
+    def drain(self) -> list[tuple]:
+        """``(*tag, horizons)`` of the tile still marching, once done."""
+        if self._running is None:
+            return []
+        future, tag = self._running
+        self._running = None
+        return [(*tag, future.result())]
+
+    @staticmethod
+    def _concurrent() -> bool:
+        try:
+            return numba.threading_layer() in ("omp", "tbb")
+        except ValueError:  # no parallel region has run yet
+            return False
+
+
+def _tile_surface(job: _Job, sel: np.ndarray, box: tuple[float, float, float, float]
+                  ) -> _TileSurface:
+    """The surface over ``box`` as blocks, and the eye heights [m] of the points ``sel``."""
     x, y, owner, res = job.x[sel], job.y[sel], job.owner[sel], job.res
     if job.dsm is not None:
         surface = raster_surface(job.dsm, box, crs=job.crs)
@@ -1097,12 +1178,8 @@ def _tile_horizons(job: _Job, sel: np.ndarray, box: tuple[float, float, float, f
         own_ground = ground.sample(x, y) if ground is not None else np.zeros(len(sel))
         base = np.nan_to_num(own_ground) + job.roof_tops[owner]
     z = base + POINT_OFFSET_M + (job.lift_m[owner] if job.lift_m is not None else 0.0)
-    horizon = np.zeros((len(sel), job.sectors), dtype=np.float32)
-    ok = np.isfinite(z)
-    horizon[ok] = _horizons(blocks, x[ok], y[ok], z[ok], sectors=job.sectors,
-                            max_distance_m=job.max_distance_m, floor_tan=job.floor_tan,
-                            floor_of=None if job.floor_tan is None else job.floor_of[owner[ok]])
-    return z, horizon
+    return _TileSurface(blocks=blocks, x=x, y=y, z=z,
+                        floor_of=None if job.floor_tan is None else job.floor_of[owner])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ reaches, and the horizons are those of a run without a cache, bit for bit."""
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import pytest
 import shapely
@@ -296,3 +297,35 @@ def test_pv_switch(cache_dir, monkeypatch):
     pd.testing.assert_frame_equal(a, b)
     pd.testing.assert_frame_equal(b, c)
     assert (a["shading_factor"] < 1).any()
+
+
+def test_tiles_marching_in_a_worker_give_the_horizons_of_one_after_the_other(cache_dir,
+                                                                             monkeypatch):
+    # 12 tiles: each march runs in the worker thread while the next tile is prepared here and
+    # the one before is stored; the horizons, eyes and cached files are those of tiles marched
+    # one after the other in this thread
+    import threading
+
+    geoms, tops = _town()
+    where = []
+    march = horizon._tile_march
+
+    def noted(job, surface):
+        where.append(threading.current_thread().name)
+        return march(job, surface)
+
+    monkeypatch.setattr(horizon, "_tile_march", noted)
+    side = _run(geoms, tops, cache=False)
+    in_worker = [name.startswith("gis-march") for name in where]
+    monkeypatch.setattr(horizon._TileMarch, "_concurrent", staticmethod(lambda: False))
+    where.clear()
+    here = _run(geoms, tops, cache=False)
+    assert len(where) == 12 and not any(name.startswith("gis-march") for name in where)
+    assert np.array_equal(side.horizon_deg, here.horizon_deg) and side.horizon_deg.any()
+    assert np.array_equal(side.z, here.z) and np.array_equal(side.owner, here.owner)
+    try:
+        layer = numba.threading_layer()
+    except ValueError:
+        layer = None
+    # with a thread-safe layer every march ran in the worker, else all here
+    assert in_worker == [layer in ("omp", "tbb")] * 12
