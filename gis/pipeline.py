@@ -717,6 +717,10 @@ def _prepare_exports(ctx: Context) -> None:
     """Name the exports' files and rank the sites before the maps are forked off."""
     ctx.prepared["exports_alongside"] = True  # the lists' CSV files first (:func:`_export_jobs`)
     ctx.prepared["export_jobs"] = _export_jobs(ctx)
+    # sites.csv (the maps' process) and sites.xlsx (here) share the table with longitude and
+    # latitude and the text of its numbers: made once, before the fork, for both
+    for job in ctx.prepared.get("pages_jobs", []):
+        getattr(job, "prepare", lambda: None)()
 
 
 def _finish_exports(ctx: Context) -> None:

@@ -479,6 +479,8 @@ def _jobs(gdf: gpd.GeoDataFrame, paths: list[Path], *, meta: Mapping[str, Any] |
                  ".parquet": _write_parquet}[suffix](gdf, path, meta=meta, kind=kind)
             return path
 
+        if suffix in (".csv", ".xlsx"):
+            write.prepare = table.prepare  # what they share, made ahead (_SharedTable.prepare)
         return write
 
     return [job(path) for path in paths]
@@ -510,9 +512,23 @@ class _SharedTable:
         if column.dtype != np.float64:
             return None
         with self._text_lock:
-            if j not in self._text:
-                self._text[j] = csvtext.float_strings(column.to_numpy())
-            return self._text[j]
+            text = self._text.get(j)
+        if text is None:  # made outside the lock: columns are made side by side
+            text = csvtext.float_strings(column.to_numpy())
+            with self._text_lock:
+                text = self._text.setdefault(j, text)
+        return text
+
+    def prepare(self, threads: int = 2) -> None:
+        """Make the table and the text of every float column now, the columns ``threads`` at
+        a time (Arrow's cast releases the GIL): before the CSV and the workbook are written in
+        two processes, so that each inherits them instead of making them again."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        table = self()
+        floats = [j for j in range(table.shape[1]) if table.iloc[:, j].dtype == np.float64]
+        with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+            list(pool.map(self.float_text, floats))
 
 
 def _table_with_lonlat(gdf: gpd.GeoDataFrame) -> pd.DataFrame:

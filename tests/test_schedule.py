@@ -293,3 +293,33 @@ def test_sites_csv_is_written_when_the_maps_are_made_again_here(demo_dir, tmp_pa
     assert len(pids) == 2 and pids[0] != me and pids[1] == me  # forked, then made here
     assert ((tmp_path / "side" / "sites.csv").read_bytes()
             == (tmp_path / "serial" / "sites.csv").read_bytes())
+
+
+def test_the_site_table_is_made_once_before_the_fork(demo_dir, tmp_path, monkeypatch):
+    # the table with longitude/latitude and the text of its numbers, shared by sites.csv (the
+    # maps' process) and sites.xlsx (here), are made here before the fork: neither process
+    # makes them again
+    from gis import csvtext, sites
+
+    log = tmp_path / "made.txt"
+    table, floats = sites._table_with_lonlat, csvtext.float_strings
+
+    def noted(name, fn):
+        def wrapped(arg):
+            with open(log, "a", encoding="utf-8") as fh:
+                fh.write(f"{name} {os.getpid()} {len(arg)}\n")
+            return fn(arg)
+        return wrapped
+
+    monkeypatch.setattr(sites, "_table_with_lonlat", noted("table", table))
+    monkeypatch.setattr(csvtext, "float_strings", noted("floats", floats))
+    ctx, _ = _run(demo_dir, tmp_path / "out", monkeypatch, serial=False, replace={})
+    n = len(ctx.results["sites"])
+    made = [line.split() for line in log.read_text().splitlines()]
+    whole = [(name, int(pid)) for name, pid, rows in made if int(rows) == n]
+    tables = [pid for name, pid in whole if name == "table"]
+    assert tables == [os.getpid()]  # once, here
+    # each float column's text once, here (the workbook's slices reuse it)
+    floats_in_table = int((table(ctx.results["sites"]).dtypes == "float64").sum())
+    texts = [pid for name, pid in whole if name == "floats"]
+    assert texts == [os.getpid()] * floats_in_table and floats_in_table > 10
