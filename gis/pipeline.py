@@ -421,8 +421,10 @@ def _exported(ctx: Context) -> dict[str, Any]:
     out: dict[str, Any] = {"sites": ctx.results.get("sites")}
     alongside = ctx.prepared.get("exports_alongside")
     for name in ("sites.csv", "afforestation.csv"):
-        # written beside the maps (first of the exports): a panel reads the file if it is
-        # there by then (written whole, then renamed) and checked, and formats the list if not
+        # sites.csv: written by the maps' process itself, first (:func:`step_publish`);
+        # afforestation.csv: beside the maps, first of the exports.  A panel reads the file if
+        # it is there by then (written whole, then renamed) and checked, and formats the list
+        # if not
         if name in ctx.files and (alongside or (folder / name).is_file()):
             out[name] = folder / name
     return out
