@@ -1009,29 +1009,10 @@ def roof_horizons(roofs: Any, *, roof_tops: np.ndarray | None = None,
         job.floor_of = np.asarray(floor_of, dtype=np.int64)
     store, stats = _open_cache(cache, dsm, dem)
     base = _cache_base(job, tile_m) if store is not None else None
-    reused = 0
-    with _TileMarch() as march:
-        for t, (i, j) in enumerate(keys):  # tiles of the district, not buildings
-            sel = order[bounds[t]:bounds[t + 1]]
-            box = (i * tile_m - pad, j * tile_m - pad, (i + 1) * tile_m + pad,
-                   (j + 1) * tile_m + pad)
-            layout = [((len(sel),), np.float64), ((len(sel), sectors), np.float32)]
-            tile_key = _tile_key(job, base, sel, box) if store is not None else None
-            hit = store.get(tile_key, layout) if store is not None else None
-            if hit is not None:
-                z[sel], horizon[sel] = hit
-                reused += 1
-                continue
-            surface = _tile_surface(job, sel, box)
-            z[sel] = surface.z
-            for done_sel, done_key, done in march.submit(job, surface, (sel, tile_key)):
-                horizon[done_sel] = done
-                if store is not None:
-                    store.put(done_key, [z[done_sel], done])
-        for done_sel, done_key, done in march.drain():
-            horizon[done_sel] = done
-            if store is not None:
-                store.put(done_key, [z[done_sel], done])
+    tiles = [(order[bounds[t]:bounds[t + 1]],
+              (i * tile_m - pad, j * tile_m - pad, (i + 1) * tile_m + pad, (j + 1) * tile_m + pad))
+             for t, (i, j) in enumerate(keys)]  # tiles of the district, not buildings
+    reused = _march_tiles(job, tiles, store, base, z, horizon)
     if store is not None:
         store.trim()
         stats.update(files_ignored=store.ignored, files_not_written=store.not_written)
@@ -1042,6 +1023,35 @@ def roof_horizons(roofs: Any, *, roof_tops: np.ndarray | None = None,
     return RoofHorizons(owner=job.owner, x=x, y=y, z=z, horizon_deg=horizon,
                         max_distance_m=float(max_distance_m),
                         source="dsm" if dsm is not None else "lod1", cache=stats)
+
+
+def _march_tiles(job: _Job, tiles: list, store, base, z: np.ndarray, horizon: np.ndarray
+                 ) -> int:
+    """Each tile's eye heights and horizons into ``z`` and ``horizon``: read from the cache,
+    or marched (:class:`_TileMarch`) and stored.  ``tiles``: (points, box) pairs.  Returns how
+    many tiles were read from the cache."""
+    reused = 0
+
+    def keep(done: list[tuple]) -> None:
+        for sel, key, hor in done:
+            horizon[sel] = hor
+            if store is not None:
+                store.put(key, [z[sel], hor])
+
+    with _TileMarch() as march:
+        for sel, box in tiles:
+            layout = [((len(sel),), np.float64), ((len(sel), job.sectors), np.float32)]
+            tile_key = _tile_key(job, base, sel, box) if store is not None else None
+            hit = store.get(tile_key, layout) if store is not None else None
+            if hit is not None:
+                z[sel], horizon[sel] = hit
+                reused += 1
+                continue
+            surface = _tile_surface(job, sel, box)
+            z[sel] = surface.z
+            keep(march.submit(job, surface, (sel, tile_key)))
+        keep(march.drain())
+    return reused
 
 
 def _tiles(x: np.ndarray, y: np.ndarray, tile_m: float
@@ -1118,7 +1128,7 @@ class _TileMarch:
 
     def __init__(self) -> None:
         self._pool = None
-        self._running = None  # (future or result, tag)
+        self._running = None  # (future, tag) of the tile marching
 
     def __enter__(self) -> _TileMarch:
         return self

@@ -513,22 +513,26 @@ class _SharedTable:
             return None
         with self._text_lock:
             text = self._text.get(j)
-        if text is None:  # made outside the lock: columns are made side by side
+        if text is None:  # made outside the lock: writers in threads make other columns
             text = csvtext.float_strings(column.to_numpy())
             with self._text_lock:
                 text = self._text.setdefault(j, text)
         return text
 
-    def prepare(self, threads: int = 2) -> None:
-        """Make the table and the text of every float column now, the columns ``threads`` at
-        a time (Arrow's cast releases the GIL): before the CSV and the workbook are written in
-        two processes, so that each inherits them instead of making them again."""
-        from concurrent.futures import ThreadPoolExecutor
+    def prepare(self) -> None:
+        """Make the table and the text of every float column now: before the CSV and the
+        workbook are written in two forked processes, so that each inherits them instead of
+        making them again.
 
+        In this thread only: a thread that used Arrow takes its allocator's (mimalloc's) lock
+        as it ends, possibly after ``Thread.join`` returned; a fork at that moment leaves the
+        lock taken in the copy, whose next thread to allocate then waits for ever (seen with
+        the columns made in two threads just before the fork).
+        """
         table = self()
-        floats = [j for j in range(table.shape[1]) if table.iloc[:, j].dtype == np.float64]
-        with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-            list(pool.map(self.float_text, floats))
+        for j in range(table.shape[1]):
+            if table.iloc[:, j].dtype == np.float64:
+                self.float_text(j)
 
 
 def _table_with_lonlat(gdf: gpd.GeoDataFrame) -> pd.DataFrame:
