@@ -328,7 +328,8 @@ def _export_jobs(ctx: Context) -> list[Callable[[], Any]]:
     meta = _meta(ctx)
     first: list[Callable[[], Any]] = []  # the long writers, started first
     jobs: list[Callable[[], Any]] = []
-    lists: list[Callable[[], Any]] = []  # sites.csv, afforestation.csv: read by the maps' panels
+    lists: list[Callable[[], Any]] = []  # afforestation.csv: read by the ecology map's panel
+    pages: list[Callable[[], Any]] = []  # beside the exports, run by the maps' process
     pv = ctx.results.get("pv")
     if pv is not None:
         buildings = partial(io.write_gpkg, ctx.path("buildings_pv.gpkg"), pv, layer="buildings_pv")
@@ -340,7 +341,7 @@ def _export_jobs(ctx: Context) -> list[Callable[[], Any]]:
             meta=meta, kind="sites", max_excel_rows=ctx.cfg.output.max_excel_rows,
             complete_in=("sites.csv", "sites.gpkg"))
         first += [xlsx_, buildings, gpkg_, csv_]
-        lists.append(csv_)
+        pages.append(csv_)
         for level, table in (ctx.results.get("pv_rollups") or {}).items():
             jobs.append(partial(io.write_csv, ctx.path(f"pv_by_{level}.csv"), table))
         roof = ctx.results.get("roof_planes")
@@ -382,9 +383,7 @@ def _export_jobs(ctx: Context) -> list[Callable[[], Any]]:
         # the maps, made meanwhile in another process, read these CSV files when written;
         # sites.csv is written there, first: its rows are the PV map's site list, formatted
         # once for both (:func:`step_publish`)
-        if pv is not None:
-            ctx.prepared["pages_jobs"] = [lists.pop(0)]
-        pages = ctx.prepared.get("pages_jobs", [])
+        ctx.prepared["pages_jobs"] = pages
         return lists + [job for job in first + jobs if job not in lists and job not in pages]
     return first + jobs
 

@@ -512,12 +512,9 @@ class _SharedTable:
         if column.dtype != np.float64:
             return None
         with self._text_lock:
-            text = self._text.get(j)
-        if text is None:  # made outside the lock: writers in threads make other columns
-            text = csvtext.float_strings(column.to_numpy())
-            with self._text_lock:
-                text = self._text.setdefault(j, text)
-        return text
+            if j not in self._text:
+                self._text[j] = csvtext.float_strings(column.to_numpy())
+            return self._text[j]
 
     def prepare(self) -> None:
         """Make the table and the text of every float column now: before the CSV and the
