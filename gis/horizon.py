@@ -727,8 +727,12 @@ def _ray_step(d, best, level, x0, y0, eye, rise, stop, dx, dy, rdx, rdy, index, 
     # horizons above it are the same to the last digit)
     if max(lim, stop * d) >= rise:
         return d, best, level, True  # no cell can rise above it
-    u = (x0 + d * dx - left) / res
-    v = (top - (y0 + d * dy)) / res
+    if res == 1.0:  # the same values without two divisions on each step's chain (x / 1 is x)
+        u = x0 + d * dx - left
+        v = top - (y0 + d * dy)
+    else:
+        u = (x0 + d * dx - left) / res
+        v = (top - (y0 + d * dy)) / res
     if u < 0.0 or v < 0.0:
         return d, best, level, True
     col = int(u)  # floor: u, v ≥ 0
@@ -752,8 +756,12 @@ def _ray_step(d, best, level, x0, y0, eye, rise, stop, dx, dy, rdx, rdy, index, 
         return d, best, level, False
     k = index[row >> BLOCK_SHIFT, col >> BLOCK_SHIFT]
     val = cells[k, row & (BLOCK - 1), col & (BLOCK - 1)] if k >= 0 else ground
-    if val == val:  # not NaN
-        tan = (val - eye) / d
+    rel = val - eye
+    # the division only for a cell that may rise above the line: the bound sits a relative
+    # 1e-9 below ``lim``, so every cell whose angle exceeds ``line`` passes it whatever the
+    # rounding (NaN never does), and the test that decides is the one without it
+    if rel > lim * (1.0 - 1e-9):
+        tan = rel / d
         if tan > line:
             best = tan
     d += max(0.5 * res, STEP_GROWTH * d)
