@@ -58,6 +58,26 @@ def side_by_side_possible(engine_kind: str) -> bool:
             and engine_kind == "local")
 
 
+def fork_safe_allocator() -> None:
+    """Arrow's buffers from glibc's malloc from here on, unless ``ARROW_DEFAULT_MEMORY_POOL``
+    names a pool.
+
+    Arrow's default allocator, mimalloc, takes a lock as a thread that used it ends, which can
+    be after ``Thread.join`` returned; a fork at that moment leaves the lock taken in the copy,
+    whose first new thread then waits for ever (seen: the maps' process stuck in mimalloc's
+    ``_mi_theap_init`` after two threads made the site table's columns).  glibc's malloc takes
+    its locks around a fork and remakes them in the copy, so threads that use Arrow may end
+    just before one.  The pools are as fast here (reading the doubled demo's buildings, the text
+    of its site table's columns and its CSV: equal within the noise, ``bench/README.md``).
+    """
+    if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
+        return
+    import pyarrow as pa
+
+    if pa.default_memory_pool().backend_name != "system":
+        pa.set_memory_pool(pa.system_memory_pool())
+
+
 @dataclass
 class Group:
     """Steps run here (``main``) while ``side`` runs in a forked process.

@@ -1333,13 +1333,22 @@ def _svf_integrals(tilt: np.ndarray, azimuth: np.ndarray, sectors: int) -> np.nd
     return np.concatenate([tail, np.zeros(tail.shape[:-1] + (1,))], axis=-1)
 
 
-def _visible_sky(integrals: np.ndarray, cls: np.ndarray, horizon_deg: np.ndarray) -> np.ndarray:
-    """Isotropic sky [sr-weighted] each point sees above its horizon (compiled, per point)."""
+def _visible_sky(integrals: np.ndarray, cls: np.ndarray, horizon_deg: np.ndarray,
+                 rows: np.ndarray | None = None) -> np.ndarray:
+    """Isotropic sky [sr-weighted] each point sees above its horizon (compiled, per point);
+    point ``p``'s horizon is row ``rows[p]`` of ``horizon_deg`` (default: row ``p``)."""
     out = np.zeros(len(cls))
     if len(cls):
         _visible_sky_kernel(integrals, np.ascontiguousarray(cls, dtype=np.int64),
-                            _float_array(horizon_deg), float(_SVF_GRID[1] - _SVF_GRID[0]), out)
+                            _float_array(horizon_deg), _rows(rows, len(cls)),
+                            float(_SVF_GRID[1] - _SVF_GRID[0]), out)
     return out
+
+
+def _rows(rows: np.ndarray | None, n: int) -> np.ndarray:
+    """The row of the horizons of each of ``n`` points: ``rows``, or each point its own."""
+    return np.arange(n, dtype=np.int64) if rows is None else np.ascontiguousarray(rows,
+                                                                                dtype=np.int64)
 
 
 def _no_horizon(rows: int, sectors: int) -> np.ndarray:
@@ -1368,25 +1377,28 @@ def _sky_above(integrals, c, s, h, step):  # pragma: no cover
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def _visible_sky_kernel(integrals, cls, hor, step, out):  # pragma: no cover
+def _visible_sky_kernel(integrals, cls, hor, rows, step, out):  # pragma: no cover
     for p in prange(cls.shape[0]):
         acc = 0.0
+        r = rows[p]
         for s in range(hor.shape[1]):  # sectors in order: the same sum as sector by sector
-            acc += _sky_above(integrals, cls[p], s, hor[p, s], step)
+            acc += _sky_above(integrals, cls[p], s, hor[r, s], step)
         out[p] = acc
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def _direct_kernel(seg, elevation, prefix, cls, hor, out):  # pragma: no cover
-    """Beam + circumsolar [Wh/m²] of the hours whose sun stands above each sector's horizon."""
+def _direct_kernel(seg, elevation, prefix, cls, hor, rows, out):  # pragma: no cover
+    """Beam + circumsolar [Wh/m²] of the hours whose sun stands above each sector's horizon
+    (point ``p``'s: row ``rows[p]`` of ``hor``)."""
     for p in prange(cls.shape[0]):
         c = cls[p]
+        r = rows[p]
         acc = 0.0
         for s in range(seg.shape[0] - 1):
             a, b = seg[s], seg[s + 1]
             if b == a:
                 continue
-            h = hor[p, s]
+            h = hor[r, s]
             lo, hi = a, b  # first hour whose elevation is above h (searchsorted, side right)
             while lo < hi:
                 mid = (lo + hi) // 2
@@ -1523,23 +1535,27 @@ def sky_table(weather: tuple[pd.DataFrame, dict], tilts: Any, azimuths: Any, *,
                     svf_integrals=_svf_integrals(tilt, azimuth, sectors))
 
 
-def shaded_irradiation(table: SkyTable, cls: np.ndarray, horizon_deg: np.ndarray) -> np.ndarray:
+def shaded_irradiation(table: SkyTable, cls: np.ndarray, horizon_deg: np.ndarray,
+                       rows: np.ndarray | None = None) -> np.ndarray:
     """Annual plane-of-array irradiation [Wh/m²] of points with horizons, per class ``cls``.
 
     Beam and circumsolar count in the hours whose sun stands above the horizon of its sector;
     the isotropic sky and horizon band are scaled by the plane's sky-view factor; ground
-    reflection is unchanged.
+    reflection is unchanged.  ``rows``: the row of ``horizon_deg`` of each point (default:
+    row ``p`` for point ``p``), so that points sharing horizons (a gable's two planes) share
+    one copy of them.
     """
     horizon_deg = _float_array(horizon_deg)
     if horizon_deg.shape[1] != table.sectors:
         raise ValueError(f"horizons have {horizon_deg.shape[1]} sectors, the table "
                          f"{table.sectors}")
     cls = np.ascontiguousarray(cls, dtype=np.int64)
+    rows = _rows(rows, len(cls))
     direct = np.zeros(len(cls))
     if len(cls):
         _direct_kernel(np.asarray(table.seg, dtype=np.int64), table.elevation,
-                       np.ascontiguousarray(table.direct_prefix), cls, horizon_deg, direct)
-    seen = _visible_sky(table.svf_integrals, cls, horizon_deg)
+                       np.ascontiguousarray(table.direct_prefix), cls, horizon_deg, rows, direct)
+    seen = _visible_sky(table.svf_integrals, cls, horizon_deg, rows)
     # the sky without a horizon is the same for every point of a class: once per class
     classes = np.arange(len(table.tilt))
     full = _visible_sky(table.svf_integrals, classes, _no_horizon(len(classes), table.sectors))[cls]
@@ -1547,10 +1563,11 @@ def shaded_irradiation(table: SkyTable, cls: np.ndarray, horizon_deg: np.ndarray
     return direct + table.diffuse[cls] * svf + table.ground[cls]
 
 
-def table_shading_factors(table: SkyTable, cls: np.ndarray, horizon_deg: np.ndarray
-                          ) -> np.ndarray:
-    """Shading factor [-] of points: shaded ÷ unshaded (zero horizon) irradiation of their class."""
-    shaded = shaded_irradiation(table, cls, horizon_deg)
+def table_shading_factors(table: SkyTable, cls: np.ndarray, horizon_deg: np.ndarray,
+                          rows: np.ndarray | None = None) -> np.ndarray:
+    """Shading factor [-] of points: shaded ÷ unshaded (zero horizon) irradiation of their class
+    (``rows`` as in :func:`shaded_irradiation`)."""
+    shaded = shaded_irradiation(table, cls, horizon_deg, rows)
     classes = np.arange(len(table.tilt))  # the unshaded sum is one per class
     free = shaded_irradiation(table, classes, _no_horizon(len(classes), table.sectors))[cls]
     return np.clip(np.divide(shaded, free, out=np.ones(len(cls)), where=free > 0), 0.0, 1.0)

@@ -531,6 +531,8 @@ def run(cfg: RunConfig | str | Path, *, out_dir: str | Path | None = None, offli
     ctx.extras["force"] = force
     steps = STEPS if steps is None else steps
     first, rest = steps[0], steps[1:]
+    if _schedule.side_by_side_possible(cfg.engine.kind):
+        _schedule.fork_safe_allocator()  # before any thread or fork of the run
     loader = _preload_for_load(ctx) if first[1] is step_load else None
     try:
         _schedule.run_steps(ctx, [first])

@@ -910,10 +910,12 @@ def _shading(roof: _Roofs, planes: _Planes, buildings: gpd.GeoDataFrame, params:
                         insets=None if planes.inset is None else planes.inset[todo])
     rows = np.flatnonzero(todo)[rh.owner]  # the building of each point
     b_pts = planes.gable[rows]
-    cls_pts = np.concatenate([cls_a[rh.owner], cls_b[rh.owner][b_pts]])
-    hor = np.concatenate([rh.horizon_deg, rh.horizon_deg[b_pts]])
-    f = horizon.table_shading_factors(table, cls_pts, hor)
     n_pts = len(rows)
+    cls_pts = np.concatenate([cls_a[rh.owner], cls_b[rh.owner][b_pts]])
+    # a gable's plane b sees the horizons of plane a's points: rows of them, not a copy
+    f = horizon.table_shading_factors(table, cls_pts, rh.horizon_deg,
+                                      rows=np.concatenate([np.arange(n_pts),
+                                                           np.flatnonzero(b_pts)]))
     for plane, (f_pts, owners) in {"a": (f[:n_pts], rows),
                                    "b": (f[n_pts:], rows[b_pts])}.items():
         factor, keep, has = shading_by_roof(f_pts, owners, n, params.min_shading_factor)

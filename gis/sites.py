@@ -15,6 +15,7 @@ import datetime as _dt
 import json
 import threading
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
 
@@ -521,15 +522,33 @@ class _SharedTable:
         workbook are written in two forked processes, so that each inherits them instead of
         making them again.
 
-        In this thread only: a thread that used Arrow takes its allocator's (mimalloc's) lock
-        as it ends, possibly after ``Thread.join`` returned; a fork at that moment leaves the
-        lock taken in the copy, whose next thread to allocate then waits for ever (seen with
-        the columns made in two threads just before the fork).
+        In two threads (GEOS, PROJ and Arrow release the interpreter lock): the centroids'
+        longitude and latitude beside the text of the list's own float columns, which are the
+        table's (:func:`_table_with_lonlat` copies them), then the text of ``lon`` and ``lat``.
+        Each column is made by one thread.  The threads end before the fork: the run's Arrow
+        buffers then come from an allocator that allows it
+        (:func:`gis._schedule.fork_safe_allocator`).
         """
-        table = self()
-        for j in range(table.shape[1]):
-            if table.iloc[:, j].dtype == np.float64:
-                self.float_text(j)
+        from gis import csvtext
+
+        geometry = self.gdf.geometry.name
+        names = [c for c in self.gdf.columns if c != geometry]  # the table's first columns
+
+        def text(j: int, values: np.ndarray) -> None:
+            made = csvtext.float_strings(values)
+            with self._text_lock:
+                self._text.setdefault(j, made)
+
+        with ThreadPoolExecutor(2, thread_name_prefix="gis-site-table") as pool:
+            table = pool.submit(self)
+            own = [pool.submit(text, j, self.gdf[name].to_numpy())
+                   for j, name in enumerate(names) if self.gdf[name].dtype == np.float64]
+            table = table.result()
+            added = [pool.submit(text, j, table.iloc[:, j].to_numpy())
+                     for j in range(len(names), table.shape[1])
+                     if table.iloc[:, j].dtype == np.float64]
+            for future in own + added:
+                future.result()
 
 
 def _table_with_lonlat(gdf: gpd.GeoDataFrame) -> pd.DataFrame:

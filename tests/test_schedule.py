@@ -323,3 +323,48 @@ def test_the_site_table_is_made_once_before_the_fork(demo_dir, tmp_path, monkeyp
     floats_in_table = int((table(ctx.results["sites"]).dtypes == "float64").sum())
     texts = [pid for name, pid in whole if name == "floats"]
     assert texts == [os.getpid()] * floats_in_table and floats_in_table > 10
+
+
+def test_prepared_site_table_texts_are_those_of_its_columns():
+    # made in two threads (the centroids beside the list's own columns): every float column's
+    # text, lon and lat included, is the one the column alone gives, under its own position
+    import geopandas as gpd
+    import numpy as np
+    import shapely
+
+    from gis import csvtext, sites
+
+    rng = np.random.default_rng(3)
+    n = 500
+    gdf = gpd.GeoDataFrame(
+        {"id": [f"B{i}" for i in range(n)], "kwh": rng.uniform(0, 1e6, n),
+         "share": rng.uniform(0, 1, n), "rank": np.arange(n), "note": ["x"] * n},
+        geometry=shapely.box(*(534000 + rng.uniform(0, 900, (2, n))), 534000 + 1000,
+                             4331000 + 10).tolist(), crs="EPSG:4548")
+    shared = sites._SharedTable(gdf)
+    shared.prepare()
+    table = sites._table_with_lonlat(gdf)
+    floats = [j for j in range(table.shape[1]) if table.iloc[:, j].dtype == np.float64]
+    assert list(table.columns[floats]) == ["kwh", "share", "lon", "lat"]
+    assert sorted(shared._text) == floats
+    for j in floats:
+        assert shared._text[j].equals(csvtext.float_strings(table.iloc[:, j].to_numpy()))
+    assert shared().equals(table)
+
+
+def test_arrow_buffers_come_from_a_fork_safe_allocator(monkeypatch):
+    # mimalloc (Arrow's default) can be left locked in a forked copy by a thread ending at the
+    # fork; a run that forks takes glibc's malloc, unless the user named a pool
+    import pyarrow as pa
+
+    before = pa.default_memory_pool()
+    try:
+        monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", "mimalloc")
+        pa.set_memory_pool(pa.mimalloc_memory_pool())
+        _schedule.fork_safe_allocator()
+        assert pa.default_memory_pool().backend_name == "mimalloc"  # the user's choice
+        monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL")
+        _schedule.fork_safe_allocator()
+        assert pa.default_memory_pool().backend_name == "system"
+    finally:
+        pa.set_memory_pool(before)

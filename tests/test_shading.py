@@ -525,6 +525,10 @@ def test_sky_floors_change_no_shading_factor(weather):
     lowered = np.where(below, hor * rng.uniform(0.0, 1.0, hor.shape), hor)
     assert np.array_equal(horizon.table_shading_factors(table, cls, hor),
                           horizon.table_shading_factors(table, cls, lowered))
+    # points may share rows of horizons (a gable's two planes): the factors of copies
+    rows = rng.integers(0, len(cls), 300)
+    assert np.array_equal(horizon.table_shading_factors(table, cls[rows], hor, rows),
+                          horizon.table_shading_factors(table, cls[rows], hor[rows]))
 
 
 def test_floors_stop_rays_early_and_keep_every_horizon_above_them(weather):
