@@ -1169,7 +1169,9 @@ def _datum_offset_problems(cfg: RunConfig, layers: Layers) -> list[Problem]:
         return []
     if not built.any():
         return []
-    step = max(1, len(b) // 20000)  # a sample is enough to see a systematic offset
+    # a sample of about 5 000 buildings: a share's standard error is then under 0.7 points,
+    # against the 25-point gain that decides (the inverse conversions cost ≈ 10 µs a point)
+    step = max(1, len(b) // 5000)
     centres = shapely.point_on_surface(b.geometry.values[::step])
     x, y = io.transformer(layers.crs, 4326).transform(shapely.get_x(centres), shapely.get_y(centres))
     if datums.out_of_china(np.mean(x), np.mean(y)):
