@@ -540,11 +540,11 @@ class _SharedTable:
                 self._text.setdefault(j, made)
 
         # the columns' arrays are taken here, before the table's thread reads the list
-        own = [(j, self.gdf[name].to_numpy()) for j, name in enumerate(names)
-               if self.gdf[name].dtype == np.float64]
+        arrays = [(j, self.gdf[name].to_numpy()) for j, name in enumerate(names)
+                  if self.gdf[name].dtype == np.float64]
         with ThreadPoolExecutor(2, thread_name_prefix="gis-site-table") as pool:
             table = pool.submit(self)
-            own = [pool.submit(text, j, values) for j, values in own]
+            own = [pool.submit(text, j, values) for j, values in arrays]
             table = table.result()
             added = [pool.submit(text, j, table.iloc[:, j].to_numpy())
                      for j in range(len(names), table.shape[1])

@@ -336,11 +336,11 @@ def test_prepared_site_table_texts_are_those_of_its_columns():
 
     rng = np.random.default_rng(3)
     n = 500
+    x, y = 534000 + rng.uniform(0, 900, n), 4331000 + rng.uniform(0, 900, n)
     gdf = gpd.GeoDataFrame(
         {"id": [f"B{i}" for i in range(n)], "kwh": rng.uniform(0, 1e6, n),
          "share": rng.uniform(0, 1, n), "rank": np.arange(n), "note": ["x"] * n},
-        geometry=shapely.box(*(534000 + rng.uniform(0, 900, (2, n))), 534000 + 1000,
-                             4331000 + 10).tolist(), crs="EPSG:4548")
+        geometry=shapely.box(x, y, x + 20, y + 10).tolist(), crs="EPSG:4548")
     shared = sites._SharedTable(gdf)
     shared.prepare()
     table = sites._table_with_lonlat(gdf)
