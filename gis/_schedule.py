@@ -223,11 +223,16 @@ def _in_serial_order(ctx, group: Group, start: list[str], named: dict[str, list[
         ctx.timings[name] = ctx.timings.pop(name)
 
 
-class Side:
-    """Steps run in a forked copy of this process; :meth:`join` gives their :class:`Changes`."""
+class Forked:
+    """A call run in a forked copy of this process; :meth:`result` gives what it returned.
 
-    def __init__(self, ctx, steps: Sequence[tuple[str, Callable]], *,
-                 after: Callable[[Any], None] | None = None) -> None:
+    The copy starts from this process's state at the fork, runs the call, sends back what it
+    returned (pickled, :func:`_dumps`) and exits; it dies with this process.  Fork only where
+    no other thread of this process may hold a lock the call needs (an import, GDAL's): at the
+    start of a run, or between steps.
+    """
+
+    def __init__(self, fn: Callable[[], Any], *, name: str = "gis-forked") -> None:
         self._chunks: list[bytes] = []
         self._reader = None
         read, write = os.pipe()
@@ -238,7 +243,7 @@ class Side:
         gc.freeze()
         try:
             self.pid = os.fork()
-        except OSError:  # no memory or processes left: the steps run here afterwards
+        except OSError:  # no memory or processes left: the call is made here afterwards
             gc.unfreeze()
             self.pid = 0
             os.close(read)
@@ -246,12 +251,11 @@ class Side:
             return
         if self.pid == 0:  # pragma: no cover - the forked copy; it never returns
             os.close(read)
-            _child(ctx, steps, write, parent, after)
+            _child(fn, write, parent)
         gc.unfreeze()
         os.close(write)
         # drained as it comes, so that the copy can exit (and free its memory) when it is done
-        self._reader = threading.Thread(target=self._read, args=(read,), daemon=True,
-                                        name="gis-side-steps")
+        self._reader = threading.Thread(target=self._read, args=(read,), daemon=True, name=name)
         self._reader.start()
 
     def _read(self, fd: int) -> None:
@@ -259,20 +263,23 @@ class Side:
             while chunk := pipe.read(1 << 20):
                 self._chunks.append(chunk)
 
-    def join(self) -> Changes | None:
-        """The changes, or None when the steps did not finish there (then run them here)."""
+    def result(self) -> Any:
+        """What the call returned, or :data:`NOT_DELIVERED` when it did not return there (it
+        raised, its value cannot be pickled, the process died, or it was never forked): then
+        make the call here."""
         if self._reader is None:
-            return None
+            return NOT_DELIVERED
         self._reader.join()
         _, status = os.waitpid(self.pid, 0)
         self.pid = 0
         try:
-            kind, changes = pickle.loads(b"".join(self._chunks))
-        except Exception:  # noqa: BLE001 - nothing usable came back: the steps are run here
-            return None
+            kind, value = pickle.loads(b"".join(self._chunks))
+        except Exception:  # noqa: BLE001 - nothing usable came back: the call is made here
+            return NOT_DELIVERED
         finally:
             self._chunks.clear()
-        return changes if kind == "done" and status == 0 else None
+            self._reader = None
+        return value if kind == "done" and status == 0 else NOT_DELIVERED
 
     def kill(self) -> None:
         """Stop the forked copy (a step here failed or the run was interrupted)."""
@@ -283,30 +290,52 @@ class Side:
             self.pid = 0
         if self._reader is not None:
             self._reader.join(timeout=5)
+            self._reader = None
 
 
-def _child(ctx, steps, fd: int, parent: int,
-           after: Callable[[Any], None] | None = None) -> None:  # pragma: no cover - forked copy
-    """Run ``steps`` (then ``after``) on ``ctx``, write ``("done", Changes)`` (or why not) to
-    ``fd``; exit."""
+#: What :meth:`Forked.result` gives when the call did not return in the forked copy.
+NOT_DELIVERED = object()
+
+
+class Side(Forked):
+    """Steps run in a forked copy of this process; :meth:`join` gives their :class:`Changes`."""
+
+    def __init__(self, ctx, steps: Sequence[tuple[str, Callable]], *,
+                 after: Callable[[Any], None] | None = None) -> None:
+        super().__init__(lambda: _side_steps(ctx, steps, after), name="gis-side-steps")
+
+    def join(self) -> Changes | None:
+        """The changes, or None when the steps did not finish there (then run them here)."""
+        changes = self.result()
+        return None if changes is NOT_DELIVERED else changes
+
+
+def _side_steps(ctx, steps, after: Callable[[Any], None] | None) -> Changes:  # pragma: no cover
+    """Run ``steps`` (then ``after``) on ``ctx`` in the forked copy: what they changed."""
+    ctx.progress = None
+    before = _Snapshot(ctx)
+    run_steps(ctx, steps, label=False)
+    if after is not None:
+        after(ctx)
+    return before.changes(ctx)
+
+
+def _child(fn: Callable[[], Any], fd: int, parent: int) -> None:  # pragma: no cover - forked copy
+    """Call ``fn``, write ``("done", value)`` (or why not) to ``fd``; exit."""
     status = 0
     try:
         # Ctrl+C reaches the whole process group: the run here stops this copy itself
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         _die_with_parent(parent)
-        ctx.progress = None
-        before = _Snapshot(ctx)
+        _own_streams()
         try:
-            run_steps(ctx, steps, label=False)
-            if after is not None:
-                after(ctx)
-            payload: tuple[str, Any] = ("done", before.changes(ctx))
-        except BaseException as exc:  # noqa: BLE001 - the run here repeats the steps and raises
+            payload: tuple[str, Any] = ("done", fn())
+        except BaseException as exc:  # noqa: BLE001 - the run here makes the call and raises
             payload = ("raised", type(exc).__name__)
         try:
             data = _dumps(payload)
-        except Exception:  # noqa: BLE001 - unpicklable result: the run here repeats the steps
+        except Exception:  # noqa: BLE001 - unpicklable result: the run here makes the call
             data = pickle.dumps(("unsent", None))
         with os.fdopen(fd, "wb") as pipe:
             pipe.write(data)
@@ -314,6 +343,19 @@ def _child(ctx, steps, fd: int, parent: int,
         status = 1
     finally:
         os._exit(status)
+
+
+def _own_streams() -> None:  # pragma: no cover - runs in the forked copy
+    """Standard output and error of the copy's own, on the same descriptors.
+
+    A thread of the run (the progress bar's, in a terminal) may hold a stream's lock at the
+    fork; the copy's first warning would then wait for it for ever.
+    """
+    for name, fd in (("stdout", 1), ("stderr", 2)):
+        stream = getattr(sys, name)
+        with contextlib.suppress(Exception):
+            setattr(sys, name, open(fd, "w", encoding=stream.encoding, errors=stream.errors,
+                                    buffering=1, closefd=False))
 
 
 def _dumps(obj: Any) -> bytes:

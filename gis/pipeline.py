@@ -27,7 +27,7 @@ import pandas as pd
 from gis import _schedule, io
 from gis._errors import InputError, Problem
 from gis.config import RunConfig, load_runfile
-from gis.validate import Layers, load_run
+from gis.validate import Layers, load_run, read_beside
 
 PREVIOUS_SUFFIX = ".previous"
 
@@ -62,7 +62,8 @@ Step = tuple[str, Callable[[Context], None]]
 
 def step_load(ctx: Context) -> None:
     """Read the targets and every layer; stop with every error found."""
-    ctx.targets, ctx.layers, problems = load_run(ctx.cfg, progress=ctx.progress)
+    ctx.targets, ctx.layers, problems = load_run(ctx.cfg, progress=ctx.progress,
+                                                 reads=ctx.prepared.pop("layer_reads", None))
     problems += _output_dir_problems(ctx)
     if any(p.severity == "error" for p in problems):
         raise InputError(problems)
@@ -539,6 +540,8 @@ def run(cfg: RunConfig | str | Path, *, out_dir: str | Path | None = None, offli
     finally:
         if loader is not None:
             loader.finish()
+        for forked in ctx.prepared.pop("layer_reads", {}).values():  # the load did not take it
+            forked.kill()
     ctx.out_dir.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_stages(ctx.out_dir)
     ctx.stage = Path(tempfile.mkdtemp(prefix=f".{ctx.out_dir.name}.staging-{os.getpid()}-",
@@ -619,6 +622,10 @@ def _preload_for_load(ctx: Context):
     the reads' own modules (pyogrio, pyarrow's pandas conversion, the targets) are imported
     here first: so the two threads never each hold a module another waits for — the load
     waits at most for a module the thread is still importing.
+
+    Before the thread starts, the layers after the first are forked off to be read side by
+    side (:func:`gis.validate.read_beside`, ``ctx.prepared["layer_reads"]``) when steps may run
+    side by side: their processes then have every module the reads use, and no thread's lock.
     """
     if _schedule.serial_asked():
         return None
@@ -627,6 +634,8 @@ def _preload_for_load(ctx: Context):
 
     import gis.targets  # noqa: F401
 
+    if _schedule.side_by_side_possible(ctx.cfg.engine.kind):
+        ctx.prepared["layer_reads"] = read_beside(ctx.cfg)
     rasters = ["rasterio"] if set(ctx.cfg.layers) & {"irradiance", "landcover", "dsm", "dem"} \
         else []
     return _schedule._Preload(rasters + LOAD_PRELOAD, at_once=True)

@@ -228,11 +228,16 @@ def test_the_import_thread_is_left_out_when_serial(demo_dir, monkeypatch):
     ctx = pipeline.Context(cfg=load_runfile(demo_dir / "run.toml"), out_dir=Path("unused"))
     monkeypatch.setenv(_schedule.SERIAL_ENV, "1")
     assert pipeline._preload_for_load(ctx) is None
+    assert "layer_reads" not in ctx.prepared  # nor the layers read in forked processes
     monkeypatch.delenv(_schedule.SERIAL_ENV)
     loader = pipeline._preload_for_load(ctx)
     loader.finish()
     assert loader.modules == ["rasterio"] + pipeline.LOAD_PRELOAD
     assert all(name in sys.modules for name in loader.modules)
+    reads = ctx.prepared.pop("layer_reads")
+    assert sorted(reads) == ["forest", "landuse", "streets", "zones"]  # not the buildings
+    for forked in reads.values():
+        forked.kill()
 
 
 def test_layers_above_the_size_limit_run_one_step_after_the_other(demo_dir, tmp_path,
@@ -368,3 +373,81 @@ def test_arrow_buffers_come_from_a_fork_safe_allocator(monkeypatch):
         assert pa.default_memory_pool().backend_name == "system"
     finally:
         pa.set_memory_pool(before)
+
+
+def _raise_value_error():
+    raise ValueError("made to fail")
+
+
+def test_a_forked_call_gives_its_value_or_says_it_did_not_return():
+    import geopandas as gpd
+    import pandas as pd
+    import shapely
+
+    frame = gpd.GeoDataFrame(
+        {"name": pd.array(["东丽", None], dtype="string[pyarrow]")},
+        geometry=[shapely.box(0, 0, 100, 100), shapely.box(100, 0, 200, 50)], crs="EPSG:4548")
+    got = _schedule.Forked(lambda: (os.getpid(), frame)).result()
+    assert got is not _schedule.NOT_DELIVERED
+    pid, back = got
+    assert pid != os.getpid()
+    pd.testing.assert_frame_equal(back, frame)
+    assert back.crs == frame.crs and back.geometry.area.tolist() == [10_000.0, 5_000.0]
+    # raised there, or a value that cannot be sent back: the caller makes the call itself
+    assert _schedule.Forked(_raise_value_error).result() is _schedule.NOT_DELIVERED
+    assert _schedule.Forked(lambda: lambda: 0).result() is _schedule.NOT_DELIVERED
+    slow = _schedule.Forked(lambda: __import__("time").sleep(60))
+    slow.kill()
+    assert slow.pid == 0 and slow.result() is _schedule.NOT_DELIVERED
+
+
+def _load(cfg, **kw):
+    from gis.validate import load_layers
+
+    layers = load_layers(cfg, **kw)
+    frames = {k: getattr(layers, k) for k in ("buildings", "landuse", "zones", "streets", "forest")}
+    return frames, [repr(p) for p in layers.problems], layers.inputs, layers.crs
+
+
+def test_layers_read_in_forked_processes_are_those_read_here(demo_dir, monkeypatch):
+    """The layers after the buildings are read side by side in forked processes: the same
+    frames (columns, dtypes, values, shapes, CRS), problems and input records (with hashes) as
+    read here; a read that fails there is made here."""
+    import pandas as pd
+
+    from gis import validate
+    from gis.config import load_runfile
+
+    cfg = load_runfile(demo_dir / "run.toml")
+    here = _load(cfg)
+    pids = {}
+    read = validate._read_and_hash
+
+    def noting_pid(spec):
+        pids[spec.kind] = os.getpid()
+        return read(spec)
+
+    monkeypatch.setattr(validate, "_read_and_hash", noting_pid)
+    reads = validate.read_beside(cfg)
+    assert sorted(reads) == ["forest", "landuse", "streets", "zones"]
+    beside = _load(cfg, reads=reads)
+    assert pids == {"buildings": os.getpid()}  # the others were read in other processes
+    for kind, frame in here[0].items():
+        assert frame is not None and len(frame)
+        pd.testing.assert_frame_equal(beside[0][kind], frame, check_exact=True)
+        assert beside[0][kind].crs == frame.crs
+    assert beside[1:] == here[1:]
+    # the land use's process fails: it is read here, with the same result
+    pids.clear()
+
+    def failing_there(spec):
+        if spec.kind == "landuse" and os.getpid() != parent:
+            raise MemoryError
+        return noting_pid(spec)
+
+    parent = os.getpid()
+    monkeypatch.setattr(validate, "_read_and_hash", failing_there)
+    again = _load(cfg, reads=validate.read_beside(cfg))
+    assert pids == {"buildings": parent, "landuse": parent}
+    pd.testing.assert_frame_equal(again[0]["landuse"], here[0]["landuse"], check_exact=True)
+    assert again[1:] == here[1:]
