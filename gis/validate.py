@@ -1003,7 +1003,7 @@ def read_beside(cfg: RunConfig) -> dict:
     from gis._schedule import Forked
 
     kinds = [kind for kind in VECTOR_KINDS if kind in cfg.layers]
-    return {kind: Forked(partial(_read_and_hash, cfg.layers[kind]), name=f"gis-read-{kind}")
+    return {kind: Forked(partial(_read_to_send, cfg.layers[kind]), name=f"gis-read-{kind}")
             for kind in kinds[1:]}
 
 
@@ -1014,14 +1014,24 @@ def _read_in_turn(spec: LayerSpec, forked, progress) -> tuple:
     if progress:
         progress(f"reading {spec.kind}")
     got = forked.result() if forked is not None else NOT_DELIVERED
-    return _read_and_hash(spec) if got is NOT_DELIVERED else got
+    if got is NOT_DELIVERED:
+        return _read_and_hash(spec)
+    gdf, with_shapes, problems, info = got
+    return gdf, gdf[[gdf.geometry.name]] if with_shapes else None, problems, info
+
+
+def _read_to_send(spec: LayerSpec) -> tuple:
+    """:func:`_read_and_hash`'s result with its geometry frame as a flag: the geometry is
+    the frame's own (:func:`_read_one`), sent once (its WKB read back is most of the cost)."""
+    gdf, shapes, problems, info = _read_and_hash(spec)
+    return gdf, shapes is not None, problems, info
 
 
 def _read_and_hash(spec: LayerSpec) -> tuple:
     """:func:`_read_one`, with the file's hash in the input record."""
-    gdf, geom, problems, info = _read_one(spec)
+    gdf, shapes, problems, info = _read_one(spec)
     info["sha256"] = _hash(spec.path)
-    return gdf, geom, problems, info
+    return gdf, shapes, problems, info
 
 
 def _hash(path: Path) -> str | None:
