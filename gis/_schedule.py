@@ -241,9 +241,14 @@ class Forked:
         # otherwise write to every object's header, and copy most of the memory shared with
         # this process page by page
         gc.freeze()
+        # Ctrl+C or SIGTERM held back until the fork is done: raised inside the fork's hooks
+        # (logging's, concurrent.futures') an interruption is swallowed there and can leave
+        # their lock taken, and the run goes on to hang at its next log call
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, _INTERRUPTS)
         try:
             self.pid = os.fork()
         except OSError:  # no memory or processes left: the call is made here afterwards
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
             gc.unfreeze()
             self.pid = 0
             os.close(read)
@@ -251,7 +256,8 @@ class Forked:
             return
         if self.pid == 0:  # pragma: no cover - the forked copy; it never returns
             os.close(read)
-            _child(fn, write, parent)
+            _child(fn, write, parent, held)
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
         gc.unfreeze()
         os.close(write)
         # drained as it comes, so that the copy can exit (and free its memory) when it is done
@@ -293,6 +299,8 @@ class Forked:
             self._reader = None
 
 
+_INTERRUPTS = {signal.SIGINT, signal.SIGTERM}
+
 #: What :meth:`Forked.result` gives when the call did not return in the forked copy.
 NOT_DELIVERED = object()
 
@@ -320,13 +328,15 @@ def _side_steps(ctx, steps, after: Callable[[Any], None] | None) -> Changes:  # 
     return before.changes(ctx)
 
 
-def _child(fn: Callable[[], Any], fd: int, parent: int) -> None:  # pragma: no cover - forked copy
+def _child(fn: Callable[[], Any], fd: int, parent: int,
+           mask: set) -> None:  # pragma: no cover - forked copy
     """Call ``fn``, write ``("done", value)`` (or why not) to ``fd``; exit."""
     status = 0
     try:
         # Ctrl+C reaches the whole process group: the run here stops this copy itself
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         _die_with_parent(parent)
         _own_streams()
         try:

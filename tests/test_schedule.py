@@ -451,3 +451,27 @@ def test_layers_read_in_forked_processes_are_those_read_here(demo_dir, monkeypat
     assert pids == {"buildings": parent, "landuse": parent}
     pd.testing.assert_frame_equal(again[0]["landuse"], here[0]["landuse"], check_exact=True)
     assert again[1:] == here[1:]
+
+
+def test_interruptions_wait_for_the_fork_to_be_done(monkeypatch):
+    """Ctrl+C and SIGTERM are held back while the process forks: raised inside the fork's
+    hooks (logging's lock is taken in one) they would be swallowed there, the lock left taken
+    and the run hung at its next log call; they are delivered once the fork is done."""
+    import signal
+
+    fork = os.fork
+    seen = []
+
+    def watching_fork():
+        seen.append(signal.pthread_sigmask(signal.SIG_BLOCK, []))
+        return fork()
+
+    monkeypatch.setattr(os, "fork", watching_fork)
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    assert _schedule.Forked(lambda: 7).result() == 7
+    assert {signal.SIGINT, signal.SIGTERM} <= seen[0]
+    assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == before  # as it was afterwards
+    # the copy runs with the mask it was forked from: it can be stopped
+    slow = _schedule.Forked(lambda: __import__("time").sleep(60))
+    os.kill(slow.pid, signal.SIGTERM)
+    assert slow.result() is _schedule.NOT_DELIVERED
