@@ -279,17 +279,22 @@ def prepare_ground(ctx: Context) -> None:
 
 
 def _ground_exports(ctx: Context) -> None:
-    """ground_pv.csv/.gpkg, roll-ups by street and kind, blue-green with and without ground PV,
-    money by street (roofs and ground)."""
+    """Money by street (roofs and ground) in ``ctx.results``; ground_pv.csv/.gpkg, roll-ups by
+    street and kind, blue-green with and without ground PV and the money by street named, and
+    their writers left to the exports (``ctx.prepared["ground_writes"]``, :func:`_export_jobs`),
+    which write them beside the maps instead of here before them."""
+    from functools import partial
+
     from gis import finance
 
     g = ctx.results["ground"]
-    io.write_csv(ctx.path("ground_pv.csv"), g.drop(columns="geometry"))
-    io.write_gpkg(ctx.path("ground_pv.gpkg"), g, layer="ground_pv")
+    jobs = [partial(io.write_csv, ctx.path("ground_pv.csv"), g.drop(columns="geometry")),
+            partial(io.write_gpkg, ctx.path("ground_pv.gpkg"), g, layer="ground_pv")]
     for level, table in ctx.results["ground_rollups"].items():
-        io.write_csv(ctx.path(f"ground_by_{level}.csv"), table)
+        jobs.append(partial(io.write_csv, ctx.path(f"ground_by_{level}.csv"), table))
     if ctx.results.get("bluegreen_ground") is not None:
-        io.write_csv(ctx.path("bluegreen_ground.csv"), ctx.results["bluegreen_ground"])
+        jobs.append(partial(io.write_csv, ctx.path("bluegreen_ground.csv"),
+                            ctx.results["bluegreen_ground"]))
     parts = [g.assign(site="ground", type=g["kind"])]
     if ctx.results.get("pv") is not None:
         pv = ctx.results["pv"]
@@ -297,7 +302,8 @@ def _ground_exports(ctx: Context) -> None:
     both = pd.concat([pd.DataFrame(x.drop(columns="geometry")) for x in parts], ignore_index=True)
     table = finance.finance_by(both, ["street", "site"])
     ctx.results["finance_by_street"] = table
-    io.write_csv(ctx.path("finance_by_street.csv"), table)
+    jobs.append(partial(io.write_csv, ctx.path("finance_by_street.csv"), table))
+    ctx.prepared["ground_writes"] = jobs
 
 
 def step_scorecard(ctx: Context) -> None:
@@ -328,7 +334,7 @@ def _export_jobs(ctx: Context) -> list[Callable[[], Any]]:
 
     meta = _meta(ctx)
     first: list[Callable[[], Any]] = []  # the long writers, started first
-    jobs: list[Callable[[], Any]] = []
+    jobs: list[Callable[[], Any]] = ctx.prepared.pop("ground_writes", [])  # see _ground_exports
     lists: list[Callable[[], Any]] = []  # afforestation.csv: read by the ecology map's panel
     pages: list[Callable[[], Any]] = []  # beside the exports, run by the maps' process
     pv = ctx.results.get("pv")
@@ -553,6 +559,8 @@ def run(cfg: RunConfig | str | Path, *, out_dir: str | Path | None = None, offli
     try:
         with _terminate_as_interrupt():
             _run_steps(ctx, rest)
+            # the ground-PV files, when no exports step wrote them (:func:`_ground_exports`)
+            io.run_jobs(ctx.prepared.pop("ground_writes", []))
             _swap_in(ctx.stage, ctx.out_dir, keep_previous=not force)
     finally:
         pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": None})

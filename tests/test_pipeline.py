@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from gis import io, pipeline
@@ -242,3 +243,25 @@ def test_demo_scale_beyond_the_generator_is_refused(tmp_path):
     assert result.returncode == 2, result.stderr
     assert "--scale must be in (0, 5]" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "d").exists()
+
+
+def test_ground_files_are_written_by_the_exports_or_at_the_end(demo_dir, tmp_path):
+    """The ground-PV files are named in their step and written with the exports (beside the
+    maps); a run that ends before the exports still writes them, with the same rows."""
+    steps = {label: fn for label, fn in pipeline.STEPS}
+    labels = ["load and validate layers", "ecology", "ecological network",
+              "ground PV and finance"]
+    short = pipeline.run(demo_dir / "run.toml", out_dir=tmp_path / "short",
+                         steps=[(label, steps[label]) for label in labels])
+    names = ["ground_pv.csv", "ground_pv.gpkg", "ground_by_district.csv",
+             "ground_by_street.csv", "ground_by_kind.csv", "bluegreen_ground.csv",
+             "finance_by_street.csv"]
+    assert sorted(n for n in short.files if n in names) == sorted(names)
+    assert all((tmp_path / "short" / n).is_file() for n in names)
+    assert "ground_writes" not in short.prepared
+    table = pd.read_csv(tmp_path / "short" / "ground_pv.csv")
+    assert len(table) == len(short.results["ground"]) > 0
+    assert table["parcel_id"].astype(str).tolist() == \
+        short.results["ground"]["parcel_id"].astype(str).tolist()
+    money = pd.read_csv(tmp_path / "short" / "finance_by_street.csv")
+    assert set(money["site"]) == {"ground"}  # no rooftop PV in this run
