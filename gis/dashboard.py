@@ -11,7 +11,6 @@ import os
 import urllib.parse
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -135,8 +134,7 @@ def publish(out_dir: str | Path, *, pv, zones, landuse, candidates, streets,
             files: Mapping[str, str | Path] | None = None,
             ground: Mapping[str, Any] | None = None,
             network=None, roof_planes=None,
-            exported: Mapping[str, Any] | None = None,
-            fork_pages: bool = False) -> dict[str, Path]:
+            exported: Mapping[str, Any] | None = None) -> dict[str, Path]:
     """Write the maps, the report and the dashboard of a run.
 
     Parameters
@@ -162,9 +160,6 @@ def publish(out_dir: str | Path, *, pv, zones, landuse, candidates, streets,
         What the run's exports already made, reused by the maps' site panels instead of
         formatting the rows again: ``sites`` (``gis.sites.select_sites(pv)``), ``sites.csv``
         and ``afforestation.csv`` (paths of their ``.csv`` exports).
-    fork_pages : bool
-        Make the ecology map in a forked process (:class:`gis._schedule.Forked`) instead of a
-        thread: only where forking is safe (Linux, no other thread running, no dask client).
 
     Returns
     -------
@@ -176,17 +171,16 @@ def publish(out_dir: str | Path, *, pv, zones, landuse, candidates, streets,
     project = str(meta.get("project", ""))
     written: dict[str, Path] = {}
     exported = exported or {}
-    # The ecology map is built in a forked process (``fork_pages``) or a second thread while
-    # the PV map and the report are made here.  A thread overlaps the rest where GEOS and PROJ
-    # release the GIL (pages then render one at a time, maps.save_map); a process overlaps all
-    # of it (on the demo the two threads shared ≈ 1.1 cores).
+    # The ecology map is built in a second thread while the PV map and the report are made in
+    # this one: its heavy parts (GEOS simplification and dissolves, PROJ transforms) release the
+    # GIL, so on two cores they overlap the rest.  Pages render one at a time (maps.save_map).
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gis-ecology-map") as pool:
         ecology = None
         if zones is not None and len(zones) and landuse is not None:
-            make = partial(_ecology_page, out_dir, zones, landuse, candidates,
-                           scorecard=scorecard, meta=meta, offline=offline, network=network,
-                           candidates_csv=exported.get("afforestation.csv"))
-            ecology = _PageElsewhere(make) if fork_pages else pool.submit(make)
+            ecology = pool.submit(
+                _ecology_page, out_dir, zones, landuse, candidates, scorecard=scorecard,
+                meta=meta, offline=offline, network=network,
+                candidates_csv=exported.get("afforestation.csv"))
         if pv is not None and len(pv):
             m = maps.pv_map(pv, streets=streets, offline=offline, synthetic=synthetic,
                             max_buildings=int(meta.get("max_buildings_drawn") or 15_000),
@@ -206,23 +200,6 @@ def publish(out_dir: str | Path, *, pv, zones, landuse, candidates, streets,
     links.update(files or {})
     written["index"] = write_dashboard(out_dir, scorecard=scorecard, meta=meta, files=links)
     return written
-
-
-class _PageElsewhere:
-    """A page made in a forked process; :meth:`result` gives its path, or makes it here when
-    the process did not deliver it (an error is then raised here, as without the process)."""
-
-    def __init__(self, make) -> None:
-        from gis._schedule import Forked
-
-        self.make = make
-        self.forked = Forked(make, name="gis-page")
-
-    def result(self) -> Path:
-        from gis._schedule import NOT_DELIVERED
-
-        got = self.forked.result()
-        return self.make() if got is NOT_DELIVERED else got
 
 
 def _ecology_page(out_dir: Path, zones, landuse, candidates, *, scorecard: Mapping,

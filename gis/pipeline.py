@@ -416,9 +416,7 @@ def step_publish(ctx: Context) -> None:
         rollups=ctx.results.get("pv_rollups"), offline=ctx.cfg.output.offline,
         files=dict(ctx.files), ground=_ground_publish(ctx),
         network=ctx.results.get("network"),
-        roof_planes=ctx.results.get("roof_planes"), exported=_exported(ctx),
-        fork_pages=(_schedule.side_by_side_possible(ctx.cfg.engine.kind)
-                    and _features(ctx) <= SIDE_BY_SIDE_MAX_FEATURES))
+        roof_planes=ctx.results.get("roof_planes"), exported=_exported(ctx))
     for path in written.values():
         ctx.files[Path(path).name] = Path(path).name
 

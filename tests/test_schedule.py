@@ -271,9 +271,7 @@ def test_the_site_list_is_formatted_once_beside_the_exports(demo_dir, tmp_path, 
                   replace={"step_publish": _warn_after("step_publish", "maps made")})
     calls = [tuple(map(int, line.split())) for line in sizes.read_text().splitlines()]
     maps_pid = ctx.results["step_publish_pid"]
-    # the maps' process, and the one it forks for the ecology map (its afforestation panel)
-    assert maps_pid != os.getpid() and maps_pid in {pid for pid, _ in calls}
-    assert all(pid != os.getpid() for pid, _ in calls)
+    assert maps_pid != os.getpid() and calls and all(pid == maps_pid for pid, _ in calls)
     assert max(n for _, n in calls) <= 2
     text = (tmp_path / "out" / "sites.csv").read_text(encoding="utf-8-sig")
     assert text.count("\n") == len(ctx.results["sites"]) + 1
@@ -477,46 +475,3 @@ def test_interruptions_wait_for_the_fork_to_be_done(monkeypatch):
     slow = _schedule.Forked(lambda: __import__("time").sleep(60))
     os.kill(slow.pid, signal.SIGTERM)
     assert slow.result() is _schedule.NOT_DELIVERED
-
-
-def test_the_ecology_map_made_in_a_forked_process_is_the_one_made_in_a_thread(
-        demo_dir, tmp_path, monkeypatch):
-    """``fork_pages``: the ecology map comes from a forked process, the same bytes as from the
-    thread; when that process fails it is made here."""
-    from gis import dashboard
-
-    ctx, _ = _run(demo_dir, tmp_path / "run", monkeypatch, serial=False,
-                  replace={"step_publish": lambda ctx: None})
-    kwargs = dict(pv=None, zones=ctx.results["zones"], landuse=ctx.results["landuse"],
-                  candidates=ctx.extras.get("afforestation"), streets=ctx.layers.streets,
-                  scorecard=ctx.results["scorecard"], meta=pipeline._meta(ctx),
-                  network=ctx.results.get("network"))
-    pages = {}
-    made_in = []
-    page = dashboard._ecology_page
-
-    def noting_pid(*args, **kw):
-        made_in.append(os.getpid())
-        return page(*args, **kw)
-
-    monkeypatch.setattr(dashboard, "_ecology_page", noting_pid)
-    for fork in (False, True):
-        folder = tmp_path / f"fork-{fork}"
-        folder.mkdir()
-        written = dashboard.publish(folder, fork_pages=fork, **kwargs)
-        pages[fork] = written["ecology_map"].read_bytes()
-    assert made_in == [os.getpid()]  # the forked one noted its pid in its own copy
-    assert pages[True] == pages[False] and len(pages[True]) > 100_000
-
-    def failing_there(*args, **kw):
-        if os.getpid() != parent:
-            raise MemoryError
-        return noting_pid(*args, **kw)
-
-    parent = os.getpid()
-    monkeypatch.setattr(dashboard, "_ecology_page", failing_there)
-    folder = tmp_path / "fork-failed"
-    folder.mkdir()
-    written = dashboard.publish(folder, fork_pages=True, **kwargs)
-    assert written["ecology_map"].read_bytes() == pages[False]
-    assert made_in == [parent, parent]
