@@ -623,8 +623,10 @@ PRELOAD = ("xlsxwriter", "gis.sites", "gis.ground", "gis.finance", "gis.styles",
 def _preload_for_load(ctx: Context):
     """A thread importing what the load's checks import after the layers are read (rasterio,
     pvlib through :mod:`gis.solar`, :mod:`gis.landuse`, numba through :mod:`gis.rooftop`:
-    ≈ 1.3 s), while the layers are read (pyogrio releases the interpreter lock in GDAL); None
-    when the steps run one after the other (``GIS_PLANNER_SERIAL``) or outside the main thread.
+    ≈ 1.3 s), and then installing numba's registries (:func:`gis._schedule.numba_registries`,
+    inherited by the processes forked later), while the layers are read (pyogrio releases the
+    interpreter lock in GDAL); None when the steps run one after the other
+    (``GIS_PLANNER_SERIAL``) or outside the main thread.
 
     The thread imports them in the order the load does (:func:`gis.validate.load_layers`), and
     the reads' own modules (pyogrio, pyarrow's pandas conversion, the targets) are imported
@@ -646,7 +648,8 @@ def _preload_for_load(ctx: Context):
         ctx.prepared["layer_reads"] = read_beside(ctx.cfg)
     rasters = ["rasterio"] if set(ctx.cfg.layers) & {"irradiance", "landcover", "dsm", "dem"} \
         else []
-    return _schedule._Preload(rasters + LOAD_PRELOAD, at_once=True)
+    return _schedule._Preload(rasters + LOAD_PRELOAD, at_once=True,
+                              then=_schedule.numba_registries)
 
 
 #: Imported beside the layers' reads (:func:`_preload_for_load`), in the load's order.

@@ -234,6 +234,7 @@ def test_the_import_thread_is_left_out_when_serial(demo_dir, monkeypatch):
     loader.finish()
     assert loader.modules == ["rasterio"] + pipeline.LOAD_PRELOAD
     assert all(name in sys.modules for name in loader.modules)
+    assert loader.then is _schedule.numba_registries
     reads = ctx.prepared.pop("layer_reads")
     assert sorted(reads) == ["forest", "landuse", "streets", "zones"]  # not the buildings
     for forked in reads.values():
@@ -475,3 +476,18 @@ def test_interruptions_wait_for_the_fork_to_be_done(monkeypatch):
     slow = _schedule.Forked(lambda: __import__("time").sleep(60))
     os.kill(slow.pid, signal.SIGTERM)
     assert slow.result() is _schedule.NOT_DELIVERED
+
+
+def test_numba_registries_are_installed_by_the_import_thread():
+    """Installed once before the side process is forked, they are its own at no cost (its
+    first cached kernel then loads in ≈ 0.01 s instead of ≈ 0.35 s)."""
+    import subprocess
+
+    code = ("from gis import _schedule\n"
+            "from numba.core.registry import cpu_target as c\n"
+            "before = len(c.target_context._registries), len(c.typing_context._registries)\n"
+            "_schedule._Preload([], at_once=True, then=_schedule.numba_registries).finish()\n"
+            "print(*before, len(c.target_context._registries), len(c.typing_context._registries))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    before_target, before_typing, target, typing = map(int, out.stdout.split())
+    assert (before_target, before_typing) == (0, 0) and target > 0 and typing > 0
