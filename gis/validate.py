@@ -711,13 +711,13 @@ def _osm_landuse(gdf: gpd.GeoDataFrame, spec: LayerSpec,
     return gdf, problems
 
 
-def _read_one(spec: LayerSpec) -> tuple[gpd.GeoDataFrame | None, gpd.GeoDataFrame | None,
-                                        list[Problem], dict]:
-    """Read one vector layer: (canonical frame, its geometry, problems, input record).
+def _read_one(spec: LayerSpec) -> tuple[gpd.GeoDataFrame | None, bool, list[Problem], dict]:
+    """Read one vector layer: (canonical frame, whether its shapes are usable, problems, input
+    record).
 
     The frame is None only when the file cannot be read; the caller drops it when the problems
-    hold an error.  The geometry (a frame in the layer's CRS) is kept whenever the CRS and the
-    shapes are usable, so that the cross-layer checks still run.
+    hold an error.  Its geometry is used whenever the CRS and the shapes are usable (the flag),
+    so that the cross-layer checks still run.
     Column checks run even when the CRS is missing or wrong: every problem at once.
     """
     kind = spec.kind
@@ -726,16 +726,16 @@ def _read_one(spec: LayerSpec) -> tuple[gpd.GeoDataFrame | None, gpd.GeoDataFram
     try:
         encoding = spec.encoding or io.detect_encoding(spec.path)
     except OSError as exc:
-        return None, None, [Problem(f"cannot read the file: {exc.strerror or exc}", **where,
-                                    hint="check the file exists and can be read")], info
+        return None, False, [Problem(f"cannot read the file: {exc.strerror or exc}", **where,
+                                     hint="check the file exists and can be read")], info
     info["encoding"] = encoding
     gdf, problems = io.read_vector(spec.path, layer=spec.layer, encoding=encoding, label=kind)
     if gdf is None:
-        return None, None, problems, info
+        return None, False, problems, info
     info["features_read"] = int(len(gdf))
     if len(gdf) == 0:
         problems.append(Problem("the layer is empty", **where, hint="give a layer with features"))
-        return None, None, problems, info
+        return None, False, problems, info
     crs, crs_problems = io.check_crs(gdf, declared=spec.crs, where=where)
     problems += crs_problems
     if crs is not None:
@@ -749,14 +749,13 @@ def _read_one(spec: LayerSpec) -> tuple[gpd.GeoDataFrame | None, gpd.GeoDataFram
     if len(gdf) == 0 or _has_error(geom_problems):
         # points or lines where polygons belong: most likely the wrong file altogether, whose
         # columns would only add noise to the report
-        return None, None, problems, info
+        return None, False, problems, info
     geom_ok = crs is not None
     out, col_problems = canonical_frame(kind, spec, gdf)
     problems += col_problems
     if "id_source" in out.attrs:
         info["ids"] = out.attrs.pop("id_source")
-    shapes = out[[out.geometry.name]] if geom_ok else None
-    return out, shapes, problems, info
+    return out, geom_ok, problems, info
 
 
 def _to_wgs84(gdf: gpd.GeoDataFrame, datum: str) -> gpd.GeoDataFrame:
@@ -927,13 +926,13 @@ def load_layers(cfg: RunConfig, *, progress=None, reads: dict | None = None) -> 
     finally:
         for forked in reads.values():  # none left, unless a read here raised
             forked.kill()
-    for kind, (gdf, geom, layer_problems, info) in read.items():
+    for kind, (gdf, geom_ok, layer_problems, info) in read.items():
         problems += layer_problems
         inputs.append(info)
         frames[kind] = gdf
         usable[kind] = gdf is not None and not _has_error(layer_problems)
-        if geom is not None:
-            shapes[kind] = geom
+        if geom_ok:
+            shapes[kind] = gdf[[gdf.geometry.name]]
     for kind in ("buildings", "landuse", "zones"):
         if kind not in cfg.layers and not (kind == "landuse" and "landcover" in cfg.layers):
             sev = "error" if kind == "buildings" and "landuse" not in cfg.layers else "warning"
@@ -1003,7 +1002,7 @@ def read_beside(cfg: RunConfig) -> dict:
     from gis._schedule import Forked
 
     kinds = [kind for kind in VECTOR_KINDS if kind in cfg.layers]
-    return {kind: Forked(partial(_read_to_send, cfg.layers[kind]), name=f"gis-read-{kind}")
+    return {kind: Forked(partial(_read_and_hash, cfg.layers[kind]), name=f"gis-read-{kind}")
             for kind in kinds[1:]}
 
 
@@ -1014,24 +1013,14 @@ def _read_in_turn(spec: LayerSpec, forked, progress) -> tuple:
     if progress:
         progress(f"reading {spec.kind}")
     got = forked.result() if forked is not None else NOT_DELIVERED
-    if got is NOT_DELIVERED:
-        return _read_and_hash(spec)
-    gdf, with_shapes, problems, info = got
-    return gdf, gdf[[gdf.geometry.name]] if with_shapes else None, problems, info
-
-
-def _read_to_send(spec: LayerSpec) -> tuple:
-    """:func:`_read_and_hash`'s result with its geometry frame as a flag: the geometry is
-    the frame's own (:func:`_read_one`), sent once (its WKB read back is most of the cost)."""
-    gdf, shapes, problems, info = _read_and_hash(spec)
-    return gdf, shapes is not None, problems, info
+    return _read_and_hash(spec) if got is NOT_DELIVERED else got
 
 
 def _read_and_hash(spec: LayerSpec) -> tuple:
     """:func:`_read_one`, with the file's hash in the input record."""
-    gdf, shapes, problems, info = _read_one(spec)
+    gdf, geom_ok, problems, info = _read_one(spec)
     info["sha256"] = _hash(spec.path)
-    return gdf, shapes, problems, info
+    return gdf, geom_ok, problems, info
 
 
 def _hash(path: Path) -> str | None:
