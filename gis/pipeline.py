@@ -499,10 +499,12 @@ STEPS: list[Step] = [
 ]
 
 
+@io.gc_relaxed()
 def run(cfg: RunConfig | str | Path, *, out_dir: str | Path | None = None, offline: bool | None = None,
         force: bool = False, steps: list[Step] | None = None,
         progress: Callable[[str], None] | None = None) -> Context:
-    """Run the whole job.
+    """Run the whole job (Python's cyclic garbage collector less often meanwhile:
+    :func:`gis.io.gc_relaxed`).
 
     Parameters
     ----------

@@ -265,3 +265,30 @@ def test_ground_files_are_written_by_the_exports_or_at_the_end(demo_dir, tmp_pat
         short.results["ground"]["parcel_id"].astype(str).tolist()
     money = pd.read_csv(tmp_path / "short" / "finance_by_street.csv")
     assert set(money["site"]) == {"ground"}  # no rooftop PV in this run
+
+
+def test_the_collector_runs_less_often_during_a_run_and_as_before_after(demo_dir, tmp_path):
+    """A run raises the cyclic collector's first threshold (:func:`gis.io.gc_relaxed`) for its
+    steps and restores the thresholds it found afterwards, also when a step fails."""
+    import gc
+
+    seen = {}
+
+    def record(ctx):
+        seen["step"] = gc.get_threshold()
+
+    def fail(ctx):
+        raise RuntimeError("stop")
+
+    before = gc.get_threshold()
+    pipeline.run(demo_dir / "run.toml", out_dir=tmp_path / "a",
+                 steps=[pipeline.STEPS[0], ("record", record), pipeline.STEPS[-1]])
+    assert seen["step"] == io.RUN_GC_THRESHOLDS != before
+    assert gc.get_threshold() == before
+    with pytest.raises(RuntimeError, match="stop"):
+        pipeline.run(demo_dir / "run.toml", out_dir=tmp_path / "b",
+                     steps=[pipeline.STEPS[0], ("fail", fail)])
+    assert gc.get_threshold() == before
+    with io.gc_relaxed((5_000, 10, 10)), io.gc_relaxed():  # nested: the outer setting stays
+        assert gc.get_threshold() == (5_000, 10, 10)
+    assert gc.get_threshold() == before
