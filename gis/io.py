@@ -227,7 +227,7 @@ def gc_relaxed(thresholds: tuple[int, int, int] = RUN_GC_THRESHOLDS) -> Iterator
     A run makes millions of short-lived containers (field values, frames, compiled kernels'
     records, map features) that reference counting frees; at Python's default a young-generation
     pass starts every 700 of them, and every tenth pass of the middle generation a pass over
-    every object alive (≈ 0.15 s each in the demo's run, four of them).  Cycles are still
+    every object alive (≈ 0.15 s each, three or four in the demo's run).  Cycles are still
     collected, in the same three generations, only later: the demo's peak memory is unchanged.
     Nested or concurrent runs (the workspace's) share the setting; the last one to end restores
     the thresholds found before the first.
