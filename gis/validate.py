@@ -990,9 +990,9 @@ def load_layers(cfg: RunConfig, *, progress=None, reads: dict | None = None) -> 
 
 
 def read_beside(cfg: RunConfig) -> dict:
-    """Every vector layer of a run but the first (the buildings) read in a forked process each
-    (:class:`gis._schedule.Forked`), for :func:`load_layers`' ``reads``; empty with fewer than
-    two layers.
+    """Every vector layer of a run but the first in :data:`VECTOR_KINDS` (the buildings, when
+    given) read in a forked process each (:class:`gis._schedule.Forked`), for
+    :func:`load_layers`' ``reads``; empty with fewer than two layers.
 
     A layer's read (decoding its text, cleaning its shapes, mapping its columns) is Python
     holding the interpreter lock for most of its time: the layers read side by side in
